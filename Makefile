@@ -1,0 +1,30 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench fuzz corpus-record clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m bpfsim.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+fuzz: $(STAMP)
+	$(PY) -m fuzz --minutes 10
+
+corpus-record: $(STAMP)
+	$(PY) tools/record_corpus.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

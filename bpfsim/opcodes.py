@@ -1,0 +1,167 @@
+"""The classic-BPF encoding and THE opcode table: what every 16-bit code means.
+
+Mirrors include/uapi/linux/bpf_common.h and filter.h for the bits, ``bpf_check_classic``'s
+``codes[]`` table (net/core/filter.c) for the 49 codes classic BPF knows, and the switch in
+``seccomp_check_filter`` (kernel/seccomp.c) for the 41 of them that seccomp accepts. Every other
+module asks this one what a code is; nobody else keeps a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Instruction classes (code & 0x07).
+BPF_LD, BPF_LDX, BPF_ST, BPF_STX, BPF_ALU, BPF_JMP, BPF_RET, BPF_MISC = range(8)
+# Load sizes (code & 0x18).
+BPF_W, BPF_H, BPF_B = 0x00, 0x08, 0x10
+# Load modes (code & 0xe0).
+BPF_IMM, BPF_ABS, BPF_IND, BPF_MEM, BPF_LEN, BPF_MSH = 0x00, 0x20, 0x40, 0x60, 0x80, 0xA0
+# ALU operations (code & 0xf0).
+BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_OR, BPF_AND = 0x00, 0x10, 0x20, 0x30, 0x40, 0x50
+BPF_LSH, BPF_RSH, BPF_NEG, BPF_MOD, BPF_XOR = 0x60, 0x70, 0x80, 0x90, 0xA0
+# Jump operations (code & 0xf0).
+BPF_JA, BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET = 0x00, 0x10, 0x20, 0x30, 0x40
+# Operand source (code & 0x08).
+BPF_K, BPF_X = 0x00, 0x08
+# Return value source (code & 0x18); BPF_RET|BPF_X has a name but no meaning.
+BPF_A = 0x10
+# MISC operations (code & 0xf8).
+BPF_TAX, BPF_TXA = 0x00, 0x80
+
+BPF_MAXINSNS = 4096  # include/uapi/linux/bpf_common.h
+BPF_MEMWORDS = 16  # include/uapi/linux/filter.h
+SKF_AD_OFF = 0xFFFFF000  # (u32)-0x1000, include/uapi/linux/filter.h
+
+
+def BPF_CLASS(code: int) -> int:
+    return code & 0x07
+
+
+def BPF_SIZE(code: int) -> int:
+    return code & 0x18
+
+
+def BPF_MODE(code: int) -> int:
+    return code & 0xE0
+
+
+def BPF_OP(code: int) -> int:
+    return code & 0xF0
+
+
+def BPF_SRC(code: int) -> int:
+    return code & 0x08
+
+
+def BPF_RVAL(code: int) -> int:
+    return code & 0x18
+
+
+def BPF_MISCOP(code: int) -> int:
+    return code & 0xF8
+
+
+CLASS_NAMES = {BPF_LD: "ld", BPF_LDX: "ldx", BPF_ST: "st", BPF_STX: "stx", BPF_ALU: "alu",
+               BPF_JMP: "jmp", BPF_RET: "ret", BPF_MISC: "misc"}
+
+# Operand forms: how an instruction's operand is written in bpf_asm text.
+NONE = "none"      # tax, txa, neg
+A_REG = "a"        # ret a
+X_REG = "x"        # add x
+IMM = "imm"        # ld #k, ret #k, add #k
+ABS = "abs"        # ld [k]
+IND = "ind"        # ld [x + k]
+MEM = "mem"        # ld M[k], st M[k]
+LEN = "len"        # ld #len
+MSH = "msh"        # ldxb 4*([k]&0xf)
+JUMP = "ja"        # ja target
+COND_K = "cond_k"  # jeq #k, jt, jf
+COND_X = "cond_x"  # jeq x, jt, jf
+
+
+@dataclass(frozen=True, slots=True)
+class Opcode:
+    """One row of the table: a code's bpf_asm spelling and whether each layer accepts it."""
+
+    code: int
+    mnemonic: str
+    form: str
+    seccomp: bool  # accepted by seccomp_check_filter (kernel/seccomp.c)
+
+    @property
+    def cls(self) -> int:
+        return BPF_CLASS(self.code)
+
+    @property
+    def op(self) -> int:
+        return BPF_OP(self.code)
+
+    @property
+    def uses_k(self) -> bool:
+        return self.form in (IMM, ABS, IND, MEM, MSH, JUMP, COND_K)
+
+    @property
+    def uses_jt_jf(self) -> bool:
+        return self.form in (COND_K, COND_X)
+
+    @property
+    def is_jump(self) -> bool:
+        return self.cls == BPF_JMP
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.form in (COND_K, COND_X)
+
+    @property
+    def is_return(self) -> bool:
+        return self.cls == BPF_RET
+
+
+ALU_MNEMONICS = {BPF_ADD: "add", BPF_SUB: "sub", BPF_MUL: "mul", BPF_DIV: "div", BPF_OR: "or",
+                 BPF_AND: "and", BPF_LSH: "lsh", BPF_RSH: "rsh", BPF_MOD: "mod", BPF_XOR: "xor"}
+JUMP_MNEMONICS = {BPF_JEQ: "jeq", BPF_JGT: "jgt", BPF_JGE: "jge", BPF_JSET: "jset"}
+
+
+def _build_table() -> dict[int, Opcode]:
+    rows: list[Opcode] = [
+        Opcode(BPF_LD | BPF_W | BPF_IMM, "ld", IMM, True),
+        Opcode(BPF_LD | BPF_W | BPF_ABS, "ld", ABS, True),
+        Opcode(BPF_LD | BPF_H | BPF_ABS, "ldh", ABS, False),
+        Opcode(BPF_LD | BPF_B | BPF_ABS, "ldb", ABS, False),
+        Opcode(BPF_LD | BPF_W | BPF_IND, "ld", IND, False),
+        Opcode(BPF_LD | BPF_H | BPF_IND, "ldh", IND, False),
+        Opcode(BPF_LD | BPF_B | BPF_IND, "ldb", IND, False),
+        Opcode(BPF_LD | BPF_W | BPF_MEM, "ld", MEM, True),
+        Opcode(BPF_LD | BPF_W | BPF_LEN, "ld", LEN, True),
+        Opcode(BPF_LDX | BPF_W | BPF_IMM, "ldx", IMM, True),
+        Opcode(BPF_LDX | BPF_W | BPF_MEM, "ldx", MEM, True),
+        Opcode(BPF_LDX | BPF_W | BPF_LEN, "ldx", LEN, True),
+        Opcode(BPF_LDX | BPF_B | BPF_MSH, "ldxb", MSH, False),
+        Opcode(BPF_ST, "st", MEM, True),
+        Opcode(BPF_STX, "stx", MEM, True),
+        Opcode(BPF_ALU | BPF_NEG, "neg", NONE, True),
+        Opcode(BPF_JMP | BPF_JA, "ja", JUMP, True),
+        Opcode(BPF_RET | BPF_K, "ret", IMM, True),
+        Opcode(BPF_RET | BPF_A, "ret", A_REG, True),
+        Opcode(BPF_MISC | BPF_TAX, "tax", NONE, True),
+        Opcode(BPF_MISC | BPF_TXA, "txa", NONE, True),
+    ]
+    for op, name in ALU_MNEMONICS.items():
+        for src, form in ((BPF_K, IMM), (BPF_X, X_REG)):
+            rows.append(Opcode(BPF_ALU | op | src, name, form, op != BPF_MOD))
+    for op, name in JUMP_MNEMONICS.items():
+        for src, form in ((BPF_K, COND_K), (BPF_X, COND_X)):
+            rows.append(Opcode(BPF_JMP | op | src, name, form, True))
+    return {row.code: row for row in rows}
+
+
+OPCODES: dict[int, Opcode] = _build_table()
+"""The 49 codes that ``bpf_check_classic`` knows (net/core/filter.c, ``codes[]``)."""
+
+SECCOMP_OPCODES: frozenset[int] = frozenset(c for c, row in OPCODES.items() if row.seccomp)
+"""The 41 codes that ``seccomp_check_filter`` lets through (kernel/seccomp.c)."""
+
+
+def lookup(code: int) -> Opcode | None:
+    """The table row of ``code``, or ``None`` for a code classic BPF does not define."""
+    return OPCODES.get(code)
