@@ -179,3 +179,25 @@ def arch_name(value: int) -> str | None:
     """The short name of an AUDIT_ARCH value, or ``None``."""
     found = _BY_VALUE.get(value)
     return found.name if found else None
+
+
+ACTION_NAMES = {
+    SECCOMP_RET_KILL_PROCESS: "KILL_PROCESS", SECCOMP_RET_KILL_THREAD: "KILL_THREAD",
+    SECCOMP_RET_TRAP: "TRAP", SECCOMP_RET_ERRNO: "ERRNO", SECCOMP_RET_USER_NOTIF: "USER_NOTIF",
+    SECCOMP_RET_TRACE: "TRACE", SECCOMP_RET_LOG: "LOG", SECCOMP_RET_ALLOW: "ALLOW",
+}
+ACTIONS_WITH_DATA = frozenset({SECCOMP_RET_TRAP, SECCOMP_RET_ERRNO, SECCOMP_RET_TRACE})
+
+
+def describe_return(ret: int) -> str:
+    """A filter's 32-bit return value as a reader says it: ``ERRNO(1)``, ``ALLOW``, ``0x10000000?``.
+
+    Data bits on an action whose data the kernel ignores are shown too, so nothing is hidden.
+    """
+    action, data = ret & SECCOMP_RET_ACTION_FULL, ret & SECCOMP_RET_DATA
+    name = ACTION_NAMES.get(action)
+    if name is None:
+        return f"unknown action {ret:#010x}"
+    if data or action in ACTIONS_WITH_DATA:
+        return f"{name}({data})"
+    return name

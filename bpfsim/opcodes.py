@@ -165,3 +165,7 @@ SECCOMP_OPCODES: frozenset[int] = frozenset(c for c, row in OPCODES.items() if r
 def lookup(code: int) -> Opcode | None:
     """The table row of ``code``, or ``None`` for a code classic BPF does not define."""
     return OPCODES.get(code)
+
+SKF_AD_MAX = 64  # include/uapi/linux/filter.h
+ANCILLARY_OFFSETS: frozenset[int] = frozenset(SKF_AD_OFF + off for off in range(0, SKF_AD_MAX, 4))
+"""``ld [k]`` offsets that ``bpf_anc_helper`` (include/linux/filter.h) knows as socket extensions."""

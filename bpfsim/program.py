@@ -1,0 +1,236 @@
+"""``Program``: an immutable sequence of instructions, its formats, and THE listing formatter.
+
+Reading and writing each format is delegated to its module (asm, csource, elf); this module owns
+the one place where a program becomes a human-readable listing (used by ``str(prog)`` and by
+traces), with the seccomp-tools-style comment column: field names, syscall names, absolute jump
+targets and action names, kept out of the instruction text so the text still assembles.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import overload
+
+from . import abi
+from . import opcodes as op
+from .errors import FormatError
+from .insn import RECORD_SIZE, Instruction
+
+
+class Program(Sequence[Instruction]):
+    """An immutable filter program; equality and hash look at the instructions only.
+
+    ``name`` says where the program came from (used in error messages); ``arch`` is the
+    architecture it was built for when the source says so (an ELF file does), else ``None``.
+    """
+
+    __slots__ = ("_insns", "name", "arch", "_derived")
+
+    def __init__(self, insns: Iterable[Instruction] = (), *, name: str | None = None, arch: str | None = None):
+        items = tuple(insns)
+        for i, insn in enumerate(items):
+            if not isinstance(insn, Instruction):
+                raise TypeError(f"Program item {i} is {type(insn).__name__}, not Instruction")
+        self._insns = items
+        self.name = name
+        self.arch = arch
+        self._derived: dict = {}
+
+    def derived(self, key: str, make):
+        """A value computed once from the instructions (verification, decoded or compiled forms)."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = make(self)
+            return value
+
+    # -- sequence protocol -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._insns)
+
+    @overload
+    def __getitem__(self, index: int) -> Instruction: ...
+    @overload
+    def __getitem__(self, index: slice) -> "Program": ...
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Program(self._insns[index], name=self.name, arch=self.arch)
+        return self._insns[index]
+
+    def __iter__(self):
+        return iter(self._insns)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Program):
+            return self._insns == other._insns
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._insns)
+
+    @property
+    def instructions(self) -> tuple[Instruction, ...]:
+        return self._insns
+
+    # -- formats ---------------------------------------------------------------------------------
+    @classmethod
+    def from_bytes(cls, data: bytes, *, name: str | None = None, arch: str | None = None) -> "Program":
+        """Raw ``struct sock_filter`` records, 8 little-endian bytes each."""
+        data = bytes(data)
+        if len(data) % RECORD_SIZE:
+            whole = len(data) - len(data) % RECORD_SIZE
+            raise FormatError(name or "<bytes>", None,
+                              f"{len(data)} bytes is not a whole number of {RECORD_SIZE}-byte "
+                              f"instructions ({len(data) % RECORD_SIZE} trailing bytes)", offset=whole)
+        insns = [Instruction.from_bytes(data[i:i + RECORD_SIZE]) for i in range(0, len(data), RECORD_SIZE)]
+        return cls(insns, name=name, arch=arch)
+
+    def to_bytes(self) -> bytes:
+        return b"".join(insn.to_bytes() for insn in self._insns)
+
+    @classmethod
+    def from_asm(cls, text: str, *, name: str | None = None, arch: str | None = None) -> "Program":
+        """Assembler text (the README documents the syntax)."""
+        from . import asm
+        return asm.assemble(text, name=name, arch=arch)
+
+    def to_asm(self, *, arch: str | None = None, dialect: str = "bpf_asm") -> str:
+        """Assembler text that ``from_asm`` turns back into exactly this program."""
+        from . import asm
+        return asm.disassemble(self, arch=arch or self.arch, dialect=dialect)
+
+    @classmethod
+    def from_c(cls, text: str, symbol: str | None = None, *, name: str | None = None) -> "Program":
+        """A C initializer of BPF_STMT/BPF_JUMP macros or ``{code, jt, jf, k}`` rows."""
+        from . import csource
+        return csource.parse(text, symbol=symbol, name=name)
+
+    def to_c(self, *, symbol: str = "filter", arch: str | None = None) -> str:
+        from . import csource
+        return csource.render(self, symbol=symbol, arch=arch or self.arch)
+
+    @classmethod
+    def from_elf(cls, path: str | os.PathLike, symbol: str | None = None) -> "Program":
+        """A ``struct sock_filter`` array stored in an ELF file under ``symbol``."""
+        from . import elf
+        return elf.read_filter(path, symbol=symbol)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Program":
+        """Any supported format, recognized from the content."""
+        from . import loader
+        return loader.load(path)
+
+    # -- text --------------------------------------------------------------------------------------
+    def listing(self, *, raw: bool = False, arch: str | None = None) -> str:
+        """The numbered listing with a comment column; ``raw`` adds the code/jt/jf/k columns."""
+        return format_listing(self, raw=raw, arch=arch or self.arch)
+
+    def __str__(self) -> str:
+        return self.listing()
+
+    def __repr__(self) -> str:
+        head = f"<Program {len(self)} instructions" + (f" from {self.name}" if self.name else "") + ">"
+        return head if not self._insns else head + "\n" + self.listing()
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(repr(self))
+
+
+# ---------------------------------------------------------------------------------------------
+# The listing: one formatter owns the columns.
+
+
+def _known_a_contents(prog: Sequence[Instruction]) -> list[int | None]:
+    """For each pc, the seccomp_data offset A surely holds there (forward flow over the DAG)."""
+    unknown, unreached = None, -1
+    state: list[int | None] = [unreached] * (len(prog) + 1)
+    if prog:
+        state[0] = unknown
+
+    def merge(target: int, value):
+        if 0 <= target < len(prog):
+            previous = state[target]
+            state[target] = value if previous == unreached or previous == value else unknown
+
+    for pc, insn in enumerate(prog):
+        here = state[pc]
+        if here == unreached:
+            here = unknown  # dead code: say nothing about it
+        row = insn.opcode
+        after = here
+        if row is None:
+            after = unknown
+        elif row.code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
+            after = insn.k
+        elif row.cls == op.BPF_LD or row.cls == op.BPF_ALU or row.code == op.BPF_MISC | op.BPF_TXA:
+            after = unknown
+        if row is not None and row.is_jump:
+            for target in insn.jump_targets(pc):
+                merge(target, after)
+        elif row is None or not row.is_return:
+            merge(pc + 1, after)
+    return [None if s == unreached else s for s in state[:len(prog)]]
+
+
+def _comment(pc: int, insn: Instruction, a_holds: int | None, arch: str | None, byteorder: str, n: int) -> str:
+    row = insn.opcode
+    if row is None:
+        return "undefined opcode"
+    parts: list[str] = []
+    if row.code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
+        field = abi.field_name(insn.k, byteorder)
+        parts.append(f"A = {field}" if field else "outside seccomp_data")
+    elif row.form == op.COND_K and a_holds is not None:
+        parts.append(_constant_meaning(insn.k, a_holds, arch))
+    elif row.is_return and row.form == op.IMM:
+        parts.append(abi.describe_return(insn.k))
+    if row.is_jump:
+        targets = insn.jump_targets(pc)
+        shown = [str(t) if t < n else f"{t} (past the end)" for t in targets]
+        if row.form == op.JUMP:
+            parts.append(f"goto {shown[0]}")
+        else:
+            parts.append(f"true: {shown[0]}, false: {shown[1]}")
+    return "; ".join(p for p in parts if p)
+
+
+def _constant_meaning(k: int, a_holds: int, arch: str | None) -> str:
+    if a_holds == abi.OFFSET_ARCH:
+        name = abi.arch_name(k)
+        return f"AUDIT_ARCH_{name.upper()}" if name else ""
+    if a_holds == abi.OFFSET_NR and arch:
+        from .syscalls import describe_nr
+        return describe_nr(k, arch) or ""
+    return ""
+
+
+def format_listing(prog: Sequence[Instruction], *, raw: bool = False, arch: str | None = None,
+                   marks: dict[int, str] | None = None, extra: dict[int, str] | None = None) -> str:
+    """Render a listing. ``marks`` puts a marker (``-->``) before chosen pcs; ``extra`` adds text
+    after the comment of chosen pcs (a trace uses both)."""
+    try:
+        info = abi.arch_info(arch) if arch else None
+    except abi.UnknownArchError:
+        info = None
+    byteorder = info.byteorder if info else "little"
+    a_holds = _known_a_contents(prog)
+    targets = {t for pc, insn in enumerate(prog) for t in insn.jump_targets(pc)}
+    width = max(3, len(str(max(len(prog) - 1, 0))))
+    texts = [str(insn) for insn in prog]
+    text_width = max((len(t) for t in texts), default=0)
+    lines = []
+    for pc, insn in enumerate(prog):
+        marker = (marks or {}).get(pc, "")
+        jump_in = ">>" if pc in targets else "  "
+        cells = [f"{marker:>3} {jump_in} {pc:>{width}}"]
+        if raw:
+            cells.append(f"{insn.code:04x} {insn.jt:3d} {insn.jf:3d} {insn.k:08x}")
+        cells.append(texts[pc].ljust(text_width))
+        comment = _comment(pc, insn, a_holds[pc], arch, byteorder, len(prog))
+        more = (extra or {}).get(pc)
+        tail = "  ".join(t for t in (f"; {comment}" if comment else "", more or "") if t)
+        lines.append("  ".join(cells) + ("  " + tail if tail else ""))
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,357 @@
+"""Seccomp evaluation of a thread's filters: actions, precedence, verdicts, and what the thread sees.
+
+Mirrors kernel/seccomp.c: ``seccomp_run_filters`` (every filter, newest first, the lowest signed
+action wins, first seen among equals), ``__seccomp_filter`` (what each action does to the
+calling thread), ``seccomp_attach_filter`` (the per-thread instruction budget), the flag checks
+of ``seccomp_set_mode_filter``, and strict mode (``__secure_computing_strict``). Instruction
+semantics are the interpreter's; nothing here executes BPF itself.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno as errnos
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from . import abi
+from .data import SeccompData
+from .errors import SeccompError, errno_name
+from .insn import Instruction
+from .interpreter import run
+from .program import Program
+from .verifier import converted_length, verify
+
+
+class Action(enum.IntEnum):
+    """The kernel's actions (include/uapi/linux/seccomp.h), most severe first."""
+
+    KILL_PROCESS = abi.SECCOMP_RET_KILL_PROCESS
+    KILL_THREAD = abi.SECCOMP_RET_KILL_THREAD
+    TRAP = abi.SECCOMP_RET_TRAP
+    ERRNO = abi.SECCOMP_RET_ERRNO
+    USER_NOTIF = abi.SECCOMP_RET_USER_NOTIF
+    TRACE = abi.SECCOMP_RET_TRACE
+    LOG = abi.SECCOMP_RET_LOG
+    ALLOW = abi.SECCOMP_RET_ALLOW
+
+    @classmethod
+    def of(cls, ret: int) -> "Action":
+        """The action the kernel takes for a filter result ``ret``.
+
+        ``__seccomp_filter`` switches on ``ret & SECCOMP_RET_ACTION_FULL``; an unknown value hits
+        ``default:`` which, since Linux 5.10, kills the whole process like KILL_PROCESS.
+        """
+        try:
+            return cls(ret & abi.SECCOMP_RET_ACTION_FULL)
+        except ValueError:
+            return cls.KILL_PROCESS
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def precedence(ret: int) -> int:
+    """kernel/seccomp.c ``ACTION_ONLY``: ``(s32)(ret & SECCOMP_RET_ACTION_FULL)``; lower wins."""
+    action = ret & abi.SECCOMP_RET_ACTION_FULL
+    return action - (1 << 32) if action & 0x80000000 else action
+
+
+def is_known_action(ret: int) -> bool:
+    return ret & abi.SECCOMP_RET_ACTION_FULL in abi.ACTION_NAMES
+
+
+@dataclass(frozen=True, slots=True)
+class SigInfo:
+    """The SIGSYS siginfo a TRAP delivers (kernel/signal.c ``force_sig_seccomp``)."""
+
+    si_signo: int
+    si_code: int
+    si_errno: int
+    si_syscall: int
+    si_arch: int
+    si_call_addr: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the calling thread observes (``__seccomp_filter``, kernel/seccomp.c).
+
+    ``runs``: the system call executes (``None`` when a tracer or supervisor decides).
+    ``retval``/``errno``: what the call returns when it does not run (``retval`` in the kernel's
+    convention, ``-errno`` or a value). ``signal``/``killed``/``core_dump``: a fatal signal and
+    whether it takes the ``"thread"`` or the ``"process"``. ``siginfo`` for TRAP,
+    ``trace_message`` for a TRACE stop, ``listener`` the filter whose listener is notified.
+    """
+
+    runs: bool | None
+    retval: int | None = None
+    errno: int | None = None
+    signal: int | None = None
+    killed: str | None = None
+    core_dump: bool = False
+    siginfo: SigInfo | None = None
+    trace_message: int | None = None
+    listener: int | None = None
+    description: str = ""
+
+    def __str__(self) -> str:
+        return self.description
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The result of one system call against a thread's filters.
+
+    ``ret`` is the chosen 32-bit value as its filter returned it, ``data`` its low 16 bits,
+    ``filter`` the install-order index of that filter (``None`` when no filter decided: the
+    call bypassed the filters, or strict mode decided). ``errno`` is set for ERRNO only.
+    """
+
+    action: Action
+    data: int
+    ret: int
+    errno: int | None
+    filter: int | None
+    outcome: Outcome = field(compare=False)
+    returns: tuple[int, ...] = field(default=(), compare=False)
+    reason: str = field(default="", compare=False)
+
+    @property
+    def known_action(self) -> bool:
+        return is_known_action(self.ret)
+
+    def as_dict(self) -> dict:
+        return {"action": self.action.name, "data": self.data, "errno": self.errno, "ret": self.ret,
+                "filter": self.filter}
+
+    def __str__(self) -> str:
+        source = "no filter" if self.filter is None else f"filter {self.filter}"
+        return f"{abi.describe_return(self.ret)} from {source}, ret {self.ret:#010x}"
+
+    def __repr__(self) -> str:
+        parts = [self.action.name]
+        if self.errno is not None:
+            parts.append(f"errno={self.errno} {errno_name(self.errno)}" if self.errno else "errno=0 (returns 0)")
+        elif self.action in (Action.TRAP, Action.TRACE) or (self.data and self.known_action):
+            parts.append(f"data={self.data}")
+        if not self.known_action:
+            parts.append(f"unknown ret={self.ret:#010x}")
+        parts.append(f"filter={self.filter}")
+        return "Verdict(" + ", ".join(parts) + ")"
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(repr(self))
+
+
+# uapi ptrace / arch facts used by outcomes.
+_BYPASS_NATIVE_X86_64 = {335: "uretprobe", 336: "uprobe"}  # kernel/seccomp.c:seccomp_uprobe_exception
+
+
+def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompData, *, tracer: bool,
+             listener: int | None, threads: int) -> Outcome:
+    """kernel/seccomp.c:__seccomp_filter, one case per action."""
+    value = ret & abi.SECCOMP_RET_DATA
+    if action == Action.ERRNO:
+        err = min(value, abi.MAX_ERRNO)  # "Set low-order bits as an errno, capped at MAX_ERRNO."
+        text = (f"fails with errno {err} ({errno_name(err)})" if err
+                else "returns 0 without running (ERRNO with data 0)")
+        return Outcome(False, -err, err, description=text)
+    if action == Action.TRAP:
+        info = SigInfo(abi.SIGSYS, abi.SYS_SECCOMP, value, data.nr, data.arch, data.instruction_pointer)
+        return Outcome(False, signal=abi.SIGSYS, siginfo=info,
+                       description=f"SIGSYS (si_code SYS_SECCOMP, si_errno {value}) to the thread; "
+                                   "a returning handler sees the call return its own number on x86")
+    if action == Action.TRACE:
+        if not tracer:
+            return Outcome(False, -errnos.ENOSYS, errnos.ENOSYS,
+                           description="fails with ENOSYS: no tracer asked for PTRACE_EVENT_SECCOMP")
+        return Outcome(None, trace_message=value,
+                       description=f"PTRACE_EVENT_SECCOMP stop, event message {value}; the filters run "
+                                   "again after the tracer resumes, and TRACE then means ALLOW")
+    if action == Action.USER_NOTIF:
+        if listener is None or listener != filter_index:
+            return Outcome(False, -errnos.ENOSYS, errnos.ENOSYS,
+                           description="fails with ENOSYS: the deciding filter has no listener")
+        return Outcome(None, listener=listener,
+                       description=f"notification to the listener of filter {listener}; the supervisor decides")
+    if action in (Action.ALLOW, Action.LOG):
+        return Outcome(True, description="runs" + (" and is logged" if action == Action.LOG else ""))
+    # KILL_THREAD, KILL_PROCESS and unknown actions.
+    if action == Action.KILL_THREAD and ret & abi.SECCOMP_RET_ACTION_FULL == 0 and threads > 1:
+        return Outcome(False, signal=abi.SIGSYS, killed="thread",
+                       description="the thread exits (do_exit(SIGSYS)); the other threads go on")
+    name = "KILL_THREAD in the last thread" if ret & abi.SECCOMP_RET_ACTION_FULL == 0 else (
+        "KILL_PROCESS" if is_known_action(ret) else f"unknown action {ret:#010x}")
+    return Outcome(False, signal=abi.SIGSYS, killed="process", core_dump=True,
+                   description=f"{name}: the process dies of SIGSYS with a core dump")
+
+
+def _verdict(ret: int, index: int | None, data: SeccompData, returns: tuple[int, ...], reason: str, *,
+             tracer: bool, listener: int | None, threads: int) -> Verdict:
+    action = Action.of(ret)
+    value = ret & abi.SECCOMP_RET_DATA
+    err = min(value, abi.MAX_ERRNO) if action == Action.ERRNO else None
+    outcome = _outcome(action, ret, index, data, tracer=tracer, listener=listener, threads=threads)
+    return Verdict(action, value, ret, err, index, outcome, returns, reason)
+
+
+def _bypass(data: SeccompData) -> str | None:
+    """The calls that never reach the filters on Linux 6.18 (``seccomp_uprobe_exception``)."""
+    if data.arch == abi.NATIVE_ARCH.value and data.nr in _BYPASS_NATIVE_X86_64:
+        return _BYPASS_NATIVE_X86_64[data.nr]
+    return None
+
+
+def _programs(filters: Iterable) -> list[Program]:
+    return [f if isinstance(f, Program) else Program(f) for f in filters]
+
+
+def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, listener: int | None = None,
+             threads: int = 1) -> Verdict:
+    """The verdict for ``data`` of ``filters`` attached in this order (oldest first).
+
+    ``tracer``: a ptracer set PTRACE_O_TRACESECCOMP. ``listener``: install-order index of the
+    filter holding a user-notification listener. ``threads``: live threads in the process
+    (KILL_THREAD kills the whole process when the caller is the last one).
+    """
+    programs = _programs(filters)
+    if not programs:
+        raise SeccompError(errnos.EINVAL, "no filter is attached; a thread without filters is not filtered")
+    options = dict(tracer=tracer, listener=listener, threads=threads)
+    bypass = _bypass(data)
+    if bypass:
+        return _verdict(abi.SECCOMP_RET_ALLOW, None, data, (), f"{bypass} bypasses every filter (Linux 6.14+)",
+                        **options)
+    # kernel/seccomp.c:seccomp_run_filters: "All filters in the list are evaluated and the
+    # lowest BPF return value always takes priority (ignoring the DATA)."
+    result, match = abi.SECCOMP_RET_ALLOW, None
+    returns = []
+    for index in range(len(programs) - 1, -1, -1):
+        current = run(programs[index], data)
+        returns.append(current)
+        if precedence(current) < precedence(result):
+            result, match = current, index
+    returns.reverse()
+    if match is None:
+        reason = "every filter allowed the call" + ("" if result == max(returns) else "")
+    else:
+        reason = (f"filter {match} returned {abi.describe_return(result)}, the most severe action "
+                  f"(newest filter first, ties go to the newest)")
+    return _verdict(result, match, data, tuple(returns), reason, **options)
+
+
+_FLAG_TSYNC = abi.SECCOMP_FILTER_FLAG_TSYNC
+_FLAG_LISTENER = abi.SECCOMP_FILTER_FLAG_NEW_LISTENER
+
+
+class FilterChain:
+    """The filters attached to one thread, with seccomp(2)'s rules for attaching more."""
+
+    def __init__(self, filters: Iterable = (), *, threads: int = 1):
+        self._filters: list[Program] = []
+        self._flags: list[int] = []
+        self.strict = False
+        self.threads = threads
+        for prog in filters:
+            self.attach(prog)
+
+    def __len__(self) -> int:
+        return len(self._filters)
+
+    def __iter__(self):
+        return iter(self._filters)
+
+    def __getitem__(self, index: int) -> Program:
+        return self._filters[index]
+
+    @property
+    def flags(self) -> tuple[int, ...]:
+        return tuple(self._flags)
+
+    @property
+    def listener(self) -> int | None:
+        """Index of the filter that got a listener (SECCOMP_FILTER_FLAG_NEW_LISTENER)."""
+        return next((i for i, f in enumerate(self._flags) if f & _FLAG_LISTENER), None)
+
+    def path_length(self) -> int:
+        """What ``seccomp_attach_filter`` adds up: converted lengths plus 4 per filter."""
+        return sum(converted_length(p) + abi.FILTER_PATH_PENALTY for p in self._filters)
+
+    def attach(self, prog, flags: int = 0) -> int | None:
+        """Attach ``prog`` as seccomp(SECCOMP_SET_MODE_FILTER, flags) would; return the new listener's
+        filter index with NEW_LISTENER, else ``None``.
+
+        Checks in the order of ``seccomp_set_mode_filter`` (kernel/seccomp.c); the program's
+        own checks raise ``VerifyError``. Not modelled: the seccomp() call itself passing through
+        the filters already attached (a real thread's install call is filtered too), no_new_privs
+        (EACCES), and TSYNC's other threads.
+        """
+        prog = prog if isinstance(prog, Program) else Program(prog)
+        if flags & ~abi.SECCOMP_FILTER_FLAG_MASK:
+            raise SeccompError(errnos.EINVAL, f"unknown filter flags {flags & ~abi.SECCOMP_FILTER_FLAG_MASK:#x}")
+        if flags & _FLAG_TSYNC and flags & _FLAG_LISTENER and not flags & abi.SECCOMP_FILTER_FLAG_TSYNC_ESRCH:
+            raise SeccompError(errnos.EINVAL, "TSYNC with NEW_LISTENER needs TSYNC_ESRCH")
+        if flags & abi.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV and not flags & _FLAG_LISTENER:
+            raise SeccompError(errnos.EINVAL, "WAIT_KILLABLE_RECV needs NEW_LISTENER")
+        verify(prog)  # seccomp_prepare_user_filter → seccomp_prepare_filter
+        if self.strict:
+            raise SeccompError(errnos.EINVAL, "the thread is in strict mode (seccomp_may_assign_mode); "
+                                              "an unsuspended strict thread is killed by the call itself")
+        if flags & _FLAG_LISTENER and self.listener is not None:
+            raise SeccompError(errnos.EBUSY, f"filter {self.listener} already has a listener (has_duplicate_listener)")
+        total = converted_length(prog) + self.path_length()
+        if total > abi.MAX_INSNS_PER_PATH:
+            raise SeccompError(errnos.ENOMEM, f"{total} instructions on the path would exceed "
+                                              f"MAX_INSNS_PER_PATH ({abi.MAX_INSNS_PER_PATH}) (seccomp_attach_filter)")
+        self._filters.append(prog)
+        self._flags.append(flags)
+        return len(self._filters) - 1 if flags & _FLAG_LISTENER else None
+
+    def set_mode_strict(self) -> None:
+        """seccomp(SECCOMP_SET_MODE_STRICT): refused with EINVAL once filters are attached."""
+        if self._filters:
+            raise SeccompError(errnos.EINVAL, "the thread is in filter mode; strict mode cannot be entered")
+        self.strict = True
+
+    def evaluate(self, data: SeccompData, *, tracer: bool = False) -> Verdict:
+        if self.strict:
+            return strict_verdict(data)
+        return evaluate(self._filters, data, tracer=tracer, listener=self.listener, threads=self.threads)
+
+    def __repr__(self) -> str:
+        if self.strict:
+            return "<FilterChain strict mode>"
+        lines = [f"<FilterChain {len(self)} filters, path length {self.path_length()}/{abi.MAX_INSNS_PER_PATH}>"]
+        for i, (prog, flags) in enumerate(zip(self._filters, self._flags)):
+            names = "|".join(n for bit, n in abi.FILTER_FLAG_NAMES.items() if flags & bit)
+            origin = f" from {prog.name}" if prog.name else ""
+            lines.append(f"  filter {i}: {len(prog)} instructions{origin}" + (f" [{names}]" if names else ""))
+        return "\n".join(lines)
+
+
+def strict_syscalls(arch) -> frozenset[int]:
+    """The calls strict mode allows (``mode1_syscalls``, kernel/seccomp.c, with the arch's
+    asm/seccomp.h): read, write, exit and the sigreturn; x86_64 adds uretprobe and uprobe;
+    i386 (the x86 compat table) uses sigreturn where the others use rt_sigreturn."""
+    from .syscalls import syscall_number
+    info = abi.arch_info(arch)
+    sigreturn = "sigreturn" if info.name == "i386" else "rt_sigreturn"
+    numbers = {syscall_number(name, info) for name in ("read", "write", "exit", sigreturn)}
+    if info is abi.NATIVE_ARCH:
+        numbers |= set(_BYPASS_NATIVE_X86_64)
+    return frozenset(numbers)
+
+
+def strict_verdict(data: SeccompData) -> Verdict:
+    """kernel/seccomp.c:__secure_computing_strict: anything else ends the thread with SIGKILL.
+
+    It compares the number alone, so an x32 call (number with the x32 bit) is never allowed.
+    """
+    if data.nr in strict_syscalls(data.arch):
+        outcome = Outcome(True, description="runs (allowed in strict mode)")
+        return Verdict(Action.ALLOW, 0, abi.SECCOMP_RET_ALLOW, None, None, outcome, (), "strict mode allows it")
+    outcome = Outcome(False, signal=abi.SIGKILL, killed="thread",
+                      description="strict mode: do_exit(SIGKILL), logged as KILL_THREAD")
+    return Verdict(Action.KILL_THREAD, 0, abi.SECCOMP_RET_KILL_THREAD, None, None, outcome, (),
+                   "strict mode forbids it")

@@ -1,0 +1,138 @@
+"""The load-time checks seccomp(SECCOMP_SET_MODE_FILTER) applies to one program, in kernel order.
+
+Each private function mirrors one kernel function and fails the way it does; ``verify`` runs
+them as ``seccomp_prepare_filter`` (kernel/seccomp.c) reaches them through
+``bpf_prog_create_from_user`` → ``bpf_prepare_filter`` (net/core/filter.c). Every failure is
+-EINVAL, raised as ``VerifyError`` with the pc the kernel stopped at.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Sequence
+
+from . import opcodes as op
+from .abi import SECCOMP_DATA_SIZE
+from .errors import VerifyError
+from .insn import Instruction
+
+_CONDITIONAL_JUMPS = frozenset(
+    op.BPF_JMP | j | s for j in (op.BPF_JEQ, op.BPF_JGT, op.BPF_JGE, op.BPF_JSET) for s in (op.BPF_K, op.BPF_X))
+_MEM_ACCESS = frozenset({op.BPF_LD | op.BPF_MEM, op.BPF_LDX | op.BPF_MEM, op.BPF_ST, op.BPF_STX})
+_LD_ABS = frozenset(op.BPF_LD | size | op.BPF_ABS for size in (op.BPF_W, op.BPF_H, op.BPF_B))
+_LEN_LOADS = frozenset({op.BPF_LD | op.BPF_W | op.BPF_LEN, op.BPF_LDX | op.BPF_W | op.BPF_LEN})
+
+
+def _fail(pc: int | None, prog: Sequence[Instruction], message: str, check: str) -> VerifyError:
+    insn = prog[pc] if pc is not None and pc < len(prog) else None
+    return VerifyError(errno.EINVAL, pc, message, insn=insn, check=check)
+
+
+def _bpf_check_basics_ok(prog: Sequence[Instruction]) -> None:
+    """net/core/filter.c:bpf_check_basics_ok (also seccomp_prepare_filter's own length test)."""
+    if not prog:
+        raise _fail(None, prog, "a filter needs at least one instruction", "bpf_check_basics_ok")
+    if len(prog) > op.BPF_MAXINSNS:
+        raise _fail(None, prog, f"{len(prog)} instructions is over BPF_MAXINSNS ({op.BPF_MAXINSNS})",
+                    "bpf_check_basics_ok")
+
+
+def _bpf_check_classic(prog: Sequence[Instruction]) -> None:
+    """net/core/filter.c:bpf_check_classic: scans every pc, dead code included."""
+    flen = len(prog)
+    check = "bpf_check_classic"
+    for pc, insn in enumerate(prog):
+        code, k = insn.code, insn.k
+        if code not in op.OPCODES:  # chk_code_allowed
+            raise _fail(pc, prog, f"opcode {code:#06x} is not a classic BPF instruction", check)
+        if code in (op.BPF_ALU | op.BPF_DIV | op.BPF_K, op.BPF_ALU | op.BPF_MOD | op.BPF_K) and k == 0:
+            raise _fail(pc, prog, "division by the constant 0", check)
+        elif code in (op.BPF_ALU | op.BPF_LSH | op.BPF_K, op.BPF_ALU | op.BPF_RSH | op.BPF_K) and k >= 32:
+            raise _fail(pc, prog, f"shift by the constant {k} (must be below 32)", check)
+        elif code in _MEM_ACCESS and k >= op.BPF_MEMWORDS:
+            raise _fail(pc, prog, f"scratch cell M[{k}] does not exist (M[0]..M[{op.BPF_MEMWORDS - 1}])", check)
+        elif code == op.BPF_JMP | op.BPF_JA and k >= flen - pc - 1:
+            raise _fail(pc, prog, f"ja {k} lands past the last instruction ({pc + 1 + k} >= {flen})", check)
+        elif code in _CONDITIONAL_JUMPS and (pc + insn.jt + 1 >= flen or pc + insn.jf + 1 >= flen):
+            raise _fail(pc, prog, f"conditional jump lands past the last instruction "
+                        f"(true: {pc + 1 + insn.jt}, false: {pc + 1 + insn.jf}, length {flen})", check)
+        elif code in _LD_ABS and k >= op.SKF_AD_OFF and k not in op.ANCILLARY_OFFSETS:
+            raise _fail(pc, prog, f"load from unknown socket extension offset {k:#x}", check)
+    if prog[-1].code not in (op.BPF_RET | op.BPF_K, op.BPF_RET | op.BPF_A):
+        raise _fail(flen - 1, prog, "the last instruction must be a return", check)
+    _check_load_and_stores(prog)
+
+
+def _check_load_and_stores(prog: Sequence[Instruction]) -> None:
+    """net/core/filter.c:check_load_and_stores: a linear pass, not a control-flow analysis.
+
+    The set of written cells flows from one instruction to the next in program order, also
+    across a RET; a jump narrows its targets' masks and then resets the set to "all written".
+    So a load the kernel refuses may be unreachable, and one it accepts may be dead code.
+    """
+    all_cells = (1 << op.BPF_MEMWORDS) - 1
+    masks = [all_cells] * len(prog)
+    valid = 0
+    for pc, insn in enumerate(prog):
+        valid &= masks[pc]
+        code = insn.code
+        if code in (op.BPF_ST, op.BPF_STX):
+            valid |= 1 << insn.k
+        elif code in (op.BPF_LD | op.BPF_MEM, op.BPF_LDX | op.BPF_MEM):
+            if not valid >> insn.k & 1:
+                raise _fail(pc, prog, f"M[{insn.k}] may be read before it is written", "check_load_and_stores")
+        elif code == op.BPF_JMP | op.BPF_JA:
+            masks[pc + 1 + insn.k] &= valid
+            valid = all_cells
+        elif code in _CONDITIONAL_JUMPS:
+            masks[pc + 1 + insn.jt] &= valid
+            masks[pc + 1 + insn.jf] &= valid
+            valid = all_cells
+
+
+def _seccomp_check_filter(prog: Sequence[Instruction]) -> None:
+    """kernel/seccomp.c:seccomp_check_filter: seccomp's opcode whitelist and load offsets."""
+    check = "seccomp_check_filter"
+    for pc, insn in enumerate(prog):
+        code = insn.code
+        if code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
+            if insn.k >= SECCOMP_DATA_SIZE or insn.k & 3:
+                raise _fail(pc, prog, f"ld [{insn.k}] is not an aligned word inside struct seccomp_data "
+                            f"(0, 4, ..., {SECCOMP_DATA_SIZE - 4})", check)
+        elif code not in op.SECCOMP_OPCODES:
+            row = op.OPCODES[code]
+            raise _fail(pc, prog, f"{row.mnemonic} ({code:#06x}) is classic BPF but not allowed in seccomp", check)
+
+
+def verify(prog: Sequence[Instruction]) -> None:
+    """Return ``None`` where the kernel would load ``prog`` alone; raise ``VerifyError`` otherwise."""
+    _bpf_check_basics_ok(prog)
+    _bpf_check_classic(prog)
+    _seccomp_check_filter(prog)
+
+
+def converted_length(prog: Sequence[Instruction]) -> int:
+    """The length of ``prog`` after ``bpf_convert_filter`` (net/core/filter.c) made it eBPF.
+
+    seccomp_attach_filter counts these, not classic instructions, against MAX_INSNS_PER_PATH.
+    Prologue: A = 0, X = 0, save ctx. RET K takes two (mov, exit), DIV X five (zero test, the
+    "return 0" exit sequence, divide). A conditional jump takes one or two, plus one when a K
+    operand has its top bit set (moved to a temporary to zero-extend it). The count assumes JIT
+    constant blinding is off (net.core.bpf_jit_harden=0), which changes it otherwise.
+    """
+    length = 3
+    for insn in prog:
+        code = insn.code
+        if code == op.BPF_RET | op.BPF_K:
+            length += 2
+        elif code == op.BPF_ALU | op.BPF_DIV | op.BPF_X:
+            length += 5
+        elif code in _CONDITIONAL_JUMPS:
+            length += 1 if op.BPF_SRC(code) == op.BPF_K and insn.k & 0x80000000 else 0
+            if insn.jf == 0 or (insn.jt == 0 and op.BPF_OP(code) != op.BPF_JSET):
+                length += 1
+            else:
+                length += 2
+        else:
+            length += 1
+    return length
