@@ -46,16 +46,21 @@ for _name, _kinds in {op.BPF_JEQ: (JEQ_K, JEQ_X), op.BPF_JGT: (JGT_K, JGT_X),
     _KIND_OF_CODE[op.BPF_JMP | _name | op.BPF_K], _KIND_OF_CODE[op.BPF_JMP | _name | op.BPF_X] = _kinds
 
 
+_LEN_LOADS = {op.BPF_LD | op.BPF_W | op.BPF_LEN: LD_IMM, op.BPF_LDX | op.BPF_W | op.BPF_LEN: LDX_IMM}
+
+
 def _decode(prog: Program) -> tuple[tuple[int, int, int, int], ...]:
     """(kind, operand, true target, false target) per pc, with the seccomp load-time rewrites
     applied (``ld [k]`` becomes a word index, ``#len`` the constant 64) and absolute targets."""
     decoded = []
     for pc, insn in enumerate(prog):
         code, k = insn.code, insn.k
-        kind = _KIND_OF_CODE[code]
-        if code in (op.BPF_LD | op.BPF_W | op.BPF_LEN, op.BPF_LDX | op.BPF_W | op.BPF_LEN):
-            kind, k = (LD_IMM if code & 7 == op.BPF_LD else LDX_IMM), abi.SECCOMP_DATA_SIZE
-        elif kind == LD_ABS:
+        if code in _LEN_LOADS:
+            # kernel/seccomp.c:seccomp_check_filter rewrites a length load to the constant 64.
+            kind, k = _LEN_LOADS[code], abi.SECCOMP_DATA_SIZE
+        else:
+            kind = _KIND_OF_CODE[code]
+        if kind == LD_ABS:
             k //= 4
         elif kind in (LSH_K, RSH_K):
             k &= 31  # guaranteed below 32 by bpf_check_classic
