@@ -126,8 +126,10 @@ class Verdict:
                 "filter": self.filter}
 
     def __str__(self) -> str:
-        source = "no filter" if self.filter is None else f"filter {self.filter}"
-        return f"{abi.describe_return(self.ret)} from {source}, ret {self.ret:#010x}"
+        if self.filter is None:
+            source = "no filter ran" if not self.returns else "every filter allowed it"
+            return f"{abi.describe_return(self.ret)} ({source}), ret {self.ret:#010x}"
+        return f"{abi.describe_return(self.ret)} from filter {self.filter}, ret {self.ret:#010x}"
 
     def __repr__(self) -> str:
         parts = [self.action.name]
@@ -234,7 +236,7 @@ def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, list
             result, match = current, index
     returns.reverse()
     if match is None:
-        reason = "every filter allowed the call" + ("" if result == max(returns) else "")
+        reason = "every filter allowed the call"
     else:
         reason = (f"filter {match} returned {abi.describe_return(result)}, the most severe action "
                   f"(newest filter first, ties go to the newest)")
