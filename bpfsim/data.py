@@ -23,7 +23,7 @@ class SeccompData:
     """What a filter sees of one system call.
 
     ``nr`` is kept as the signed 32-bit ``int`` the kernel stores (``-1`` and ``0xffffffff`` are
-    the same call); ``arch`` becomes the AUDIT_ARCH_* number; ``args`` is padded to six u64.
+    the same call); a syscall name is looked up in the arch's table; ``arch`` becomes the AUDIT_ARCH_* number; ``args`` is padded to six u64.
     ``byteorder`` defaults to the architecture's; pass it for bi-endian CPUs (big-endian arm64).
     """
 
@@ -34,9 +34,12 @@ class SeccompData:
     byteorder: str = field(default="little")
     _words: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
-    def __init__(self, nr: int, arch: int | str = "x86_64", instruction_pointer: int = 0,
+    def __init__(self, nr: int | str, arch: int | str = "x86_64", instruction_pointer: int = 0,
                  args=(), *, byteorder: str | None = None):
         info = abi.arch_info(arch)
+        if isinstance(nr, str):
+            from .syscalls import syscall_number
+            nr = syscall_number(nr, arch)
         if isinstance(arch, str) and arch.strip().lower() == "x32" and not nr & abi.X32_SYSCALL_BIT:
             nr |= abi.X32_SYSCALL_BIT  # an x32 call is an x86_64 call with the x32 bit in nr
         if not -(1 << 31) <= nr < 1 << 32:
@@ -95,7 +98,7 @@ class SeccompData:
             name = describe_nr(self.nr & 0xFFFFFFFF, arch)
         except (ImportError, LookupError, ValueError):
             name = None
-        nr = f"{self.nr}" + (f" ({name})" if name else "")
+        nr = (f"{self.nr:#x}" if self.nr >= 0x10000 else f"{self.nr}") + (f" ({name})" if name else "")
         parts = [f"nr={nr}", f"arch={arch!r}"]
         if self.instruction_pointer:
             parts.append(f"instruction_pointer={self.instruction_pointer:#x}")
