@@ -7,6 +7,7 @@
 """
 
 from .data import SeccompData
+from .debugger import Debugger, StackTrace, trace_stack
 from .errors import AsmError, BpfsimError, FormatError, SeccompError, VerifyError
 from .insn import Instruction
 from .interpreter import Step, Trace, run, trace
@@ -17,7 +18,7 @@ from .verifier import verify
 __version__ = "0.1.0"
 
 __all__ = [
-    "Action", "AsmError", "BpfsimError", "FilterChain", "FormatError", "Instruction", "Outcome",
-    "Program", "SeccompData", "SeccompError", "SigInfo", "Step", "Trace", "Verdict", "VerifyError",
-    "evaluate", "run", "trace", "verify", "__version__",
+    "Action", "AsmError", "BpfsimError", "Debugger", "FilterChain", "FormatError", "Instruction", "Outcome",
+    "Program", "SeccompData", "SeccompError", "SigInfo", "StackTrace", "Step", "Trace", "Verdict", "VerifyError",
+    "evaluate", "run", "trace", "trace_stack", "verify", "__version__",
 ]

@@ -1,0 +1,354 @@
+"""The ``bpfsim`` command: eval, trace, debug, table, disasm, asm, verify and dump.
+
+The only module that prints or exits. ``main(argv)`` returns the exit status: 0 on success, 1 where
+the kernel's verifier (or seccomp(2) attaching the stack) refuses a filter, 2 for bad usage or
+unreadable input, reported as one line on stderr that names the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import abi
+from .data import SeccompData
+from .debugger import Debugger, DebuggerShell, trace_stack
+from .errors import BpfsimError, SeccompError, VerifyError, errno_name
+from .program import Program
+from .seccomp import Action, FilterChain, evaluate
+
+
+class _UsageError(Exception):
+    """Bad usage: one line on stderr, exit status 2."""
+
+
+class _Refused(Exception):
+    """A filter the kernel refuses to load or attach: exit status 1, naming the file."""
+
+    def __init__(self, source: str, error: BpfsimError):
+        self.source = source
+        self.error = error
+
+
+class _Exit(Exception):
+    def __init__(self, status: int):
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports instead of exiting, so ``main`` alone decides the exit status."""
+
+    def error(self, message: str):
+        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+    def exit(self, status: int = 0, message: str | None = None):
+        if message:
+            sys.stderr.write(message)
+        raise _Exit(status)
+
+
+# -- colors -------------------------------------------------------------------------------------
+
+_COLORS = {Action.KILL_PROCESS: "31", Action.KILL_THREAD: "31", Action.TRAP: "33", Action.ERRNO: "33",
+           Action.USER_NOTIF: "36", Action.TRACE: "36", Action.LOG: "32", Action.ALLOW: "32"}
+
+
+def _color(text: str, action: Action) -> str:
+    if not sys.stdout.isatty() or "NO_COLOR" in os.environ:
+        return text
+    return f"\x1b[1;{_COLORS[action]}m{text}\x1b[0m"
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+def _number(text: str) -> int:
+    """A decimal or 0x-hex value, as every VALUE on the command line is written."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (decimal or 0x-hex)") from None
+
+
+def _arg_pair(text: str) -> tuple[int, int]:
+    index, sep, value = text.partition("=")
+    if not sep or not index.strip().isdigit() or not 0 <= int(index) < 6:
+        raise argparse.ArgumentTypeError(f"{text!r} is not INDEX=VALUE with INDEX 0..5")
+    return int(index), _number(value)
+
+
+def _load(path: str) -> Program:
+    return Program.load(path)
+
+
+def _load_verified(paths: list[str]) -> list[Program]:
+    """Load the stack in install order and attach it as seccomp(2) would, naming a refused file."""
+    chain = FilterChain()
+    programs = []
+    for path in paths:
+        prog = _load(path)
+        try:
+            chain.attach(prog)
+        except (VerifyError, SeccompError) as error:
+            raise _Refused(path, error) from None
+        programs.append(prog)
+    return programs
+
+
+def _arch(args, programs: list[Program]) -> str:
+    return args.arch or next((p.arch for p in programs if p.arch), None) or "x86_64"
+
+
+def _input(args, programs: list[Program]) -> SeccompData:
+    arch = _arch(args, programs)
+    try:
+        nr = int(args.nr, 0)
+    except ValueError:
+        from .syscalls import syscall_number
+        try:
+            nr = syscall_number(args.nr, arch)
+        except BpfsimError as error:
+            raise _UsageError(f"--nr: {error}") from None
+    values = [0] * 6
+    for index, value in args.arg:
+        values[index] = value
+    try:
+        return SeccompData(nr, arch, args.ip, values)
+    except (ValueError, BpfsimError) as error:
+        raise _UsageError(f"bad input: {error}") from None
+
+
+def _options(args) -> dict:
+    return dict(tracer=args.tracer, listener=args.listener, threads=args.threads)
+
+
+def _call_name(data: SeccompData) -> str:
+    arch = abi.arch_name(data.arch)
+    from .syscalls import describe_nr
+    try:
+        name = describe_nr(data.nr & 0xFFFFFFFF, arch)
+    except BpfsimError:
+        name = None
+    return f"{name or 'syscall'} (nr {data.nr}, {arch})"
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+def _cmd_eval(args) -> int:
+    programs = _load_verified(args.filters)
+    data = _input(args, programs)
+    if args.trace:
+        stack = trace_stack(programs, data, **_options(args))
+        for i in range(len(programs) - 1, -1, -1):
+            print(f"filter {i} ({args.filters[i]}):\n{stack.traces[i]}\n")
+        verdict = stack.verdict
+    else:
+        verdict = evaluate(programs, data, **_options(args))
+    if args.json:
+        print(json.dumps(verdict.as_dict()))
+        return 0
+    print(_color(str(verdict), verdict.action))
+    print(f"{_call_name(data)}: {verdict.outcome}")
+    if args.trace:
+        print(stack.why)
+    return 0
+
+
+def _cmd_trace(args) -> int:
+    programs = _load_verified(args.filters)
+    stack = trace_stack(programs, _input(args, programs), **_options(args))
+    print(str(stack))
+    return 0
+
+
+def _cmd_debug(args) -> int:
+    programs = _load_verified(args.filters)
+    debugger = Debugger(programs, _input(args, programs), **_options(args))
+    shell = DebuggerShell(debugger, stdin=None if sys.stdin.isatty() else sys.stdin, stdout=sys.stdout)
+    shell.cmdloop()
+    return 0
+
+
+def _cmd_table(args) -> int:
+    from .analysis import policy_table
+    programs = _load_verified(args.filters)
+    rows = [row.as_dict() for row in policy_table(programs, _arch(args, programs))]
+    if args.json:
+        print(json.dumps(rows))
+    elif args.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["nr"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        width = max((len(r["name"] or "") for r in rows), default=4)
+        print(f"{'nr':>5}  {'name':<{width}}  {'action':<12}  {'errno':<16}  depends on args")
+        for r in rows:
+            err = "" if r["errno"] is None else f"{r['errno']} ({errno_name(r['errno'])})"
+            action = _color(r["action"].ljust(12), Action[r["action"]])
+            print(f"{r['nr']:>5}  {r['name'] or '':<{width}}  {action}  {err:<16}  "
+                  f"{'yes' if r['depends_on_args'] else ''}".rstrip())
+    return 0
+
+
+def _cmd_disasm(args) -> int:
+    prog = _load(args.filter)
+    arch = args.arch or prog.arch
+    if args.c:
+        print(prog.to_c(arch=arch), end="")
+    elif args.pseudo_c:
+        print(prog.to_asm(arch=arch, dialect="pseudo_c"), end="")
+    elif args.asm:
+        print(prog.to_asm(arch=arch), end="")
+    else:
+        print(prog.listing(raw=args.raw, arch=arch))
+    return 0
+
+
+def _cmd_asm(args) -> int:
+    prog = _load(args.file)
+    out = Path(args.output)
+    if args.format == "c":
+        out.write_text(prog.to_c(arch=prog.arch))
+    else:
+        out.write_bytes(prog.to_bytes())
+    print(f"{out}: {len(prog)} instructions")
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    for path, prog in zip(args.filters, _load_verified(args.filters)):
+        print(f"{path}: ok, {len(prog)} instructions")
+    return 0
+
+
+def _cmd_dump(args) -> int:
+    from .kernel import dump_filters
+    blobs = dump_filters(args.pid)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, blob in enumerate(blobs):
+        (out / f"{i}.bpf").write_bytes(blob)
+        print(f"{out / f'{i}.bpf'}: {len(blob) // 8} instructions")
+    if not blobs:
+        print(f"pid {args.pid} has no filters")
+    return 0
+
+
+# -- the parser ---------------------------------------------------------------------------------
+
+_EPILOG = """\
+examples:
+  bpfsim eval sandbox.bpf --nr openat --arg 2=0x1           one call against one filter
+  bpfsim eval base.bpf app.asm --nr 59 --json               a stack, oldest first; JSON verdict
+  bpfsim trace sandbox.bpf --nr socket --arg 0=2            every executed instruction, explained
+  bpfsim debug sandbox.bpf --nr mmap --arg 2=7              step, break, rerun interactively
+  bpfsim table sandbox.bpf --arch x86_64                    the verdict of every syscall
+  bpfsim disasm sandbox.bpf --raw                           the numbered listing with raw columns
+  bpfsim asm filter.asm -o filter.bpf                       assemble to raw sock_filter records
+  bpfsim verify filter.asm                                  what seccomp(2) would say at load time
+  bpfsim dump 1234 -o filters/                              a live process's filters (root)
+
+FILTER files may be raw .bpf records, assembler text, a C initializer or an ELF file.
+Exit status: 0 success, 1 a filter the kernel refuses, 2 bad usage or unreadable input."""
+
+
+def _add_call_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("filters", metavar="FILTER", nargs="+", help="filter files in install order (oldest first)")
+    parser.add_argument("--nr", required=True, help="syscall number or name (in ARCH's table)")
+    parser.add_argument("--arch", help="architecture (default: the filter's, else x86_64)")
+    parser.add_argument("--arg", metavar="INDEX=VALUE", type=_arg_pair, action="append", default=[],
+                        help="a syscall argument, e.g. 2=0x1 (repeatable; missing ones are 0)")
+    parser.add_argument("--ip", metavar="VALUE", type=_number, default=0, help="instruction_pointer")
+    parser.add_argument("--tracer", action="store_true", help="a ptracer set PTRACE_O_TRACESECCOMP")
+    parser.add_argument("--listener", metavar="N", type=int,
+                        help="filter N (install order) holds a user-notification listener")
+    parser.add_argument("--threads", metavar="N", type=int, default=1,
+                        help="live threads in the process (KILL_THREAD kills the last one's process)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+    parser = _Parser(prog="bpfsim", description="Classic-BPF seccomp filters, evaluated as Linux 6.18 does.",
+                     epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"bpfsim {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run, help: str, example: str):
+        sub = commands.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.set_defaults(run=run)
+        return sub
+
+    sub = command("eval", _cmd_eval, "the verdict of a filter stack for one syscall",
+                  "bpfsim eval sandbox.bpf --nr openat --arg 2=0x1 --json")
+    _add_call_options(sub)
+    shown = sub.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print one JSON object")
+    shown.add_argument("--trace", action="store_true", help="also print each filter's trace and why the winner won")
+
+    _add_call_options(command("trace", _cmd_trace, "step trace: every instruction, branch and return explained",
+                              "bpfsim trace sandbox.bpf --nr execve"))
+    _add_call_options(command("debug", _cmd_debug, "interactive stepping (type help inside)",
+                              "bpfsim debug sandbox.bpf --nr openat --arg 2=1"))
+
+    sub = command("table", _cmd_table, "the policy table: every syscall number of ARCH and its verdict",
+                  "bpfsim table sandbox.bpf --arch x86_64 --json")
+    sub.add_argument("filters", metavar="FILTER", nargs="+", help="filter files in install order")
+    sub.add_argument("--arch", help="architecture (default: the filter's, else x86_64)")
+    shown = sub.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="one JSON array")
+    shown.add_argument("--csv", action="store_true", help="CSV with a header row")
+
+    sub = command("disasm", _cmd_disasm, "the numbered listing of a filter", "bpfsim disasm sandbox.bpf --raw")
+    sub.add_argument("filter", metavar="FILTER")
+    sub.add_argument("--raw", action="store_true", help="add the code/jt/jf/k columns")
+    sub.add_argument("--arch", help="name syscalls and fields for this architecture")
+    shown = sub.add_mutually_exclusive_group()
+    shown.add_argument("--c", action="store_true", help="a C initializer of BPF_STMT/BPF_JUMP")
+    shown.add_argument("--pseudo-c", action="store_true", help="seccomp-tools' C-like text (assembles back too)")
+    shown.add_argument("--asm", action="store_true", help="assembler text that assembles back to the same filter")
+
+    sub = command("asm", _cmd_asm, "assemble (or convert) a filter file", "bpfsim asm filter.asm -o filter.bpf")
+    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("-o", "--output", metavar="OUT", required=True)
+    sub.add_argument("--format", choices=("raw", "c"), default="raw", help="raw records (default) or C text")
+
+    sub = command("verify", _cmd_verify, "check filters as seccomp(2) would when attaching them in order",
+                  "bpfsim verify base.bpf app.asm")
+    sub.add_argument("filters", metavar="FILTER", nargs="+")
+
+    sub = command("dump", _cmd_dump, "write a live process's filters to DIR/0.bpf, 1.bpf, ... (oldest first)",
+                  "sudo bpfsim dump 1234 -o filters/")
+    sub.add_argument("pid", metavar="PID", type=int)
+    sub.add_argument("-o", "--output", metavar="DIR", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit status."""
+    try:
+        args = _parser().parse_args(argv)
+        return args.run(args)
+    except _Exit as done:
+        return done.status
+    except _UsageError as error:
+        print(f"bpfsim: {error}", file=sys.stderr)
+        return 2
+    except _Refused as refused:
+        print(f"bpfsim: {refused.source}: {refused.error}", file=sys.stderr)
+        return 1
+    except VerifyError as error:
+        print(f"bpfsim: {error}", file=sys.stderr)
+        return 1
+    except BpfsimError as error:
+        print(f"bpfsim: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"bpfsim: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

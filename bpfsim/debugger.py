@@ -1,0 +1,516 @@
+"""Step traces of a whole filter stack and an interactive debugger over them.
+
+``trace_stack`` runs every filter as ``seccomp_run_filters`` (kernel/seccomp.c) does and explains
+each branch and why the winning value won; ``Debugger`` walks those traces forwards and backwards
+with breakpoints, and ``DebuggerShell`` is its command loop, modelled on the kernel's
+tools/bpf/bpf_dbg.
+"""
+
+from __future__ import annotations
+
+import cmd
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import abi
+from . import opcodes as op
+from .data import SeccompData
+from .errors import BpfsimError
+from .insn import hex_or_dec
+from .interpreter import Step, Trace, trace
+from .program import Program, format_listing
+from .seccomp import FilterChain, Verdict, evaluate, precedence
+
+_HOLDS = {op.BPF_JEQ: ("==", "!="), op.BPF_JGT: (">", "<="), op.BPF_JGE: (">=", "<")}
+
+
+def explain_step(step: Step, data: SeccompData) -> str:
+    """Why this step did what it did: the comparison behind a branch, the field a load read."""
+    insn, row = step.insn, step.insn.opcode
+    if row.is_conditional:
+        operand = f"#{hex_or_dec(insn.k)}" if row.form == op.COND_K else "x"
+        right = insn.k if row.form == op.COND_K else step.x
+        shown = f"{right:#x}" if row.form == op.COND_K else f"X={right:#x}"
+        taken = step.next_pc == step.pc + 1 + insn.jt
+        if row.op == op.BPF_JSET:
+            test = f"A={step.a:#x} & {shown} = {step.a & right:#x}"
+        else:
+            test = f"A={step.a:#x} {_HOLDS[row.op][0 if taken else 1]} {shown}"
+        return f"{row.mnemonic} {operand}: {test} → {'true' if taken else 'false'}, pc {step.next_pc}"
+    if row.form == op.JUMP:
+        return f"ja {insn.k} → pc {step.next_pc}"
+    if row.is_return:
+        value = f"A={step.ret:#x} " if row.form == op.A_REG else ""
+        return f"returns {value}{abi.describe_return(step.ret)}"
+    if step.ret is not None:
+        # net/core/filter.c:bpf_convert_filter: division by an X of 0 makes the program return 0.
+        return f"X=0: division by zero, the filter returns 0 ({abi.describe_return(0)})"
+    if insn.code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
+        arch = abi.arch_info(data.arch)
+        return f"A = {abi.field_name(insn.k, arch.byteorder)}" + _meaning(insn.k, step.a, arch)
+    return ""
+
+
+def _meaning(offset: int, value: int, arch: abi.Arch) -> str:
+    if offset == abi.OFFSET_ARCH and abi.arch_name(value):
+        return f" = AUDIT_ARCH_{abi.arch_name(value).upper()}"
+    if offset == abi.OFFSET_NR:
+        from .syscalls import describe_nr
+        try:
+            name = describe_nr(value, arch)
+        except BpfsimError:
+            name = None
+        return f" = {value}" + (f" ({name})" if name else "")
+    return ""
+
+
+def format_step(step: Step, data: SeccompData, before: Sequence[int | None], width: int = 0) -> str:
+    """One executed instruction: pc, text, A, X, the scratch cells it changed, and why."""
+    cells = "".join(f" M[{i}]={v:#x}" for i, (v, old) in enumerate(zip(step.mem, before)) if v != old)
+    why = explain_step(step, data)
+    return (f"{step.pc:>4}  {str(step.insn):<{width}}  A={step.a:#x} X={step.x:#x}{cells}"
+            + (f"  ; {why}" if why else ""))
+
+
+def format_steps(run: Trace) -> list[str]:
+    """The step trace of one filter, a line per executed instruction."""
+    width = max((len(str(s.insn)) for s in run), default=0)
+    befores = [(None,) * op.BPF_MEMWORDS] + [s.mem for s in run]
+    return [format_step(step, run.data, before, width) for step, before in zip(run, befores)]
+
+
+@dataclass(frozen=True)
+class StackTrace:
+    """Every filter's trace for one call, the stack's verdict, and why the winning value won."""
+
+    data: SeccompData
+    traces: tuple[Trace, ...]
+    verdict: Verdict
+
+    @property
+    def why(self) -> str:
+        if not self.verdict.returns:
+            return self.verdict.reason
+        ranked = sorted(range(len(self.traces)), key=lambda i: (precedence(self.traces[i].ret), -i))
+        lines = ["newest filter first, the lowest signed action wins and ties go to the newest "
+                 "(kernel/seccomp.c:seccomp_run_filters):"]
+        for i in ranked:
+            ret = self.traces[i].ret
+            mark = "  <- chosen" if i == self.verdict.filter else ""
+            lines.append(f"  filter {i} returned {abi.describe_return(ret):<20} "
+                         f"(s32 action {precedence(ret):#x}){mark}")
+        if self.verdict.filter is None:
+            lines.append("  no filter returned anything ranked below ALLOW, so the initial "
+                         "SECCOMP_RET_ALLOW stands")
+        return "\n".join(lines)
+
+    def _text(self, shown) -> str:
+        parts = [f"{self.data!r}"]
+        for i in sorted(shown, reverse=True):
+            run = self.traces[i]
+            origin = f" ({run.program.name})" if run.program.name else ""
+            parts.append(f"filter {i}{origin}:")
+            parts.extend(format_steps(run))
+            parts.append(f"  returned {abi.describe_return(run.ret)} ({run.ret:#010x})")
+        parts.append(f"verdict: {self.verdict}\noutcome: {self.verdict.outcome}")
+        parts.append(self.why)
+        return "\n".join(parts)
+
+    def brief(self) -> str:
+        """Only the deciding filter's steps (every filter's when none decided), then the ranking."""
+        return self._text([self.verdict.filter] if self.verdict.filter is not None else range(len(self.traces)))
+
+    def __str__(self) -> str:
+        return self._text(range(len(self.traces)))
+
+    def __repr__(self) -> str:
+        return f"<StackTrace {self.data!r}: {self.verdict!r}>"
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(str(self))
+
+
+def _programs(filters) -> list[Program]:
+    return [f if isinstance(f, Program) else Program(f) for f in filters]
+
+
+def _chain_options(filters, tracer: bool, listener: int | None, threads: int) -> dict:
+    if isinstance(filters, FilterChain):
+        listener = filters.listener if listener is None else listener
+        threads = filters.threads
+    return dict(tracer=tracer, listener=listener, threads=threads)
+
+
+def trace_stack(filters: Sequence, data: SeccompData, *, tracer: bool = False, listener: int | None = None,
+                threads: int = 1) -> StackTrace:
+    """Trace every filter (install order, oldest first) on ``data`` and evaluate the stack."""
+    programs = _programs(filters)
+    verdict = evaluate(programs, data, **_chain_options(filters, tracer, listener, threads))
+    return StackTrace(data, tuple(trace(p, data) for p in programs), verdict)
+
+
+_CONDITION = re.compile(r"^\s*(a|x|pc|m\[\s*(\d+)\s*\])\s*(==|!=|<=|>=|<|>|&)\s*(\S+)\s*$", re.IGNORECASE)
+_COMPARE = {"==": int.__eq__, "!=": int.__ne__, "<": int.__lt__, "<=": int.__le__, ">": int.__gt__,
+            ">=": int.__ge__, "&": lambda a, b: bool(a & b)}
+
+
+class DebuggerError(BpfsimError, ValueError):
+    """A debugger request that does not make sense (unknown pc, unparsable condition)."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``A == 0x3b``, ``M[2] & 4``, ``pc >= 7``: one register compared with a constant."""
+
+    register: str
+    cell: int | None
+    operator: str
+    value: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Condition":
+        match = _CONDITION.match(text)
+        if not match:
+            raise DebuggerError(f"cannot read condition {text!r}: write REG OP VALUE with REG one of "
+                                "A, X, M[i], pc and OP one of == != < <= > >= &")
+        register, cell, operator, value = match.groups()
+        if cell is not None and int(cell) >= op.BPF_MEMWORDS:
+            raise DebuggerError(f"M[{cell}] does not exist (M[0]..M[{op.BPF_MEMWORDS - 1}])")
+        return cls(register.lower()[0] if cell else register.lower(), None if cell is None else int(cell),
+                   operator, _number(value))
+
+    def holds(self, pc: int | None, a: int, x: int, mem: Sequence[int | None]) -> bool:
+        current = {"a": a, "x": x, "pc": pc, "m": None if self.cell is None else mem[self.cell]}[self.register]
+        return current is not None and _COMPARE[self.operator](current, self.value)
+
+    def __str__(self) -> str:
+        name = f"M[{self.cell}]" if self.cell is not None else self.register.upper().replace("PC", "pc")
+        return f"{name} {self.operator} {self.value:#x}"
+
+
+def _number(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise DebuggerError(f"{text!r} is not a number (decimal or 0x-hex)") from None
+
+
+class Debugger:
+    """Step through a filter stack forwards and backwards, as bpf_dbg does for socket filters.
+
+    The position counts executed instructions of the current filter (0 = before the first);
+    ``a``, ``x``, ``mem`` and ``pc`` describe the machine there. Mutating methods return the
+    debugger, so the REPL shows where it stopped.
+    """
+
+    def __init__(self, filters: Sequence, data: SeccompData, *, tracer: bool = False,
+                 listener: int | None = None, threads: int = 1):
+        self.programs = _programs(filters)
+        if not self.programs:
+            raise DebuggerError("no filter to debug")
+        self.options = _chain_options(filters, tracer, listener, threads)
+        self.breakpoints: list[int | Condition] = []
+        self.filter = len(self.programs) - 1  # seccomp_run_filters starts with the newest
+        self.stopped_by: str | None = None
+        self.set_input(data)
+
+    # -- input -------------------------------------------------------------------------------------
+    def set_input(self, data: SeccompData | None = None, *, nr: int | str | None = None, args=None,
+                  arg: tuple[int, int] | None = None, ip: int | None = None, arch=None) -> "Debugger":
+        """Change the call (a syscall name is looked up in the arch's table) and rerun."""
+        data = data or self.data
+        if arch is not None:
+            data = data.replace(arch=abi.arch_info(arch).value)
+        if nr is not None:
+            data = data.replace(nr=_syscall_nr(nr, arch if arch is not None else data.arch))
+        if args is not None:
+            data = data.replace(args=tuple(args))
+        if arg is not None:
+            index, value = arg
+            if not 0 <= index < 6:
+                raise DebuggerError(f"argument index {index} is not 0..5")
+            data = data.replace(args=data.args[:index] + (value,) + data.args[index + 1:])
+        if ip is not None:
+            data = data.replace(instruction_pointer=ip)
+        self.data = data
+        return self.rerun()
+
+    def rerun(self) -> "Debugger":
+        """Run the stack again on the current input and go back to the start of the current filter."""
+        self.stack = trace_stack(self.programs, self.data, **self.options)
+        self.position = 0
+        self.stopped_by = None
+        return self
+
+    def select(self, index: int) -> "Debugger":
+        """Debug filter ``index`` (install order) from its start."""
+        if not 0 <= index < len(self.programs):
+            raise DebuggerError(f"no filter {index}: the stack has filters 0..{len(self.programs) - 1}")
+        self.filter, self.position, self.stopped_by = index, 0, None
+        return self
+
+    # -- state -------------------------------------------------------------------------------------
+    @property
+    def trace(self) -> Trace:
+        return self.stack.traces[self.filter]
+
+    @property
+    def program(self) -> Program:
+        return self.programs[self.filter]
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.stack.verdict
+
+    @property
+    def finished(self) -> bool:
+        return self.position == len(self.trace)
+
+    @property
+    def pc(self) -> int | None:
+        """The next instruction to execute, ``None`` once the filter returned."""
+        return None if self.finished else self.trace[self.position].pc
+
+    @property
+    def ret(self) -> int | None:
+        return self.trace.ret if self.finished else None
+
+    @property
+    def last_step(self) -> Step | None:
+        return self.trace[self.position - 1] if self.position else None
+
+    @property
+    def a(self) -> int:
+        return self.last_step.a if self.position else 0
+
+    @property
+    def x(self) -> int:
+        return self.last_step.x if self.position else 0
+
+    @property
+    def mem(self) -> tuple[int | None, ...]:
+        """Scratch cells, ``None`` where nothing was stored yet (check_load_and_stores forbids reading them)."""
+        return self.last_step.mem if self.position else (None,) * op.BPF_MEMWORDS
+
+    def registers(self) -> str:
+        where = f"pc={self.pc}" if not self.finished else f"returned {abi.describe_return(self.ret)} ({self.ret:#010x})"
+        return f"A={self.a:#010x} X={self.x:#010x} {where}"
+
+    def memory(self) -> str:
+        return "  ".join(f"M[{i}]={'-' if v is None else f'{v:#x}'}" for i, v in enumerate(self.mem))
+
+    # -- moving ------------------------------------------------------------------------------------
+    def step(self, n: int = 1) -> "Debugger":
+        """Execute ``n`` instructions (breakpoints do not stop a step)."""
+        self.position = min(len(self.trace), self.position + max(n, 0))
+        self.stopped_by = "returned" if self.finished else None
+        return self
+
+    def back(self, n: int = 1) -> "Debugger":
+        """Undo ``n`` instructions; the trace keeps every earlier state."""
+        self.position = max(0, self.position - max(n, 0))
+        self.stopped_by = None
+        return self
+
+    def run(self) -> "Debugger":
+        """Continue until a breakpoint or a condition holds, or the filter returns."""
+        while not self.finished:
+            self.position += 1
+            hit = self._hit()
+            if hit:
+                self.stopped_by = hit
+                return self
+        self.stopped_by = "returned"
+        return self
+
+    def _hit(self) -> str | None:
+        for bp in self.breakpoints:
+            if isinstance(bp, int) and bp == self.pc:
+                return f"breakpoint at pc {bp}"
+            if isinstance(bp, Condition) and bp.holds(self.pc, self.a, self.x, self.mem):
+                return f"condition {bp}"
+        return None
+
+    # -- breakpoints -------------------------------------------------------------------------------
+    def break_at(self, pc: int) -> int:
+        """Stop ``run`` before the instruction at ``pc``; returns the breakpoint's number."""
+        if not 0 <= pc < len(self.program):
+            raise DebuggerError(f"pc {pc} is outside filter {self.filter} (0..{len(self.program) - 1})")
+        self.breakpoints.append(pc)
+        return len(self.breakpoints) - 1
+
+    def break_if(self, condition: str) -> int:
+        """Stop ``run`` where a condition such as ``"A == 0x3b"`` holds; returns its number."""
+        self.breakpoints.append(Condition.parse(condition))
+        return len(self.breakpoints) - 1
+
+    def delete(self, number: int | None = None) -> None:
+        """Remove breakpoint ``number``, or all of them."""
+        if number is None:
+            self.breakpoints.clear()
+        elif 0 <= number < len(self.breakpoints):
+            del self.breakpoints[number]
+        else:
+            raise DebuggerError(f"no breakpoint {number}")
+
+    # -- text --------------------------------------------------------------------------------------
+    def listing(self, around: int | None = None) -> str:
+        """The current filter's listing with ``-->`` at pc and ``*`` at breakpoints; ``around``
+        limits it to that many lines either side of pc."""
+        marks = {bp: "*" for bp in self.breakpoints if isinstance(bp, int)}
+        if self.pc is not None:
+            marks[self.pc] = "*->" if self.pc in marks else "-->"
+        lines = format_listing(self.program, arch=abi.arch_name(self.data.arch), marks=marks).split("\n")
+        if around is None or self.pc is None:
+            return "\n".join(lines)
+        return "\n".join(lines[max(0, self.pc - around):self.pc + around + 1])
+
+    def where(self) -> str:
+        """The last executed step explained, then the next instruction or the return value."""
+        lines = []
+        if self.position:
+            before = self.trace[self.position - 2].mem if self.position > 1 else (None,) * op.BPF_MEMWORDS
+            lines.append(format_step(self.last_step, self.data, before))
+        if self.finished:
+            lines.append(f"filter {self.filter} returned {abi.describe_return(self.ret)} ({self.ret:#010x})")
+        else:
+            lines.append(f"{self.pc:>4}  {self.program[self.pc]}  <- next")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        head = f"filter {self.filter} of {len(self.programs)}, {self.data!r}"
+        return f"{head}\n{self.listing()}\n{self.registers()}"
+
+    def __repr__(self) -> str:
+        return f"<Debugger filter {self.filter}, step {self.position}/{len(self.trace)}, {self.registers()}>"
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(str(self))
+
+
+def _syscall_nr(nr: int | str, arch) -> int:
+    if isinstance(nr, int):
+        return nr
+    try:
+        return int(nr, 0)
+    except ValueError:
+        from .syscalls import syscall_number
+        return syscall_number(nr, arch)
+
+
+class DebuggerShell(cmd.Cmd):
+    """The ``bpfsim debug`` command loop; writes only to the ``stdout`` it is given."""
+
+    intro = "bpfsim debugger: step, back, run, break, list, regs, mem, set, verdict, help, quit"
+    prompt = "(bpfsim) "
+
+    def __init__(self, debugger: Debugger, stdin=None, stdout=None):
+        super().__init__(stdin=stdin, stdout=stdout)
+        self.use_rawinput = stdin is None
+        self.debugger = debugger
+
+    def _say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+
+    def onecmd(self, line: str) -> bool:
+        try:
+            return super().onecmd(line)
+        except (BpfsimError, ValueError) as error:
+            self._say(f"error: {error}")
+            return False
+
+    def emptyline(self) -> bool:
+        return False
+
+    def default(self, line: str) -> bool:
+        self._say(f"unknown command {line.split()[0]!r}; type help")
+        return False
+
+    def _count(self, arg: str) -> int:
+        return _number(arg) if arg.strip() else 1
+
+    def do_step(self, arg: str) -> None:
+        """step [N]: execute N instructions (default 1)."""
+        self._say(self.debugger.step(self._count(arg)).where())
+
+    def do_back(self, arg: str) -> None:
+        """back [N]: undo N instructions (default 1)."""
+        self._say(self.debugger.back(self._count(arg)).where())
+
+    def do_run(self, arg: str) -> None:
+        """run: continue to the next breakpoint or to the return (alias: continue)."""
+        debugger = self.debugger.run()
+        if debugger.stopped_by != "returned":
+            self._say(f"stopped: {debugger.stopped_by}")
+        self._say(debugger.where())
+
+    do_continue = do_c = do_run
+
+    def do_break(self, arg: str) -> None:
+        """break N | break if COND | break: stop before pc N, where COND holds (A == 0x3b), or list."""
+        arg = arg.strip()
+        if not arg:
+            shown = [f"{i}: {'pc ' + str(bp) if isinstance(bp, int) else 'if ' + str(bp)}"
+                     for i, bp in enumerate(self.debugger.breakpoints)]
+            self._say("\n".join(shown) or "no breakpoints")
+            return
+        if arg.startswith("if "):
+            number = self.debugger.break_if(arg[3:])
+        else:
+            number = self.debugger.break_at(_number(arg))
+        self._say(f"breakpoint {number}: {arg}")
+
+    def do_delete(self, arg: str) -> None:
+        """delete [N]: remove breakpoint N, or all."""
+        self.debugger.delete(_number(arg) if arg.strip() else None)
+
+    def do_regs(self, arg: str) -> None:
+        """regs: A, X and pc (or the return value)."""
+        self._say(self.debugger.registers())
+
+    def do_mem(self, arg: str) -> None:
+        """mem: the 16 scratch cells ('-' where nothing was stored)."""
+        self._say(self.debugger.memory())
+
+    def do_list(self, arg: str) -> None:
+        """list [all]: the listing around pc, or all of it."""
+        self._say(self.debugger.listing(None if arg.strip() == "all" else 5))
+
+    def do_set(self, arg: str) -> None:
+        """set nr NR|NAME, set arg I VALUE, set ip VALUE, set arch ARCH: change the call and rerun."""
+        words = arg.split()
+        if len(words) == 2 and words[0] in ("nr", "ip", "arch"):
+            key, value = words
+            changes = {"nr": value} if key == "nr" else {"arch": value} if key == "arch" else {"ip": _number(value)}
+        elif len(words) == 3 and words[0] == "arg":
+            changes = {"arg": (_number(words[1]), _number(words[2]))}
+        else:
+            self._say("usage: set nr NR | set arg I VALUE | set ip VALUE | set arch ARCH")
+            return
+        self._say(repr(self.debugger.set_input(**changes).data))
+
+    def do_rerun(self, arg: str) -> None:
+        """rerun: start the current filter again."""
+        self._say(self.debugger.rerun().where())
+
+    def do_filter(self, arg: str) -> None:
+        """filter [N]: debug filter N (install order; the newest runs first), or show which."""
+        if arg.strip():
+            self.debugger.select(_number(arg))
+        self._say(f"filter {self.debugger.filter} of {len(self.debugger.programs)}\n{self.debugger.where()}")
+
+    def do_verdict(self, arg: str) -> None:
+        """verdict: the whole stack's verdict and why."""
+        stack = self.debugger.stack
+        self._say(f"verdict: {stack.verdict}\noutcome: {stack.verdict.outcome}\n{stack.why}")
+
+    def do_quit(self, arg: str) -> bool:
+        """quit: leave the debugger."""
+        return True
+
+    do_q = do_exit = do_quit
+
+    def do_EOF(self, arg: str) -> bool:
+        self._say("")
+        return True

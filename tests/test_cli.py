@@ -1,0 +1,267 @@
+"""The ``bpfsim`` command line: output, JSON per the contract, exit statuses and error lines.
+
+Verdicts are kernel facts (kernel/seccomp.c, the seccomp(2) manual page, the syscall tables of
+Linux 6.18); ``dump`` is checked against filters a child process really installed.
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bpfsim import opcodes as op
+from bpfsim.cli import main
+from tests.build import RET_A, alu, jump, ld_abs, prog, ret, stmt
+
+ALLOW, KILL_PROCESS, KILL_THREAD, ERRNO = 0x7FFF0000, 0x80000000, 0, 0x00050000
+TRACE, USER_NOTIF = 0x7FF00000, 0x7FC00000
+JEQ = op.BPF_JMP | op.BPF_JEQ | op.BPF_K
+
+KILL_EXECVE = prog(ld_abs(0), jump(JEQ, 59, 0, 1), ret(KILL_PROCESS), ret(ALLOW))
+# ERRNO(field): the verdict's data is the 32-bit word the filter read.
+NR_AS_ERRNO = prog(ld_abs(0), alu(op.BPF_OR, ERRNO), RET_A)
+ARG2_AS_ERRNO = prog(ld_abs(32), alu(op.BPF_OR, ERRNO), RET_A)
+IP_AS_ERRNO = prog(ld_abs(8), alu(op.BPF_OR, ERRNO), RET_A)
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Save a Program as a raw .bpf file and return its path as a string."""
+    def save(program, name="filter.bpf"):
+        path = tmp_path / name
+        path.write_bytes(program.to_bytes())
+        return str(path)
+    return save
+
+
+def _run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_eval_json_is_the_contract_object(capsys, write):
+    stack = [write(prog(ret(ERRNO | 1)), "a.bpf"), write(prog(ret(ERRNO | 22)), "b.bpf"), write(prog(ret(ALLOW)), "c.bpf")]
+    status, out, err = _run(capsys, "eval", *stack, "--nr", 39, "--json")
+    assert (status, err) == (0, "")
+    assert out.count("\n") == 1
+    assert json.loads(out) == {"action": "ERRNO", "data": 22, "errno": 22, "ret": 327702, "filter": 1}
+
+
+def test_eval_prints_the_verdict_and_what_the_thread_sees(capsys, write):
+    status, out, _ = _run(capsys, "eval", write(KILL_EXECVE), "--nr", "execve")
+    lines = out.splitlines()
+    assert status == 0
+    assert lines[0] == "KILL_PROCESS from filter 0, ret 0x80000000"
+    assert lines[1].startswith("execve (nr 59, x86_64): ") and "SIGSYS" in lines[1]
+
+
+@pytest.mark.parametrize("options, errno", [
+    pytest.param(["--nr", "execve"], 59, id="x86_64 execve is 59"),
+    pytest.param(["--nr", "execve", "--arch", "i386"], 11, id="i386 execve is 11"),
+    pytest.param(["--nr", "execve", "--arch", "aarch64"], 221, id="aarch64 execve is 221"),
+    pytest.param(["--nr", "0x3b"], 59, id="hex number"),
+])
+def test_nr_is_a_number_or_a_name_of_the_arch(capsys, write, options, errno):
+    status, out, _ = _run(capsys, "eval", write(NR_AS_ERRNO), *options, "--json")
+    assert (status, json.loads(out)["errno"]) == (0, errno)
+
+
+@pytest.mark.parametrize("program, options, data, errno", [
+    pytest.param(ARG2_AS_ERRNO, ["--arg", "2=0x1"], 1, 1, id="arg in hex"),
+    pytest.param(ARG2_AS_ERRNO, ["--arg", "0=7", "--arg", "2=13"], 13, 13, id="several args, decimal"),
+    pytest.param(IP_AS_ERRNO, ["--ip", "0x1234"], 0x1234, 4095, id="ip; errno capped at MAX_ERRNO"),
+])
+def test_arguments_and_instruction_pointer_reach_the_filter(capsys, write, program, options, data, errno):
+    status, out, _ = _run(capsys, "eval", write(program), "--nr", 0, *options, "--json")
+    assert (status, json.loads(out)["data"], json.loads(out)["errno"]) == (0, data, errno)
+
+
+@pytest.mark.parametrize("ret_value, options, expected", [
+    pytest.param(KILL_THREAD, [], "the process dies", id="kill thread in the last thread kills the process"),
+    pytest.param(KILL_THREAD, ["--threads", "2"], "the thread exits", id="kill thread with other threads"),
+    pytest.param(TRACE | 3, [], "ENOSYS", id="trace without a tracer fails with ENOSYS"),
+    pytest.param(TRACE | 3, ["--tracer"], "PTRACE_EVENT_SECCOMP", id="trace with a tracer stops"),
+    pytest.param(USER_NOTIF, [], "ENOSYS", id="user notif without listener fails with ENOSYS"),
+    pytest.param(USER_NOTIF, ["--listener", "0"], "listener of filter 0", id="user notif with a listener"),
+])
+def test_evaluation_options_change_the_outcome(capsys, write, ret_value, options, expected):
+    status, out, _ = _run(capsys, "eval", write(prog(ret(ret_value))), "--nr", 39, *options)
+    assert status == 0 and expected in out.splitlines()[1]
+
+
+def test_eval_trace_shows_each_filter_and_the_ranking(capsys, write):
+    status, out, _ = _run(capsys, "eval", write(KILL_EXECVE, "a.bpf"), write(prog(ret(ERRNO | 1)), "b.bpf"),
+                          "--nr", 59, "--trace")
+    assert status == 0
+    assert out.index("filter 1 (") < out.index("filter 0 (")
+    assert "-->" in out and "filter 0 returned KILL_PROCESS" in out and "<- chosen" in out
+
+
+def test_trace_explains_every_branch(capsys, write):
+    status, out, _ = _run(capsys, "trace", write(KILL_EXECVE), "--nr", "execve")
+    assert status == 0
+    assert "A = nr = 59 (execve)" in out
+    assert "jeq #0x3b: A=0x3b == 0x3b → true, pc 2" in out
+    assert "returns KILL_PROCESS" in out
+
+
+def test_debug_reads_commands_from_stdin(capsys, write, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("step 2\nregs\nquit\n"))
+    status, out, _ = _run(capsys, "debug", write(KILL_EXECVE), "--nr", 59)
+    assert status == 0 and "A=0x0000003b X=0x00000000 pc=2" in out
+
+
+def test_verify_accepts_a_stack(capsys, write):
+    status, out, _ = _run(capsys, "verify", write(KILL_EXECVE, "a.bpf"), write(prog(ret(ALLOW)), "b.bpf"))
+    assert status == 0
+    assert out.splitlines()[0].endswith("a.bpf: ok, 4 instructions")
+
+
+@pytest.mark.parametrize("program, pc", [
+    pytest.param(prog(ld_abs(0), jump(JEQ, 1, 0, 5), ret(ALLOW)), 1, id="bpf_check_classic: jump past the end"),
+    pytest.param(prog(stmt(op.BPF_LD | op.BPF_MEM, 0), RET_A), 0, id="check_load_and_stores: M[0] read first"),
+    pytest.param(prog(ld_abs(64), RET_A), 0, id="seccomp_check_filter: load past seccomp_data"),
+])
+@pytest.mark.parametrize("command", ["verify", "eval"])
+def test_a_refused_filter_exits_1_with_errno_pc_and_file(capsys, write, program, pc, command):
+    path = write(program)
+    extra = ["--nr", "0"] if command == "eval" else []
+    status, out, err = _run(capsys, command, path, *extra)
+    assert (status, out) == (1, "")
+    assert err.startswith(f"bpfsim: {path}: EINVAL: pc {pc}: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, names", [
+    pytest.param(["eval", "{missing}", "--nr", "0"], "{missing}", id="missing file names the file"),
+    pytest.param(["eval", "{good}", "--nr", "opnat"], "--nr", id="unknown syscall name"),
+    pytest.param(["eval", "{good}", "--nr", "0", "--arch", "vax"], "vax", id="unknown arch"),
+    pytest.param(["eval", "{good}", "--nr", "0", "--arg", "6=1"], "6=1", id="argument index above 5"),
+    pytest.param(["eval", "{good}", "--nr", "0", "--ip", "zz"], "zz", id="value that is not a number"),
+    pytest.param(["eval", "{good}"], "--nr", id="missing --nr"),
+    pytest.param(["frobnicate"], "frobnicate", id="unknown command"),
+    pytest.param([], "COMMAND", id="no command"),
+])
+def test_bad_usage_and_unreadable_input_exit_2_with_one_line(capsys, write, tmp_path, argv, names):
+    paths = {"missing": str(tmp_path / "missing.bpf"), "good": write(KILL_EXECVE)}
+    status, out, err = _run(capsys, *[a.format(**paths) for a in argv])
+    assert status == 2 and out == ""
+    assert err.startswith("bpfsim") and err.count("\n") == 1 and names.format(**paths) in err
+
+
+def test_help_has_examples_and_exits_0(capsys):
+    status, out, _ = _run(capsys, "--help")
+    assert status == 0 and "examples:" in out and "bpfsim eval" in out
+
+
+def test_disasm_prints_the_numbered_listing(capsys, write):
+    status, out, _ = _run(capsys, "disasm", write(KILL_EXECVE), "--raw")
+    lines = out.splitlines()
+    assert status == 0 and len(lines) == 4
+    assert "0015   0   1 0000003b  jeq #0x3b, 0, 1" in lines[1]
+
+
+def test_asm_writes_raw_records(capsys, tmp_path):
+    source = tmp_path / "filter.asm"
+    source.write_text("ld [0]\njeq #59, 0, 1\nret #0x80000000\nret #0x7fff0000\n")
+    status, out, _ = _run(capsys, "asm", source, "-o", tmp_path / "out.bpf")
+    assert status == 0
+    assert (tmp_path / "out.bpf").read_bytes() == KILL_EXECVE.to_bytes()
+
+
+def test_asm_can_write_a_c_initializer(capsys, tmp_path):
+    source = tmp_path / "filter.asm"
+    source.write_text("ret #0x7fff0000\n")
+    status, _, _ = _run(capsys, "asm", source, "-o", tmp_path / "out.h", "--format", "c")
+    assert status == 0 and "0x7fff0000" in (tmp_path / "out.h").read_text().lower()
+
+
+@pytest.mark.parametrize("name, row", [
+    pytest.param("execve", {"nr": 59, "name": "execve", "action": "KILL_PROCESS", "data": 0, "errno": None,
+                            "depends_on_args": False}, id="the contract's execve row"),
+    pytest.param("read", {"nr": 0, "name": "read", "action": "ALLOW", "data": 0, "errno": None,
+                          "depends_on_args": False}, id="allowed call"),
+])
+def test_table_json_has_one_object_per_syscall(capsys, write, name, row):
+    pytest.importorskip("bpfsim.analysis", reason="policy_table is built in bpfsim/analysis.py")
+    status, out, _ = _run(capsys, "table", write(KILL_EXECVE), "--arch", "x86_64", "--json")
+    rows = json.loads(out)
+    assert status == 0 and next(r for r in rows if r["name"] == name) == row
+
+
+def test_table_text_is_aligned_rows(capsys, write):
+    pytest.importorskip("bpfsim.analysis", reason="policy_table is built in bpfsim/analysis.py")
+    status, out, _ = _run(capsys, "table", write(KILL_EXECVE))
+    execve = next(line for line in out.splitlines() if " execve " in line)
+    assert status == 0 and execve.split()[:3] == ["59", "execve", "KILL_PROCESS"]
+
+
+@pytest.mark.parametrize("tty, no_color, colored", [
+    pytest.param(False, False, False, id="not a terminal: plain"),
+    pytest.param(True, False, True, id="terminal: colored"),
+    pytest.param(True, True, False, id="NO_COLOR wins"),
+])
+def test_colors_only_on_a_terminal_without_no_color(capsys, write, monkeypatch, tty, no_color, colored):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    _, out, _ = _run(capsys, "eval", write(KILL_EXECVE), "--nr", 59)
+    assert ("\x1b[" in out) == colored
+
+
+def test_python_dash_m_runs_the_cli():
+    done = subprocess.run([sys.executable, "-m", "bpfsim", "--version"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0 and done.stdout.startswith("bpfsim ")
+
+
+def _unused_pid() -> int:
+    limit = int(Path("/proc/sys/kernel/pid_max").read_text())
+    return next(pid for pid in range(limit - 1, 1, -1) if not Path(f"/proc/{pid}").exists())
+
+
+def test_dump_of_a_missing_process_exits_2(capsys, tmp_path):
+    pid = _unused_pid()
+    status, _, err = _run(capsys, "dump", pid, "-o", tmp_path / "out")
+    assert status == 2 and str(pid) in err and err.count("\n") == 1
+
+
+_CHILD = textwrap.dedent("""
+    import ctypes, sys
+    libc = ctypes.CDLL(None, use_errno=True)
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+    for blob in sys.argv[1:]:
+        raw = bytes.fromhex(blob)
+        buf = ctypes.create_string_buffer(raw, len(raw))
+        fprog = Prog(len(raw) // 8, ctypes.addressof(buf))
+        assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, FILTER
+    sys.stdout.write("ready\\n"); sys.stdout.flush()
+    sys.stdin.read()
+""")
+
+
+@pytest.mark.kernel
+def test_dump_writes_a_live_process_filters_oldest_first(capsys, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN")
+    first, second = KILL_EXECVE.to_bytes(), prog(ret(ALLOW)).to_bytes()
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, first.hex(), second.hex()],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        status, _, err = _run(capsys, "dump", child.pid, "-o", tmp_path / "out")
+    finally:
+        child.stdin.close()
+        child.wait()
+    assert (status, err) == (0, "")
+    assert [(tmp_path / "out" / f"{i}.bpf").read_bytes() for i in range(2)] == [first, second]
+    assert not (tmp_path / "out" / "2.bpf").exists()

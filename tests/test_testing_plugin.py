@@ -1,0 +1,130 @@
+"""The pytest plugin: fixtures, assert_verdict and assert_policy, and what a failure shows.
+
+Verdicts are kernel facts (kernel/seccomp.c:seccomp_run_filters and __seccomp_filter); the
+pytester runs use the ``bpfsim`` entry point when bpfsim is installed, else ``-p bpfsim.testing``.
+"""
+
+import errno
+import importlib.metadata
+
+import pytest
+
+from bpfsim import FilterChain
+from bpfsim import opcodes as op
+from bpfsim.testing import assert_policy, assert_verdict
+from tests.build import jump, ld_abs, prog, ret
+
+pytest_plugins = ["pytester"]
+
+ALLOW, KILL_PROCESS, ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
+JEQ, JSET = op.BPF_JMP | op.BPF_JEQ | op.BPF_K, op.BPF_JMP | op.BPF_JSET | op.BPF_K
+OPENAT, EXECVE = 257, 59
+
+# execve → KILL_PROCESS; openat with (flags & O_ACCMODE) != O_RDONLY → EACCES; the rest ALLOW.
+SANDBOX = prog(
+    ld_abs(0),
+    jump(JEQ, EXECVE, 4, 0),
+    jump(JEQ, OPENAT, 0, 4),
+    ld_abs(32),
+    jump(JSET, 3, 0, 2),
+    ret(ERRNO | errno.EACCES),
+    ret(KILL_PROCESS),
+    ret(ALLOW),
+)
+EPERM_ALL = prog(ret(ERRNO | errno.EPERM))
+
+
+@pytest.mark.parametrize("filters, syscall, args, expected", [
+    pytest.param([SANDBOX], "openat", [-100, 0, 0], dict(action="ALLOW"), id="read-only open allowed"),
+    pytest.param(SANDBOX, "openat", [-100, 0, 1], dict(action="ERRNO", errno=errno.EACCES), id="a single Program"),
+    pytest.param(FilterChain([SANDBOX]), OPENAT, [-100, 0, 2], dict(action="errno", data=errno.EACCES),
+                 id="a FilterChain and a number"),
+    pytest.param([SANDBOX, EPERM_ALL], "execve", [], dict(action="KILL_PROCESS"),
+                 id="older kill process outranks a newer errno"),
+    pytest.param([EPERM_ALL, SANDBOX], "openat", [0, 0, 1], dict(action="ERRNO", errno=errno.EACCES),
+                 id="equal actions: the newest filter's errno"),
+])
+def test_assert_verdict_passes_and_returns_the_verdict(filters, syscall, args, expected):
+    verdict = assert_verdict(filters, syscall, args=args, **expected)
+    assert verdict.action.name == expected["action"].upper()
+
+
+@pytest.mark.parametrize("filters, syscall, args, expected, shown", [
+    pytest.param(SANDBOX, "openat", [0, 0, 1], dict(action="ALLOW"),
+                 ["expected ALLOW, got Verdict(ERRNO, errno=13 EACCES, filter=0)",
+                  "jset #3: A=0x1 & 0x3 = 0x1 → true, pc 5"], id="the deciding trace"),
+    pytest.param(SANDBOX, "openat", [0, 0, 1], dict(action="ERRNO", errno=errno.EPERM),
+                 ["expected ERRNO errno=1 (EPERM)", "returns ERRNO(13)"], id="wrong errno"),
+    pytest.param([SANDBOX, EPERM_ALL], "read", [], dict(action="ALLOW"),
+                 ["filter 1 returned ERRNO(1)", "filter 0 returned ALLOW"], id="every filter's return"),
+])
+def test_assert_verdict_failure_shows_why(filters, syscall, args, expected, shown):
+    with pytest.raises(pytest.fail.Exception) as failure:
+        assert_verdict(filters, syscall, args=args, **expected)
+    for text in shown:
+        assert text in str(failure.value)
+
+
+def _plugin_args() -> list[str]:
+    """The entry point exists only once bpfsim is installed (``make test`` installs it)."""
+    installed = any(e.name == "bpfsim" for e in importlib.metadata.entry_points(group="pytest11"))
+    return [] if installed else ["-p", "bpfsim.testing"]
+
+
+SANDBOX_TESTS = """
+import errno
+from bpfsim.testing import assert_verdict
+
+def test_read_only_open(bpfsim_filter):
+    assert_verdict(bpfsim_filter("sandbox.bpf"), "openat", args=[-100, 0, 0], action="ALLOW")
+
+def test_write_open(seccomp_chain):
+    assert_verdict(seccomp_chain("sandbox.bpf"), "openat", args=[-100, 0, 1], action="ALLOW")
+"""
+
+
+def test_plugin_fixtures_and_a_failure_with_its_trace(pytester):
+    (pytester.path / "sandbox.bpf").write_bytes(SANDBOX.to_bytes())
+    pytester.makepyfile(test_sandbox=SANDBOX_TESTS)
+    result = pytester.runpytest(*_plugin_args())
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*expected ALLOW, got Verdict(ERRNO, errno=13 EACCES, filter=0)*",
+        "*jset #3: A=0x1 & 0x3 = 0x1 → true, pc 5*",
+        "*filter 0 returned ERRNO(13)*<- chosen*",
+    ])
+
+
+POLICY_TESTS = """
+import errno
+from bpfsim.testing import assert_policy
+
+def test_policy(bpfsim_filter):
+    assert_policy(bpfsim_filter("sandbox.bpf"),
+                  {"execve": "KILL_PROCESS", "read": "ALLOW", "openat": ("ERRNO", errno.EACCES)})
+"""
+
+
+def test_plugin_assert_policy_reports_the_differing_rows(pytester):
+    pytest.importorskip("bpfsim.analysis", reason="policy_table is built in bpfsim/analysis.py")
+    (pytester.path / "sandbox.bpf").write_bytes(SANDBOX.to_bytes())
+    pytester.makepyfile(test_policy=POLICY_TESTS)
+    result = pytester.runpytest(*_plugin_args())
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*openat*expected ERRNO errno=13 (EACCES)*got ALLOW*(depends on the arguments)*"])
+
+
+@pytest.mark.parametrize("expected, default", [
+    pytest.param({"execve": "KILL_PROCESS", "read": "ALLOW", 1: "ALLOW"}, None, id="named rows"),
+    pytest.param({"execve": "KILL_PROCESS", "openat": "ALLOW"}, "ALLOW", id="a default for the rest"),
+])
+def test_assert_policy_passes(expected, default):
+    pytest.importorskip("bpfsim.analysis", reason="policy_table is built in bpfsim/analysis.py")
+    assert_policy([SANDBOX], expected, default=default)
+
+
+def test_assert_policy_default_catches_an_unnamed_row():
+    pytest.importorskip("bpfsim.analysis", reason="policy_table is built in bpfsim/analysis.py")
+    with pytest.raises(pytest.fail.Exception) as failure:
+        assert_policy([SANDBOX], {"openat": "ALLOW"}, default="ALLOW")
+    assert "execve" in str(failure.value) and "got KILL_PROCESS" in str(failure.value)
