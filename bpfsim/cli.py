@@ -20,6 +20,7 @@ from .debugger import Debugger, DebuggerShell, trace_stack
 from .errors import BpfsimError, SeccompError, VerifyError, errno_name
 from .program import Program
 from .seccomp import Action, FilterChain, evaluate
+from .syscalls import UnknownSyscallError, describe_nr
 
 
 class _UsageError(Exception):
@@ -107,16 +108,14 @@ def _input(args, programs: list[Program]) -> SeccompData:
     try:
         nr = int(args.nr, 0)
     except ValueError:
-        from .syscalls import syscall_number
-        try:
-            nr = syscall_number(args.nr, arch)
-        except BpfsimError as error:
-            raise _UsageError(f"--nr: {error}") from None
+        nr = args.nr
     values = [0] * 6
     for index, value in args.arg:
         values[index] = value
     try:
         return SeccompData(nr, arch, args.ip, values)
+    except UnknownSyscallError as error:
+        raise _UsageError(f"--nr: {error}") from None
     except (ValueError, BpfsimError) as error:
         raise _UsageError(f"bad input: {error}") from None
 
@@ -127,7 +126,6 @@ def _options(args) -> dict:
 
 def _call_name(data: SeccompData) -> str:
     arch = abi.arch_name(data.arch)
-    from .syscalls import describe_nr
     try:
         name = describe_nr(data.nr & 0xFFFFFFFF, arch)
     except BpfsimError:

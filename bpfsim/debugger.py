@@ -223,7 +223,7 @@ class Debugger:
         if arch is not None:
             data = data.replace(arch=abi.arch_info(arch).value)
         if nr is not None:
-            data = data.replace(nr=_syscall_nr(nr, arch if arch is not None else data.arch))
+            data = data.replace(nr=_nr_or_name(nr))
         if args is not None:
             data = data.replace(args=tuple(args))
         if arg is not None:
@@ -389,14 +389,11 @@ class Debugger:
         printer.text(str(self))
 
 
-def _syscall_nr(nr: int | str, arch) -> int:
-    if isinstance(nr, int):
-        return nr
+def _nr_or_name(nr: int | str) -> int | str:
     try:
-        return int(nr, 0)
+        return nr if isinstance(nr, int) else int(nr, 0)
     except ValueError:
-        from .syscalls import syscall_number
-        return syscall_number(nr, arch)
+        return nr
 
 
 class DebuggerShell(cmd.Cmd):

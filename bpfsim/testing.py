@@ -61,7 +61,7 @@ def assert_verdict(filters, syscall: int | str, args=(), *, action, errno: int |
                    listener: int | None = None, threads: int = 1) -> Verdict:
     """Assert the stack's verdict for one call; on failure the message holds the deciding trace."""
     __tracebackhide__ = True
-    call = SeccompData(_nr(syscall, arch), arch, ip, args)
+    call = SeccompData(syscall, arch, ip, args)
     stack = trace_stack(load_filters(filters), call, tracer=tracer, listener=listener, threads=threads)
     if _mismatch(stack.verdict, action, errno, data):
         pytest.fail(f"expected {_expected_text(action, errno, data)}, got {stack.verdict!r}\n"
