@@ -1,0 +1,73 @@
+"""The kernel half of bpfsim's tests: the same case through seccomp(2) on this machine.
+
+Each ``check_*`` method runs what a test just asserted about bpfsim on the real kernel (through
+``bpfsim.kernel``) and fails the test if the kernel disagrees. The kernel decides; bpfsim's
+answer is only ever compared with it.
+"""
+
+import pytest
+
+from bpfsim import Program, evaluate
+from bpfsim import abi
+from bpfsim import kernel as live
+from bpfsim import opcodes as op
+from bpfsim.insn import Instruction
+
+_IP_WORDS = {abi.OFFSET_IP, abi.OFFSET_IP + 4}
+_TRACE = abi.SECCOMP_RET_TRACE
+
+
+def unavailable_reason():
+    return live.seccomp_unavailable_reason()
+
+
+def _reads_ip(programs) -> bool:
+    return any(i.code == op.BPF_LD | op.BPF_W | op.BPF_ABS and i.k in _IP_WORDS for p in programs for i in p)
+
+
+def _call(data) -> live.Call:
+    arch = abi.arch_name(data.arch)
+    if arch not in ("x86_64", "i386"):
+        pytest.skip(f"kernel half not run: this x86_64 kernel cannot make a call with arch {arch}")
+    return live.Call(data.nr, data.args, arch)
+
+
+class KernelOracle:
+    def check_value(self, insns, data, expected):
+        """A as the kernel computes it, read back 16 bits at a time through a TRACE event message."""
+        if _reads_ip([insns]):
+            pytest.skip("kernel half not run: the kernel chooses the instruction pointer")
+        halves = []
+        for tail in ([Instruction(op.BPF_ALU | op.BPF_AND | op.BPF_K, 0, 0, 0xFFFF)],
+                     [Instruction(op.BPF_ALU | op.BPF_RSH | op.BPF_K, 0, 0, 16)]):
+            program = Program([*insns, *tail, Instruction(op.BPF_ALU | op.BPF_OR | op.BPF_K, 0, 0, _TRACE),
+                               Instruction(op.BPF_RET | op.BPF_A)])
+            outcome = live.run_calls([program], [_call(data)], tracer=True)[0]
+            assert outcome.action == "TRACE", f"kernel: {outcome}"
+            halves.append(outcome.data)
+        assert halves[0] | halves[1] << 16 == expected, f"kernel computed {halves[0] | halves[1] << 16:#x}"
+
+    def check_return(self, program, data, expected_ret):
+        self.check_verdict([program], data, evaluate([program], data))
+        assert evaluate([program], data).ret == expected_ret
+
+    def check_verdict(self, filters, data, verdict, *, tracer=False, listener=None, threads=1):
+        programs = [f if isinstance(f, Program) else Program(f) for f in filters]
+        if _reads_ip(programs):
+            ip = live.Oracle().instruction_pointer(abi.arch_name(data.arch))
+            data = data.replace(instruction_pointer=ip)
+            verdict = evaluate(programs, data, tracer=tracer, listener=listener, threads=threads)
+        outcome = live.run_calls(programs, [_call(data)], tracer=tracer, listener=listener)[0]
+        assert outcome.admits(verdict.action.name, verdict.data), (
+            f"kernel saw {outcome} (candidates {outcome.candidates}); bpfsim says {verdict!r}")
+        if verdict.outcome.siginfo and outcome.siginfo:
+            got, want = outcome.siginfo, verdict.outcome.siginfo
+            assert (got.si_signo, got.si_code, got.si_errno, got.si_syscall, got.si_arch) == (
+                want.si_signo, want.si_code, want.si_errno, want.si_syscall, want.si_arch)
+
+    def check_install(self, program, expected_errno):
+        assert live.install_result([program]) == expected_errno
+
+    def check_chain_limit(self, program, count):
+        assert live.install_result([program] * count) is None
+        assert live.install_result([program] * (count + 1)) == 12  # ENOMEM
