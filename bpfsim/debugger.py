@@ -20,18 +20,25 @@ from .errors import BpfsimError
 from .insn import hex_or_dec
 from .interpreter import Step, Trace, trace
 from .program import Program, format_listing
-from .seccomp import FilterChain, Verdict, evaluate, precedence
+from .seccomp import FilterChain, Verdict, _programs, evaluate, precedence
 
 _HOLDS = {op.BPF_JEQ: ("==", "!="), op.BPF_JGT: (">", "<="), op.BPF_JGE: (">=", "<")}
 
 
-def explain_step(step: Step, data: SeccompData) -> str:
-    """Why this step did what it did: the comparison behind a branch, the field a load read."""
+def explain_step(step: Step, data: SeccompData, a_holds: int | None = None) -> str:
+    """Why this step did what it did: the comparison behind a branch, the field a load read.
+
+    ``a_holds`` is the seccomp_data offset A was loaded from, if any: a constant compared with
+    the nr or the arch is then named.
+    """
     insn, row = step.insn, step.insn.opcode
     if row.is_conditional:
         operand = f"#{hex_or_dec(insn.k)}" if row.form == op.COND_K else "x"
         right = insn.k if row.form == op.COND_K else step.x
         shown = f"{right:#x}" if row.form == op.COND_K else f"X={right:#x}"
+        if row.form == op.COND_K and a_holds is not None:
+            name = _meaning(a_holds, right, abi.arch_info(data.arch))
+            shown += f" ({name})" if name else ""
         taken = step.next_pc == step.pc + 1 + insn.jt
         if row.op == op.BPF_JSET:
             test = f"A={step.a:#x} & {shown} = {step.a & right:#x}"
@@ -48,27 +55,44 @@ def explain_step(step: Step, data: SeccompData) -> str:
         return f"X=0: division by zero, the filter returns 0 ({abi.describe_return(0)})"
     if insn.code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
         arch = abi.arch_info(data.arch)
-        return f"A = {abi.field_name(insn.k, arch.byteorder)}" + _meaning(insn.k, step.a, arch)
+        text, name = f"A = {abi.field_name(insn.k, arch.byteorder)}", _meaning(insn.k, step.a, arch)
+        if insn.k == abi.OFFSET_NR:
+            return f"{text} = {step.a}" + (f" ({name})" if name else "")
+        return f"{text} = {name}" if name else text
     return ""
 
 
 def _meaning(offset: int, value: int, arch: abi.Arch) -> str:
+    """``openat`` or ``AUDIT_ARCH_X86_64`` for a value of the nr or arch field, else ``""``."""
     if offset == abi.OFFSET_ARCH and abi.arch_name(value):
-        return f" = AUDIT_ARCH_{abi.arch_name(value).upper()}"
+        return f"AUDIT_ARCH_{abi.arch_name(value).upper()}"
     if offset == abi.OFFSET_NR:
         from .syscalls import describe_nr
         try:
-            name = describe_nr(value, arch)
+            return describe_nr(value, arch) or ""
         except BpfsimError:
-            name = None
-        return f" = {value}" + (f" ({name})" if name else "")
+            return ""
     return ""
 
 
-def format_step(step: Step, data: SeccompData, before: Sequence[int | None], width: int = 0) -> str:
+def _a_fields(run: Sequence[Step]) -> list[int | None]:
+    """The seccomp_data offset A was loaded from when each step runs (``None``: computed)."""
+    holds, fields = None, []
+    for step in run:
+        fields.append(holds)
+        row = step.insn.opcode
+        if row.cls == op.BPF_LD:
+            holds = step.insn.k if row.form == op.ABS else None
+        elif row.cls == op.BPF_ALU or row.code == op.BPF_MISC | op.BPF_TXA:
+            holds = None
+    return fields
+
+
+def format_step(step: Step, data: SeccompData, before: Sequence[int | None], width: int = 0,
+                a_holds: int | None = None) -> str:
     """One executed instruction: pc, text, A, X, the scratch cells it changed, and why."""
     cells = "".join(f" M[{i}]={v:#x}" for i, (v, old) in enumerate(zip(step.mem, before)) if v != old)
-    why = explain_step(step, data)
+    why = explain_step(step, data, a_holds)
     return (f"{step.pc:>4}  {str(step.insn):<{width}}  A={step.a:#x} X={step.x:#x}{cells}"
             + (f"  ; {why}" if why else ""))
 
@@ -77,7 +101,8 @@ def format_steps(run: Trace) -> list[str]:
     """The step trace of one filter, a line per executed instruction."""
     width = max((len(str(s.insn)) for s in run), default=0)
     befores = [(None,) * op.BPF_MEMWORDS] + [s.mem for s in run]
-    return [format_step(step, run.data, before, width) for step, before in zip(run, befores)]
+    return [format_step(step, run.data, before, width, holds)
+            for step, before, holds in zip(run, befores, _a_fields(run))]
 
 
 @dataclass(frozen=True)
@@ -90,6 +115,7 @@ class StackTrace:
 
     @property
     def why(self) -> str:
+        """Each filter's return ranked as the kernel ranks them, the chosen one marked."""
         if not self.verdict.returns:
             return self.verdict.reason
         ranked = sorted(range(len(self.traces)), key=lambda i: (precedence(self.traces[i].ret), -i))
@@ -129,10 +155,6 @@ class StackTrace:
 
     def _repr_pretty_(self, printer, cycle) -> None:
         printer.text(str(self))
-
-
-def _programs(filters) -> list[Program]:
-    return [f if isinstance(f, Program) else Program(f) for f in filters]
 
 
 def _chain_options(filters, tracer: bool, listener: int | None, threads: int) -> dict:
@@ -371,7 +393,8 @@ class Debugger:
         lines = []
         if self.position:
             before = self.trace[self.position - 2].mem if self.position > 1 else (None,) * op.BPF_MEMWORDS
-            lines.append(format_step(self.last_step, self.data, before))
+            holds = _a_fields(self.trace[:self.position])[-1]
+            lines.append(format_step(self.last_step, self.data, before, a_holds=holds))
         if self.finished:
             lines.append(f"filter {self.filter} returned {abi.describe_return(self.ret)} ({self.ret:#010x})")
         else:

@@ -108,7 +108,7 @@ def test_trace_explains_every_branch(capsys, write):
     status, out, _ = _run(capsys, "trace", write(KILL_EXECVE), "--nr", "execve")
     assert status == 0
     assert "A = nr = 59 (execve)" in out
-    assert "jeq #0x3b: A=0x3b == 0x3b → true, pc 2" in out
+    assert "jeq #0x3b: A=0x3b == 0x3b (execve) → true, pc 2" in out
     assert "returns KILL_PROCESS" in out
 
 

@@ -10,9 +10,10 @@ import pytest
 
 from bpfsim import SeccompData
 from bpfsim import opcodes as op
-from bpfsim.debugger import Condition, Debugger, DebuggerError, DebuggerShell, explain_step, trace_stack
+from bpfsim.debugger import (Condition, Debugger, DebuggerError, DebuggerShell, explain_step, format_steps,
+                             trace_stack)
 from bpfsim.interpreter import trace
-from tests.build import RET_A, TAX, alu, jump, ld_abs, ld_imm, ldx_imm, prog, ret, stmt
+from tests.build import RET_A, alu, jump, ld_abs, ld_imm, ldx_imm, prog, ret, stmt
 
 ALLOW, KILL_PROCESS, ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
 JEQ, JGT, JGE, JSET = (op.BPF_JMP | j | op.BPF_K for j in (op.BPF_JEQ, op.BPF_JGT, op.BPF_JGE, op.BPF_JSET))
@@ -53,6 +54,19 @@ def test_branch_explanation_names_the_comparison_and_the_target(code, k, nr, exp
 ])
 def test_register_jumps_and_ja(program, data, expected):
     assert _last_jump(program, data) == expected
+
+
+@pytest.mark.parametrize("program, data, expected", [
+    pytest.param(prog(ld_abs(0), jump(JEQ, 257, 0, 0), ret(ALLOW)), SeccompData(257),
+                 "jeq #0x101: A=0x101 == 0x101 (openat) → true, pc 2", id="a compared nr is named"),
+    pytest.param(prog(ld_abs(4), jump(JEQ, 0x40000003, 0, 0), ret(ALLOW)), SeccompData(0, "i386"),
+                 "jeq #0x40000003: A=0x40000003 == 0x40000003 (AUDIT_ARCH_I386) → true, pc 2",
+                 id="a compared arch is named"),
+    pytest.param(prog(ld_abs(0), alu(op.BPF_AND, 0xFFF), jump(JEQ, 257, 0, 0), ret(ALLOW)), SeccompData(257),
+                 "jeq #0x101: A=0x101 == 0x101 → true, pc 3", id="computed A is not named"),
+])
+def test_step_lines_name_constants_compared_with_a_loaded_field(program, data, expected):
+    assert format_steps(trace(program, data))[-2].endswith("; " + expected)
 
 
 @pytest.mark.parametrize("program, data, expected", [
