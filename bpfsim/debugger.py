@@ -422,7 +422,7 @@ def _nr_or_name(nr: int | str) -> int | str:
 class DebuggerShell(cmd.Cmd):
     """The ``bpfsim debug`` command loop; writes only to the ``stdout`` it is given."""
 
-    intro = "bpfsim debugger: step, back, run, break, list, regs, mem, set, verdict, help, quit"
+    intro = "bpfsim debugger: step, back, run, break, list, regs, mem, set, filter, verdict, help, quit"
     prompt = "(bpfsim) "
 
     def __init__(self, debugger: Debugger, stdin=None, stdout=None):
@@ -454,6 +454,8 @@ class DebuggerShell(cmd.Cmd):
         """step [N]: execute N instructions (default 1)."""
         self._say(self.debugger.step(self._count(arg)).where())
 
+    do_s = do_step
+
     def do_back(self, arg: str) -> None:
         """back [N]: undo N instructions (default 1)."""
         self._say(self.debugger.back(self._count(arg)).where())
@@ -481,6 +483,8 @@ class DebuggerShell(cmd.Cmd):
             number = self.debugger.break_at(_number(arg))
         self._say(f"breakpoint {number}: {arg}")
 
+    do_b = do_breakpoint = do_break
+
     def do_delete(self, arg: str) -> None:
         """delete [N]: remove breakpoint N, or all."""
         self.debugger.delete(_number(arg) if arg.strip() else None)
@@ -493,9 +497,17 @@ class DebuggerShell(cmd.Cmd):
         """mem: the 16 scratch cells ('-' where nothing was stored)."""
         self._say(self.debugger.memory())
 
+    def do_dump(self, arg: str) -> None:
+        """dump: registers and scratch memory (bpf_dbg's name)."""
+        self._say(f"{self.debugger.registers()}\n{self.debugger.memory()}")
+
     def do_list(self, arg: str) -> None:
         """list [all]: the listing around pc, or all of it."""
         self._say(self.debugger.listing(None if arg.strip() == "all" else 5))
+
+    def do_disassemble(self, arg: str) -> None:
+        """disassemble: the whole listing (bpf_dbg's name)."""
+        self._say(self.debugger.listing())
 
     def do_set(self, arg: str) -> None:
         """set nr NR|NAME, set arg I VALUE, set ip VALUE, set arch ARCH: change the call and rerun."""
@@ -519,6 +531,8 @@ class DebuggerShell(cmd.Cmd):
         if arg.strip():
             self.debugger.select(_number(arg))
         self._say(f"filter {self.debugger.filter} of {len(self.debugger.programs)}\n{self.debugger.where()}")
+
+    do_select = do_filter
 
     def do_verdict(self, arg: str) -> None:
         """verdict: the whole stack's verdict and why."""

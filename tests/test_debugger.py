@@ -210,6 +210,9 @@ def _session(commands: str, **kwargs) -> str:
     pytest.param("step 9x\n", "error: '9x' is not a number", id="bad count is reported, loop goes on"),
     pytest.param("break 99\n", "error: pc 99 is outside filter 1", id="break outside the filter"),
     pytest.param("frobnicate\n", "unknown command 'frobnicate'", id="unknown command"),
+    pytest.param("s 2\ndump\n", "M[2]=0x1", id="bpf_dbg names: s and dump"),
+    pytest.param("breakpoint 3\nrun\n", "stopped: breakpoint at pc 3", id="bpf_dbg name: breakpoint"),
+    pytest.param("select 0\ndisassemble\n", "-->      0  ld [0]", id="bpf_dbg names: select and disassemble"),
 ])
 def test_shell_commands(commands, expected):
     assert expected in _session(commands + "quit\n")
