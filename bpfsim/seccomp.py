@@ -18,7 +18,7 @@ from . import abi
 from .data import SeccompData
 from .errors import SeccompError, errno_name
 from .insn import Instruction
-from .interpreter import run
+from .compiler import compiled
 from .program import Program
 from .verifier import converted_length, verify
 
@@ -229,8 +229,9 @@ def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, list
     # lowest BPF return value always takes priority (ignoring the DATA)."
     result, match = abi.SECCOMP_RET_ALLOW, None
     returns = []
+    words = data.words()
     for index in range(len(programs) - 1, -1, -1):
-        current = run(programs[index], data)
+        current = compiled(programs[index])(words)
         returns.append(current)
         if precedence(current) < precedence(result):
             result, match = current, index
