@@ -4,6 +4,7 @@ Verdicts are kernel facts (kernel/seccomp.c, the seccomp(2) manual page, the sys
 Linux 6.18); ``dump`` is checked against filters a child process really installed.
 """
 
+import errno
 import io
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bpfsim import Program
+from bpfsim import Program, SeccompData, evaluate
 from bpfsim import opcodes as op
 from bpfsim.cli import main
 from tests.build import RET_A, alu, jump, ld_abs, prog, ret, stmt
@@ -46,12 +47,14 @@ def _run(capsys, *argv):
     return status, out, err
 
 
-def test_eval_json_is_the_contract_object(capsys, write):
-    stack = [write(prog(ret(ERRNO | 1)), "a.bpf"), write(prog(ret(ERRNO | 22)), "b.bpf"), write(prog(ret(ALLOW)), "c.bpf")]
-    status, out, err = _run(capsys, "eval", *stack, "--nr", 39, "--json")
+def test_eval_json_is_the_contract_object(capsys, write, kernel):
+    programs = [prog(ret(ERRNO | 1)), prog(ret(ERRNO | 22)), prog(ret(ALLOW))]
+    paths = [write(p, f"{i}.bpf") for i, p in enumerate(programs)]
+    status, out, err = _run(capsys, "eval", *paths, "--nr", 39, "--json")
     assert (status, err) == (0, "")
     assert out.count("\n") == 1
     assert json.loads(out) == {"action": "ERRNO", "data": 22, "errno": 22, "ret": 327702, "filter": 1}
+    kernel.check_verdict(programs, SeccompData(39), evaluate(programs, SeccompData(39)))
 
 
 def test_eval_prints_the_verdict_and_what_the_thread_sees(capsys, write):
@@ -62,25 +65,27 @@ def test_eval_prints_the_verdict_and_what_the_thread_sees(capsys, write):
     assert lines[1].startswith("execve (nr 59, x86_64): ") and "SIGSYS" in lines[1]
 
 
-@pytest.mark.parametrize("options, errno", [
+@pytest.mark.parametrize("options, nr", [
     pytest.param(["--nr", "execve"], 59, id="x86_64 execve is 59"),
     pytest.param(["--nr", "execve", "--arch", "i386"], 11, id="i386 execve is 11"),
     pytest.param(["--nr", "execve", "--arch", "aarch64"], 221, id="aarch64 execve is 221"),
     pytest.param(["--nr", "0x3b"], 59, id="hex number"),
 ])
-def test_nr_is_a_number_or_a_name_of_the_arch(capsys, write, options, errno):
+def test_nr_is_a_number_or_a_name_of_the_arch(capsys, write, options, nr, kernel):
     status, out, _ = _run(capsys, "eval", write(NR_AS_ERRNO), *options, "--json")
-    assert (status, json.loads(out)["errno"]) == (0, errno)
+    assert (status, json.loads(out)["errno"]) == (0, nr)
+    data = SeccompData(nr, options[options.index("--arch") + 1] if "--arch" in options else "x86_64")
+    kernel.check_verdict([NR_AS_ERRNO], data, evaluate([NR_AS_ERRNO], data))
 
 
-@pytest.mark.parametrize("program, options, data, errno", [
+@pytest.mark.parametrize("program, options, data, expected_errno", [
     pytest.param(ARG2_AS_ERRNO, ["--arg", "2=0x1"], 1, 1, id="arg in hex"),
     pytest.param(ARG2_AS_ERRNO, ["--arg", "0=7", "--arg", "2=13"], 13, 13, id="several args, decimal"),
     pytest.param(IP_AS_ERRNO, ["--ip", "0x1234"], 0x1234, 4095, id="ip; errno capped at MAX_ERRNO"),
 ])
-def test_arguments_and_instruction_pointer_reach_the_filter(capsys, write, program, options, data, errno):
+def test_arguments_and_instruction_pointer_reach_the_filter(capsys, write, program, options, data, expected_errno):
     status, out, _ = _run(capsys, "eval", write(program), "--nr", 0, *options, "--json")
-    assert (status, json.loads(out)["data"], json.loads(out)["errno"]) == (0, data, errno)
+    assert (status, json.loads(out)["data"], json.loads(out)["errno"]) == (0, data, expected_errno)
 
 
 @pytest.mark.parametrize("ret_value, options, expected", [
@@ -130,12 +135,13 @@ def test_verify_accepts_a_stack(capsys, write):
     pytest.param(prog(ld_abs(64), RET_A), 0, id="seccomp_check_filter: load past seccomp_data"),
 ])
 @pytest.mark.parametrize("command", ["verify", "eval"])
-def test_a_refused_filter_exits_1_with_errno_pc_and_file(capsys, write, program, pc, command):
+def test_a_refused_filter_exits_1_with_errno_pc_and_file(capsys, write, program, pc, command, kernel):
     path = write(program)
     extra = ["--nr", "0"] if command == "eval" else []
     status, out, err = _run(capsys, command, path, *extra)
     assert (status, out) == (1, "")
     assert err.startswith(f"bpfsim: {path}: EINVAL: pc {pc}: ") and err.count("\n") == 1
+    kernel.check_install(program, errno.EINVAL)
 
 
 @pytest.mark.parametrize("argv, names", [
