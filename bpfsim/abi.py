@@ -105,7 +105,7 @@ class Arch:
 
     @property
     def bits(self) -> int:
-        return 64 if self.value & __AUDIT_ARCH_64BIT else 32
+        return 64 if self.value & 0x80000000 else 32  # __AUDIT_ARCH_64BIT (a name mangled in a class)
 
 
 def _arch(name, constant, em, flags, byteorder, seccomp, *aliases):

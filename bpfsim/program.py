@@ -9,12 +9,13 @@ targets and action names, kept out of the instruction text so the text still ass
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from typing import overload
 
 from . import abi
 from . import opcodes as op
-from .errors import FormatError
+from .errors import BpfsimError, FormatError
 from .insn import RECORD_SIZE, Instruction
 
 
@@ -119,9 +120,27 @@ class Program(Sequence[Instruction]):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Program":
-        """Any supported format, recognized from the content."""
-        from . import loader
-        return loader.load(path)
+        """Any supported format, recognized from the content: ELF, raw records, C, bytecode, assembler."""
+        from . import asm
+        source = os.fsdecode(path)
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except OSError as error:
+            raise FormatError(source, None, f"cannot read it: {error.strerror or error}") from None
+        if data.startswith(b"\x7fELF"):
+            return cls.from_elf(path)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return cls.from_bytes(data, name=source)
+        if "\0" in text:
+            return cls.from_bytes(data, name=source)
+        if _C_SOURCE.search(text):
+            return cls.from_c(text, name=source)
+        if asm.BYTECODE.fullmatch(text):
+            return asm.parse_bytecode(text, name=source)
+        return cls.from_asm(text, name=source)
 
     # -- text --------------------------------------------------------------------------------------
     def listing(self, *, raw: bool = False, arch: str | None = None) -> str:
@@ -137,6 +156,9 @@ class Program(Sequence[Instruction]):
 
     def _repr_pretty_(self, printer, cycle) -> None:
         printer.text(repr(self))
+
+
+_C_SOURCE = re.compile(r"\bBPF_(STMT|JUMP)\b|\bsock_filter\b|^\s*\{\s*\d", re.M)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +197,8 @@ def _known_a_contents(prog: Sequence[Instruction]) -> list[int | None]:
     return [None if s == unreached else s for s in state[:len(prog)]]
 
 
-def _comment(pc: int, insn: Instruction, a_holds: int | None, arch: str | None, byteorder: str, n: int) -> str:
+def _comment(pc: int, insn: Instruction, a_holds: int | None, arch: str | None, byteorder: str, n: int,
+             jumps: bool = True) -> str:
     row = insn.opcode
     if row is None:
         return "undefined opcode"
@@ -187,7 +210,7 @@ def _comment(pc: int, insn: Instruction, a_holds: int | None, arch: str | None, 
         parts.append(_constant_meaning(insn.k, a_holds, arch))
     elif row.is_return and row.form == op.IMM:
         parts.append(abi.describe_return(insn.k))
-    if row.is_jump:
+    if row.is_jump and jumps:
         targets = insn.jump_targets(pc)
         shown = [str(t) if t < n else f"{t} (past the end)" for t in targets]
         if row.form == op.JUMP:
@@ -203,20 +226,29 @@ def _constant_meaning(k: int, a_holds: int, arch: str | None) -> str:
         return f"AUDIT_ARCH_{name.upper()}" if name else ""
     if a_holds == abi.OFFSET_NR and arch:
         from .syscalls import describe_nr
-        return describe_nr(k, arch) or ""
+        try:
+            return describe_nr(k, arch) or ""
+        except BpfsimError:  # an arch without a syscall table
+            return ""
     return ""
 
 
-def format_listing(prog: Sequence[Instruction], *, raw: bool = False, arch: str | None = None,
-                   marks: dict[int, str] | None = None, extra: dict[int, str] | None = None) -> str:
-    """Render a listing. ``marks`` puts a marker (``-->``) before chosen pcs; ``extra`` adds text
-    after the comment of chosen pcs (a trace uses both)."""
+def annotate(prog: Sequence[Instruction], *, arch: str | None = None, jumps: bool = True) -> list[str]:
+    """The comment column of each instruction (the listing's and the disassembler's)."""
     try:
         info = abi.arch_info(arch) if arch else None
     except abi.UnknownArchError:
         info = None
     byteorder = info.byteorder if info else "little"
     a_holds = _known_a_contents(prog)
+    return [_comment(pc, insn, a_holds[pc], arch, byteorder, len(prog), jumps) for pc, insn in enumerate(prog)]
+
+
+def format_listing(prog: Sequence[Instruction], *, raw: bool = False, arch: str | None = None,
+                   marks: dict[int, str] | None = None, extra: dict[int, str] | None = None) -> str:
+    """Render a listing. ``marks`` puts a marker (``-->``) before chosen pcs; ``extra`` adds text
+    after the comment of chosen pcs (a trace uses both)."""
+    comments = annotate(prog, arch=arch)
     targets = {t for pc, insn in enumerate(prog) for t in insn.jump_targets(pc)}
     width = max(3, len(str(max(len(prog) - 1, 0))))
     texts = [str(insn) for insn in prog]
@@ -229,7 +261,7 @@ def format_listing(prog: Sequence[Instruction], *, raw: bool = False, arch: str 
         if raw:
             cells.append(f"{insn.code:04x} {insn.jt:3d} {insn.jf:3d} {insn.k:08x}")
         cells.append(texts[pc].ljust(text_width))
-        comment = _comment(pc, insn, a_holds[pc], arch, byteorder, len(prog))
+        comment = comments[pc]
         more = (extra or {}).get(pc)
         tail = "  ".join(t for t in (f"; {comment}" if comment else "", more or "") if t)
         lines.append("  ".join(cells) + ("  " + tail if tail else ""))

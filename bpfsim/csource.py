@@ -1,0 +1,566 @@
+"""C initializers ⇄ instructions: ``struct sock_filter`` arrays of BPF_STMT/BPF_JUMP or rows.
+
+Reads what real code writes without a compiler: include/uapi/linux/filter.h's BPF_STMT and
+BPF_JUMP, ``{ code, jt, jf, k }`` rows, constant expressions over BPF_*, SECCOMP_RET_*,
+AUDIT_ARCH_*, errno and ``__NR_``/``SYS_`` names, ``offsetof(struct seccomp_data, ...)``, casts,
+and the file's own ``#define``s (object-like and function-like). ``#if`` blocks are not evaluated:
+every ``#define`` counts, the last one winning.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import abi
+from . import opcodes as op
+from .errors import AsmError, BpfsimError, FormatError
+from .insn import Instruction, hex_or_dec
+from .program import Program, _known_a_contents, annotate
+
+_TOKEN = re.compile(r"""
+    (?P<space>[ \t\r\f\v]+|\\\r?\n)
+  | (?P<newline>\n)
+  | (?P<comment>//[^\n]*|/\*.*?\*/)
+  | (?P<string>"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')
+  | (?P<num>\.?\d[\w.]*)
+  | (?P<name>[A-Za-z_]\w*)
+  | (?P<op>\#\#|<<|>>|&&|\|\||==|!=|<=|>=|->|[^\s])
+""", re.S | re.X)
+
+_NAMES = ({n: v for n, v in vars(op).items() if n.startswith(("BPF_", "SKF_")) and isinstance(v, int)}
+          | {n: v for n, v in vars(abi).items() if n.startswith("SECCOMP_") and isinstance(v, int)}
+          | {a.constant: a.value for a in abi.ARCHES}
+          | {n: getattr(_errno, n) for n in dir(_errno) if re.fullmatch(r"E[A-Z0-9]+", n)}
+          | {"__X32_SYSCALL_BIT": abi.X32_SYSCALL_BIT})
+# C types a cast may name: (bits, signed).
+_TYPES = {"char": (8, True), "short": (16, True), "int": (32, True), "long": (64, True),
+          "__u8": (8, False), "__u16": (16, False), "__u32": (32, False), "__u64": (64, False),
+          "__s8": (8, True), "__s16": (16, True), "__s32": (32, True), "__s64": (64, True),
+          "uint8_t": (8, False), "uint16_t": (16, False), "uint32_t": (32, False), "uint64_t": (64, False),
+          "int8_t": (8, True), "int16_t": (16, True), "int32_t": (32, True), "int64_t": (64, True),
+          "size_t": (64, False), "u_int": (32, False), "u_short": (16, False)}
+_QUALIFIERS = {"unsigned", "signed", "const", "volatile"}
+_SIZEOF = {"seccomp_data": abi.SECCOMP_DATA_SIZE, "sock_filter": 8}
+_BINARY = [("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", "<=", ">", ">="), ("<<", ">>"),
+           ("+", "-"), ("*", "/", "%")]
+_MAX_DEPTH = 100
+_MAX_ELEMENTS = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str
+    text: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Macro:
+    params: tuple[str, ...] | None  # None for an object-like macro
+    body: tuple[_Token, ...]
+
+
+class _Source:
+    """The tokens of a C file, its #defines, and the sock_filter arrays it declares."""
+
+    def __init__(self, text: str, source: str):
+        self.source = source
+        self.macros: dict[str, _Macro] = {}
+        self.tokens: list[_Token] = []
+        lines: list[list[_Token]] = [[]]
+        line_starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
+        line = 1
+        for match in _TOKEN.finditer(text):
+            kind = match.lastgroup
+            while line < len(line_starts) and line_starts[line] <= match.start():
+                line += 1
+            if kind == "newline":
+                lines.append([])
+            elif kind not in ("space", "comment"):
+                lines[-1].append(_Token(kind, match.group(), line, match.start() - line_starts[line - 1] + 1))
+        for tokens in lines:
+            if tokens and tokens[0].text == "#":
+                self.directive(tokens, text)
+            else:
+                self.tokens.extend(tokens)
+
+    def directive(self, tokens: list[_Token], text: str) -> None:
+        if len(tokens) >= 3 and tokens[1].text == "define" and tokens[2].kind == "name":
+            name, rest = tokens[2], tokens[3:]
+            if rest and rest[0].text == "(" and rest[0].column == name.column + len(name.text) \
+                    and rest[0].line == name.line:
+                close = next((i for i, t in enumerate(rest) if t.text == ")"), None)
+                if close is None:
+                    raise self.fail(rest[0], f"#define {name.text}( has no closing parenthesis")
+                params = tuple(t.text for t in rest[1:close] if t.text != ",")
+                self.macros[name.text] = _Macro(params, tuple(rest[close + 1:]))
+            else:
+                self.macros[name.text] = _Macro(None, tuple(rest))
+        elif len(tokens) >= 3 and tokens[1].text == "undef":
+            self.macros.pop(tokens[2].text, None)
+
+    def fail(self, token: _Token | None, message: str) -> AsmError:
+        if token is None:
+            return AsmError(self.source, None, message)
+        return AsmError(self.source, token.line, message, column=token.column)
+
+    def arrays(self) -> dict[str, tuple[_Token | None, list[_Token]]]:
+        """``struct sock_filter NAME[...] = { ... }``: name → (declared size tokens' start, element tokens)."""
+        found: dict[str, tuple[list[_Token], list[_Token]]] = {}
+        tokens = self.tokens
+        for i, token in enumerate(tokens[:-2]):
+            if token.text != "sock_filter" or tokens[i + 1].kind != "name" or tokens[i + 2].text != "[":
+                continue
+            j = i + 3
+            size = []
+            while j < len(tokens) and tokens[j].text != "]":
+                size.append(tokens[j])
+                j += 1
+            if j + 2 >= len(tokens) or tokens[j + 1].text != "=" or tokens[j + 2].text != "{":
+                continue
+            end = self.matching(j + 2)
+            found[tokens[i + 1].text] = (size, tokens[j + 3:end])
+        return found
+
+    def matching(self, start: int) -> int:
+        depth = 0
+        for k in range(start, len(self.tokens)):
+            depth += {"{": 1, "}": -1}.get(self.tokens[k].text, 0)
+            if depth == 0:
+                return k
+        raise self.fail(self.tokens[start], "this '{' is never closed")
+
+    # -- macros --------------------------------------------------------------------------------
+    def expand(self, tokens: Sequence[_Token], active: frozenset[str] = frozenset(), depth: int = 0) -> list[_Token]:
+        if depth > _MAX_DEPTH:
+            raise self.fail(tokens[0] if tokens else None, "macros nest too deeply")
+        out: list[_Token] = []
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            macro = self.macros.get(token.text) if token.kind == "name" and token.text not in active else None
+            if macro is None:
+                out.append(token)
+                i += 1
+                continue
+            if macro.params is None:
+                out.extend(self.expand(self.paste(list(macro.body), token), active | {token.text}, depth + 1))
+                i += 1
+                continue
+            if i + 1 >= len(tokens) or tokens[i + 1].text != "(":
+                out.append(token)
+                i += 1
+                continue
+            args, i = self.arguments(tokens, i + 1)
+            if args == [[]] and not macro.params:
+                args = []
+            if len(args) != len(macro.params):
+                raise self.fail(token, f"macro {token.text} takes {len(macro.params)} arguments, "
+                                f"{len(args)} given")
+            bound = dict(zip(macro.params, args))
+            body: list[_Token] = []
+            for part in macro.body:
+                body.extend(bound.get(part.text, [part]) if part.kind == "name" else [part])
+            out.extend(self.expand(self.paste(body, token), active | {token.text}, depth + 1))
+        return out
+
+    def arguments(self, tokens: Sequence[_Token], start: int) -> tuple[list[list[_Token]], int]:
+        """The comma-separated arguments of a macro call whose '(' is at ``start``, and the index after ')'."""
+        args: list[list[_Token]] = [[]]
+        depth = 0
+        for k in range(start, len(tokens)):
+            text = tokens[k].text
+            if text == "(":
+                depth += 1
+                if depth == 1:
+                    continue
+            elif text == ")":
+                depth -= 1
+                if depth == 0:
+                    return args, k + 1
+            elif text == "," and depth == 1:
+                args.append([])
+                continue
+            args[-1].append(tokens[k])
+        raise self.fail(tokens[start], "this '(' is never closed")
+
+    def paste(self, body: list[_Token], at: _Token) -> list[_Token]:
+        """Apply ``##``: ``__NR_##name`` becomes one token, placed where the macro was used."""
+        out: list[_Token] = []
+        i = 0
+        while i < len(body):
+            if body[i].text == "##" and out and i + 1 < len(body):
+                left = out.pop()
+                text = left.text + body[i + 1].text
+                kind = "name" if re.fullmatch(r"[A-Za-z_]\w*", text) else "num"
+                out.append(_Token(kind, text, at.line, at.column))
+                i += 2
+            else:
+                out.append(body[i])
+                i += 1
+        return out
+
+
+class _Parser:
+    """Initializer elements and C constant expressions over an expanded token list."""
+
+    def __init__(self, src: _Source, tokens: list[_Token], arch: str):
+        self.src, self.tokens, self.i, self.arch = src, tokens, 0, arch
+        self.depth = 0
+
+    def peek(self, ahead: int = 0) -> _Token | None:
+        k = self.i + ahead
+        return self.tokens[k] if k < len(self.tokens) else None
+
+    def take(self, what: str) -> _Token:
+        token = self.peek()
+        if token is None:
+            last = self.tokens[-1] if self.tokens else None
+            raise self.src.fail(last, f"expected {what} after this")
+        self.i += 1
+        return token
+
+    def accept(self, text: str) -> bool:
+        token = self.peek()
+        if token is not None and token.text == text:
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, text: str) -> _Token:
+        token = self.take(f"'{text}'")
+        if token.text != text:
+            raise self.src.fail(token, f"expected '{text}', found '{token.text}'")
+        return token
+
+    # -- elements ------------------------------------------------------------------------------
+    def elements(self) -> list[Instruction]:
+        placed: dict[int, Instruction] = {}
+        index = 0
+        while self.peek() is not None:
+            if self.accept("["):
+                index = self.index(self.expression())
+                self.expect("]")
+                self.expect("=")
+            placed[index] = self.element()
+            index += 1
+            if self.peek() is not None:
+                self.expect(",")
+        return [placed.get(k, Instruction(0)) for k in range(max(placed, default=-1) + 1)]
+
+    def index(self, value: int) -> int:
+        if not 0 <= value < _MAX_ELEMENTS:
+            raise self.src.fail(self.tokens[self.i - 1], f"array index {value} is out of range "
+                                f"(a filter has at most {op.BPF_MAXINSNS} instructions)")
+        return value
+
+    def element(self) -> Instruction:
+        token = self.take("an instruction")
+        if token.text in ("BPF_STMT", "BPF_JUMP"):
+            self.expect("(")
+            values = [self.expression()]
+            for _ in range(1 if token.text == "BPF_STMT" else 3):
+                self.expect(",")
+                values.append(self.expression())
+            self.expect(")")
+            code, k, jt, jf = values + [0, 0] if token.text == "BPF_STMT" else values
+            return _record(code, jt, jf, k)
+        if token.text != "{":
+            raise self.src.fail(token, f"expected BPF_STMT, BPF_JUMP or '{{', found '{token.text}'")
+        fields = {"code": 0, "jt": 0, "jf": 0, "k": 0}
+        order = iter(fields)
+        while not self.accept("}"):
+            if self.accept("."):
+                name = self.take("a field name")
+                if name.text not in fields:
+                    raise self.src.fail(name, f"struct sock_filter has no field '{name.text}'")
+                self.expect("=")
+                fields[name.text] = self.expression()
+            else:
+                field = next(order, None)
+                if field is None:
+                    raise self.src.fail(self.peek(), "struct sock_filter has four fields: code, jt, jf, k")
+                fields[field] = self.expression()
+            if not self.accept(","):
+                self.expect("}")
+                break
+        return _record(fields["code"], fields["jt"], fields["jf"], fields["k"])
+
+    # -- expressions ---------------------------------------------------------------------------
+    def expression(self) -> int:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise self.src.fail(self.peek(), "expression nests too deeply")
+        try:
+            value = self.binary(0)
+            if self.accept("?"):
+                yes = self.expression()
+                self.expect(":")
+                no = self.expression()
+                value = yes if value else no
+            return value
+        finally:
+            self.depth -= 1
+
+    def binary(self, level: int) -> int:
+        if level == len(_BINARY):
+            return self.unary()
+        left = self.binary(level + 1)
+        while (token := self.peek()) is not None and token.text in _BINARY[level]:
+            self.i += 1
+            right = self.binary(level + 1)
+            left = self.apply(token, left, right)
+        return left
+
+    def apply(self, token: _Token, a: int, b: int) -> int:
+        match token.text:
+            case "||": return int(bool(a or b))
+            case "&&": return int(bool(a and b))
+            case "|": return a | b
+            case "^": return a ^ b
+            case "&": return a & b
+            case "==": return int(a == b)
+            case "!=": return int(a != b)
+            case "<": return int(a < b)
+            case "<=": return int(a <= b)
+            case ">": return int(a > b)
+            case ">=": return int(a >= b)
+            case "<<" | ">>":
+                if not 0 <= b < 64:
+                    raise self.src.fail(token, f"shift by {b}")
+                return (a << b) & (1 << 64) - 1 if token.text == "<<" else a >> b
+            case "+": return a + b
+            case "-": return a - b
+            case "*": return a * b
+        if b == 0:
+            raise self.src.fail(token, "division by zero in a constant")
+        quotient = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)  # C truncates toward zero
+        return quotient if token.text == "/" else a - quotient * b
+
+    def unary(self) -> int:
+        token = self.take("a value")
+        match token.text:
+            case "-": return -self.unary()
+            case "+": return self.unary()
+            case "~": return ~self.unary()
+            case "!": return int(not self.unary())
+            case "(":
+                cast = self.cast()
+                if cast is not None:
+                    bits, signed = cast
+                    value = self.unary() & ((1 << bits) - 1)
+                    return value - (1 << bits) if signed and value >> (bits - 1) else value
+                value = self.expression()
+                self.expect(")")
+                return value
+        if token.kind == "num":
+            return self.number(token)
+        if token.kind == "string" and token.text.startswith("'") and len(token.text) == 3:
+            return ord(token.text[1])
+        if token.kind != "name":
+            raise self.src.fail(token, f"expected a value, found '{token.text}'")
+        if token.text == "offsetof":
+            return self.offsetof()
+        if token.text == "sizeof":
+            return self.sizeof()
+        return self.name(token)
+
+    def cast(self) -> tuple[int, bool] | None:
+        """After '(': a type name and ')' make a cast; anything else is a parenthesized expression."""
+        k, words = 0, []
+        while (token := self.peek(k)) is not None and token.kind == "name" and (token.text in _TYPES or token.text in _QUALIFIERS):
+            words.append(token.text)
+            k += 1
+        if not words or self.peek(k) is None or self.peek(k).text != ")":
+            return None
+        self.i += k + 1
+        named = [w for w in words if w in _TYPES]
+        bits, signed = _TYPES[named[-1]] if named else (32, True)
+        if "long" in named and bits == 16:  # "long short" is not C; keep the widest
+            bits = 64
+        return bits, signed and "unsigned" not in words
+
+    def number(self, token: _Token) -> int:
+        text = token.text.lower().rstrip("ul")
+        try:
+            if text.startswith(("0x", "0b")):
+                return int(text, 0)
+            if len(text) > 1 and text.startswith("0"):
+                return int(text, 8)
+            return int(text, 10)
+        except ValueError:
+            raise self.src.fail(token, f"'{token.text}' is not an integer constant") from None
+
+    def offsetof(self) -> int:
+        self.expect("(")
+        self.accept("struct")
+        kind = self.take("a struct name")
+        if kind.text != "seccomp_data":
+            raise self.src.fail(kind, f"offsetof knows struct seccomp_data, not '{kind.text}'")
+        self.expect(",")
+        member = self.take("a member of struct seccomp_data")
+        offsets = {"nr": abi.OFFSET_NR, "arch": abi.OFFSET_ARCH, "instruction_pointer": abi.OFFSET_IP,
+                   "args": abi.OFFSET_ARGS}
+        if member.text not in offsets:
+            raise self.src.fail(member, f"struct seccomp_data has no member '{member.text}'")
+        value = offsets[member.text]
+        if member.text == "args" and self.accept("["):
+            value = abi.offset_of_arg(self.expression())
+            self.expect("]")
+        self.expect(")")
+        return value
+
+    def sizeof(self) -> int:
+        self.expect("(")
+        words = []
+        while not self.accept(")"):
+            words.append(self.take("a type").text)
+        sizes = [_SIZEOF[w] if w in _SIZEOF else _TYPES[w][0] // 8 for w in words if w in _SIZEOF or w in _TYPES]
+        if not sizes:
+            raise self.src.fail(self.tokens[self.i - 1], f"sizeof({' '.join(words)}) is not known here")
+        return sizes[-1]
+
+    def name(self, token: _Token) -> int:
+        if token.text in _NAMES:
+            return _NAMES[token.text]
+        syscall = re.fullmatch(r"(?:__NR_|SYS_)(\w+)", token.text)
+        if syscall:
+            from .syscalls import syscall_number
+            try:
+                return syscall_number(syscall.group(1), self.arch)
+            except BpfsimError as unknown:
+                raise self.src.fail(token, f"{token.text}: {unknown}") from None
+        raise self.src.fail(token, f"unknown identifier '{token.text}'")
+
+
+def _record(code: int, jt: int, jf: int, k: int) -> Instruction:
+    """The values as the C initializer stores them in ``__u16 code; __u8 jt, jf; __u32 k``."""
+    return Instruction(code & 0xFFFF, jt & 0xFF, jf & 0xFF, k & 0xFFFFFFFF)
+
+
+def parse(text: str, *, symbol: str | None = None, name: str | None = None, arch: str | None = None) -> Program:
+    """The sock_filter array ``symbol`` (or the only one) of a C file, or a bare initializer list.
+
+    ``arch`` gives ``__NR_``/``SYS_`` names their numbers (default: x86_64, this machine's headers).
+    """
+    source = name or "<string>"
+    try:
+        src = _Source(text, source)
+        arrays = src.arrays()
+        if symbol is not None and symbol not in arrays:
+            known = ", ".join(arrays) or "none"
+            raise FormatError(source, None, f"no struct sock_filter array named '{symbol}' (arrays: {known})")
+        if symbol is None and len(arrays) > 1:
+            raise FormatError(source, None, f"{len(arrays)} struct sock_filter arrays ({', '.join(arrays)}); "
+                              "name one with symbol=")
+        if arrays:
+            size_tokens, body = arrays[symbol or next(iter(arrays))]
+        else:
+            size_tokens, body = [], _bare_list(src)
+        parser = _Parser(src, src.expand(body), arch or abi.NATIVE_ARCH.name)
+        insns = parser.elements()
+        if size_tokens:
+            sizer = _Parser(src, src.expand(size_tokens), parser.arch)
+            size = sizer.index(sizer.expression())
+            if size < len(insns):
+                raise src.fail(size_tokens[0], f"the array is declared with {size} elements and has {len(insns)}")
+            insns += [Instruction(0)] * (size - len(insns))  # C zero-fills the rest
+    except RecursionError:
+        raise FormatError(source, None, "the C text nests too deeply") from None
+    return Program(insns, name=name, arch=arch)
+
+
+def _bare_list(src: _Source) -> list[_Token]:
+    """An initializer list without a declaration: ``BPF_STMT(...), ...`` or ``{ ... }`` rows, braces optional."""
+    tokens = list(src.tokens)
+    while tokens and tokens[-1].text == ";":
+        tokens.pop()
+    if tokens and tokens[0].text == "{" and src.matching(0) == len(tokens) - 1 and \
+            len(tokens) > 1 and tokens[1].text in ("{", "BPF_STMT", "BPF_JUMP", "["):
+        return tokens[1:-1]
+    if not tokens:
+        raise FormatError(src.source, None, "no struct sock_filter array and no initializer list")
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing C.
+
+_CLASSES = {code: f"BPF_{name.upper()}" for code, name in op.CLASS_NAMES.items()}
+_SIZES = {op.BPF_W: "BPF_W", op.BPF_H: "BPF_H", op.BPF_B: "BPF_B"}
+_MODES = {op.BPF_IMM: "BPF_IMM", op.BPF_ABS: "BPF_ABS", op.BPF_IND: "BPF_IND", op.BPF_MEM: "BPF_MEM",
+          op.BPF_LEN: "BPF_LEN", op.BPF_MSH: "BPF_MSH"}
+
+
+def _code(insn: Instruction) -> str:
+    """``BPF_LD | BPF_W | BPF_ABS``: the code spelled as filter.h spells its parts."""
+    row = insn.opcode
+    parts = [_CLASSES[row.cls]]
+    if row.cls in (op.BPF_LD, op.BPF_LDX):
+        parts += [_SIZES[insn.size], _MODES[insn.mode]]
+    elif row.cls == op.BPF_ALU:
+        parts.append("BPF_NEG" if row.op == op.BPF_NEG else f"BPF_{op.ALU_MNEMONICS[row.op].upper()}")
+        if row.op != op.BPF_NEG:
+            parts.append("BPF_X" if row.form == op.X_REG else "BPF_K")
+    elif row.cls == op.BPF_JMP:
+        parts.append("BPF_JA" if row.form == op.JUMP else f"BPF_{op.JUMP_MNEMONICS[row.op].upper()}")
+        if row.is_conditional:
+            parts.append("BPF_X" if row.form == op.COND_X else "BPF_K")
+    elif row.cls == op.BPF_RET:
+        parts.append("BPF_A" if row.form == op.A_REG else "BPF_K")
+    elif row.cls == op.BPF_MISC:
+        parts.append("BPF_TAX" if row.code == op.BPF_MISC | op.BPF_TAX else "BPF_TXA")
+    return " | ".join(parts)
+
+
+def _k(insn: Instruction, a_holds: int | None, byteorder: str) -> str:
+    row, k = insn.opcode, insn.k
+    if row.form == op.ABS and insn.size == op.BPF_W and (field := abi.field_name(k, byteorder)):
+        member = field.split(".")[0]
+        base = {"nr": abi.OFFSET_NR, "arch": abi.OFFSET_ARCH, "instruction_pointer": abi.OFFSET_IP}.get(member)
+        base = abi.offset_of_arg(int(member[5])) if base is None else base
+        text = f"offsetof(struct seccomp_data, {member})"
+        return text if k == base else f"{text} + {k - base}"
+    if row.form == op.COND_K and a_holds == abi.OFFSET_ARCH and abi.arch_name(k):
+        return abi.arch_info(k).constant
+    if row.is_return and row.form == op.IMM:
+        action, data = k & abi.SECCOMP_RET_ACTION_FULL, k & abi.SECCOMP_RET_DATA
+        name = abi.ACTION_NAMES.get(action)
+        if name is not None:
+            if not data:
+                return f"SECCOMP_RET_{name}"
+            shown = _errno.errorcode.get(data) if action == abi.SECCOMP_RET_ERRNO else None
+            return f"SECCOMP_RET_{name} | {shown or hex_or_dec(data)}"
+    return hex_or_dec(k)
+
+
+def render(prog: Sequence[Instruction], *, symbol: str = "filter", arch: str | None = None) -> str:
+    """A compilable C file declaring ``struct sock_filter SYMBOL[]`` that ``parse`` reads back exactly."""
+    if not re.fullmatch(r"[A-Za-z_]\w*", symbol):
+        raise ValueError(f"{symbol!r} is not a C identifier")
+    try:
+        byteorder = abi.arch_info(arch).byteorder if arch else "little"
+    except abi.UnknownArchError:
+        byteorder = "little"
+    comments = annotate(prog, arch=arch)
+    a_holds = _known_a_contents(prog)
+    lines = ["#include <stddef.h>", "#include <errno.h>", "#include <linux/audit.h>", "#include <linux/filter.h>",
+             "#include <linux/seccomp.h>", "", f"struct sock_filter {symbol}[] = {{"]
+    texts = []
+    for pc, insn in enumerate(prog):
+        if not insn.is_canonical():
+            texts.append(f"{{ {insn.code:#06x}, {insn.jt}, {insn.jf}, {insn.k:#010x} }},")
+        elif insn.opcode.is_jump:
+            texts.append(f"BPF_JUMP({_code(insn)}, {_k(insn, a_holds[pc], byteorder)}, {insn.jt}, {insn.jf}),")
+        else:
+            texts.append(f"BPF_STMT({_code(insn)}, {_k(insn, a_holds[pc], byteorder)}),")
+    width = max((len(t) for t in texts), default=0)
+    for pc, text in enumerate(texts):
+        note = f": {comments[pc]}" if comments[pc] else ""
+        lines.append(f"\t{text:<{width}}  /* {pc}{note} */")
+    lines.append("};")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,229 @@
+"""Filters stored in ELF files: a static ``struct sock_filter`` array behind a symbol, or found by scanning.
+
+The only module that imports pyelftools. Records are read in the file's own byte order (a
+big-endian s390x binary holds big-endian ``struct sock_filter``s) and ``Program.arch`` comes from
+e_machine, the ELF class and the byte order; pyelftools' and the OS's errors become FormatError.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from dataclasses import dataclass
+
+from elftools.common.exceptions import ELFError
+from elftools.construct.core import ConstructError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.enums import ENUM_E_MACHINE
+from elftools.elf.sections import SymbolTableSection
+
+from . import abi
+from . import opcodes as op
+from .errors import FormatError
+from .insn import RECORD_SIZE, Instruction
+from .program import Program
+
+DATA_SECTIONS = (".rodata", ".data", ".data.rel.ro", ".data.rel.ro.local")
+_EM_X86_64 = ENUM_E_MACHINE["EM_X86_64"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A run of records in a data section that reads as a complete, verifiable seccomp filter."""
+
+    section: str
+    offset: int        # in the file
+    address: int       # st_value-style: the virtual address, or the section offset in a .o
+    symbol: str | None  # the object symbol that starts exactly here, if any
+    program: Program
+
+    def __str__(self) -> str:
+        named = f"'{self.symbol}'" if self.symbol else "no symbol"
+        return f"{named} at {self.address:#x} in {self.section} ({len(self.program)} instructions)"
+
+
+class _Elf:
+    """One open ELF file with the facts a filter reader needs."""
+
+    def __init__(self, path: str | os.PathLike, stream):
+        self.source = os.fsdecode(path)
+        self.elf = ELFFile(stream)
+        self.record = struct.Struct(("<" if self.elf.little_endian else ">") + "HBBI")
+        self.arch = _arch(self.elf)
+        self.relocatable = self.elf["e_type"] == "ET_REL"
+
+    def symbols(self):
+        for name in (".symtab", ".dynsym"):
+            table = self.elf.get_section_by_name(name)
+            if isinstance(table, SymbolTableSection):
+                yield from table.iter_symbols()
+
+    def read(self, offset: int, size: int) -> bytes:
+        stream = self.elf.stream
+        stream.seek(offset)
+        data = stream.read(size)
+        if len(data) != size:
+            raise FormatError(self.source, None, f"the file ends before {size} bytes at offset {offset:#x}",
+                              offset=offset)
+        return data
+
+    def decode(self, data: bytes, name: str) -> Program:
+        insns = [Instruction(*self.record.unpack_from(data, i)) for i in range(0, len(data), RECORD_SIZE)]
+        return Program(insns, name=name, arch=self.arch)
+
+    def symbol_offset(self, sym) -> tuple[int, str]:
+        """The file offset of a symbol's bytes, and its section's name."""
+        index = sym["st_shndx"]
+        if not isinstance(index, int):
+            raise FormatError(self.source, None, f"symbol '{sym.name}' is not defined in a section ({index})")
+        section = self.elf.get_section(index)
+        if section["sh_type"] == "SHT_NOBITS":
+            raise FormatError(self.source, None, f"symbol '{sym.name}' is in {section.name}, which has no bytes "
+                              "in the file (zero-initialised data)")
+        if self.relocatable:
+            return section["sh_offset"] + sym["st_value"], section.name
+        offsets = list(self.elf.address_offsets(sym["st_value"], max(sym["st_size"], 1)))
+        if not offsets:
+            raise FormatError(self.source, None, f"symbol '{sym.name}' at {sym['st_value']:#x} is in no loaded "
+                              "segment of the file")
+        return offsets[0], section.name
+
+    def by_symbol(self, symbol: str) -> Program:
+        found = [s for s in self.symbols() if s.name == symbol and s["st_size"]]
+        if not found:  # gcc names a function's static array "filter.0", "filter.1", ...
+            found = [s for s in self.symbols() if re.fullmatch(re.escape(symbol) + r"\.\d+", s.name) and s["st_size"]]
+        if len({(s["st_value"], s["st_shndx"]) for s in found}) > 1:
+            raise FormatError(self.source, None, f"several symbols match '{symbol}': "
+                              f"{', '.join(sorted({s.name for s in found}))}")
+        if not found:
+            raise FormatError(self.source, None, self.missing(symbol))
+        sym = found[0]
+        if sym["st_size"] % RECORD_SIZE:
+            raise FormatError(self.source, None, f"symbol '{sym.name}' is {sym['st_size']} bytes, not a whole "
+                              f"number of {RECORD_SIZE}-byte struct sock_filter records")
+        offset, _ = self.symbol_offset(sym)
+        return self.decode(self.read(offset, sym["st_size"]), f"{self.source}:{sym.name}")
+
+    def missing(self, symbol: str) -> str:
+        if self.elf.get_section_by_name(".symtab") is None:
+            why = f"no symbol '{symbol}': the file has no .symtab (stripped?)"
+        else:
+            why = f"no symbol '{symbol}' with a size"
+        candidates = self.candidates()
+        if candidates:
+            why += "; filters found: " + "; ".join(str(c) for c in candidates)
+        return why
+
+    def candidates(self) -> list[Candidate]:
+        starts = {}
+        for sym in self.symbols():
+            if sym["st_info"]["type"] == "STT_OBJECT" and sym["st_size"] and sym.name:
+                starts.setdefault((sym["st_shndx"], sym["st_value"]), sym.name)
+        found = []
+        for index, section in enumerate(self.elf.iter_sections()):
+            if section.name not in DATA_SECTIONS or section["sh_type"] == "SHT_NOBITS":
+                continue
+            data = section.data()
+            base = 0 if self.relocatable else section["sh_addr"]
+            for start, program in _scan(data, self.record):
+                address = base + start
+                symbol = starts.get((index, address))
+                found.append(Candidate(section.name, section["sh_offset"] + start, address, symbol,
+                                       Program(program, name=f"{self.source}:{symbol or hex(address)}",
+                                               arch=self.arch)))
+        return found
+
+
+def _scan(data: bytes, record: struct.Struct) -> list[tuple[int, list[Instruction]]]:
+    """Filters ``verify`` accepts, at every 4-byte alignment, that start by loading from seccomp_data.
+
+    Filters are read up to their last reachable instruction, so neighbouring arrays stay apart.
+    """
+    from .errors import VerifyError
+    from .verifier import verify
+    found = []
+    covered = 0
+    for start in range(0, len(data) - 2 * RECORD_SIZE + 1, 4):
+        code, _, _, k = record.unpack_from(data, start)
+        if start < covered or code != op.BPF_LD | op.BPF_W | op.BPF_ABS or k >= abi.SECCOMP_DATA_SIZE:
+            continue
+        insns = []
+        for at in range(start, min(len(data) - RECORD_SIZE, start + op.BPF_MAXINSNS * RECORD_SIZE) + 1, RECORD_SIZE):
+            insn = Instruction(*record.unpack_from(data, at))
+            if insn.code not in op.SECCOMP_OPCODES or not insn.is_canonical():
+                break
+            insns.append(insn)
+        insns = insns[:_reachable_end(insns)]
+        if len(insns) < 2 or not insns[-1].is_return:
+            continue
+        try:
+            verify(Program(insns))
+        except VerifyError:
+            continue
+        found.append((start, insns))
+        covered = start + len(insns) * RECORD_SIZE
+    return found
+
+
+def _reachable_end(insns: list[Instruction]) -> int:
+    """One past the last instruction reachable from the first: where a filter stops and its neighbour starts."""
+    reached, last = {0}, 0
+    for pc, insn in enumerate(insns):
+        if pc not in reached:
+            continue
+        last = pc
+        if insn.is_jump:
+            reached.update(insn.jump_targets(pc))
+        elif not insn.is_return:
+            reached.add(pc + 1)
+    return min(last + 1, len(insns))
+
+
+def _arch(elf: ELFFile) -> str | None:
+    """The AUDIT_ARCH name of the file's machine, class and byte order (x32 for a 32-bit x86-64 file)."""
+    machine = elf["e_machine"]
+    number = ENUM_E_MACHINE.get(machine, machine) if isinstance(machine, str) else machine
+    bits = elf.elfclass
+    byteorder = "little" if elf.little_endian else "big"
+    if number == _EM_X86_64 and bits == 32:
+        return "x32"
+    for arch in abi.ARCHES:
+        if arch.value & 0xFFFF == number and arch.bits == bits and arch.byteorder == byteorder \
+                and not arch.value & 0x20000000:  # __AUDIT_ARCH_CONVENTION_MIPS64_N32
+            return arch.name
+    return None
+
+
+def _open(path: str | os.PathLike, use):
+    source = os.fsdecode(path)
+    try:
+        with open(path, "rb") as stream:
+            return use(_Elf(path, stream))
+    except OSError as error:
+        raise FormatError(source, None, f"cannot read it: {error.strerror or error}") from None
+    except FormatError:
+        raise
+    except (ELFError, ConstructError, struct.error, ValueError, KeyError, IndexError, AttributeError,
+            TypeError, AssertionError, RecursionError) as error:  # what pyelftools raises on corrupt files
+        raise FormatError(source, None, f"not a readable ELF file: {error}") from None
+
+
+def read_filter(path: str | os.PathLike, *, symbol: str | None = None) -> Program:
+    """The filter stored under ``symbol``; without one, the only filter found (see ``find_filters``)."""
+    def read(elf: _Elf) -> Program:
+        if symbol is not None:
+            return elf.by_symbol(symbol)
+        candidates = elf.candidates()
+        named = [c for c in candidates if c.symbol]
+        chosen = named if named else candidates
+        if len(chosen) == 1:
+            return chosen[0].program
+        listed = "; ".join(str(c) for c in candidates) or "none found"
+        raise FormatError(elf.source, None, f"name the filter's symbol: {listed}")
+    return _open(path, read)
+
+
+def find_filters(path: str | os.PathLike) -> list[Candidate]:
+    """Every run of records in .rodata/.data/.data.rel.ro that verifies as a seccomp filter."""
+    return _open(path, lambda elf: elf.candidates())

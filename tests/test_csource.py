@@ -1,0 +1,165 @@
+"""C initializers: what real code writes, checked against what gcc stores for the same text.
+
+Where a C compiler is present, the expected records are the bytes gcc puts in the array (the
+ground truth for a C initializer); the tables of literal records below come from the uapi
+headers (filter.h, seccomp.h, audit.h) and the x86_64 syscall table.
+"""
+
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bpfsim import AsmError, FormatError, Instruction, Program
+from bpfsim import asm, csource
+
+CC = shutil.which("cc") or shutil.which("gcc")
+
+SELFTEST_STYLE = """
+#include <stddef.h>
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
+
+#define ARCH_NR AUDIT_ARCH_X86_64
+#define ALLOW_SYSCALL(name) \\
+	BPF_JUMP(BPF_JMP+BPF_JEQ+BPF_K, __NR_##name, 0, 1), \\
+	BPF_STMT(BPF_RET+BPF_K, SECCOMP_RET_ALLOW)
+
+static int unrelated = 3; /* other declarations do not matter */
+
+struct sock_filter filter[] = {
+	/* validate the architecture */
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (offsetof(struct seccomp_data, arch))),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_NR, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	BPF_STMT(BPF_LD+BPF_W+BPF_ABS, offsetof(struct seccomp_data, nr)),
+	ALLOW_SYSCALL(read),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 3),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]) + sizeof(__u32)),
+	BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (unsigned int)(1 << 3) | 0x2, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+	[9] = { 0x06, 0, 0, 0x00050000 | E2BIG },
+	{ .code = BPF_RET | BPF_K, .k = SECCOMP_RET_TRACE | (~0u & 0xff) },
+};
+
+int main(void) { return unrelated; }
+"""
+
+EXPECTED = [
+    (0x20, 0, 0, 4), (0x15, 1, 0, 0xC000003E), (0x06, 0, 0, 0x80000000), (0x20, 0, 0, 0),
+    (0x15, 0, 1, 0), (0x06, 0, 0, 0x7FFF0000), (0x15, 0, 3, 257), (0x20, 0, 0, 28),
+    (0x45, 0, 1, 10), (0x06, 0, 0, 0x00050007), (0x06, 0, 0, 0x7FF000FF),
+]
+
+
+def compiled(source: str, symbol: str, tmp_path: Path) -> Program:
+    """The array's bytes as gcc lays them out, printed by the compiled program itself."""
+    if CC is None:
+        pytest.skip("no C compiler on this machine")
+    c = tmp_path / "f.c"
+    c.write_text(source.replace("int main(void)", "int main_unused(void)") + textwrap.dedent(f"""
+        #include <stdio.h>
+        int main(void) {{ fwrite({symbol}, sizeof {symbol}, 1, stdout); return 0; }}
+    """))
+    subprocess.run([CC, "-w", "-o", str(tmp_path / "f"), str(c)], check=True)
+    return Program.from_bytes(subprocess.run([str(tmp_path / "f")], capture_output=True, check=True).stdout)
+
+
+def test_a_selftest_style_file_parses_to_the_records_its_text_means():
+    assert csource.parse(SELFTEST_STYLE) == Program([Instruction(*r) for r in EXPECTED])
+
+
+def test_a_selftest_style_file_parses_to_what_gcc_stores(tmp_path):
+    assert csource.parse(SELFTEST_STYLE) == compiled(SELFTEST_STYLE, "filter", tmp_path)
+
+
+@pytest.mark.parametrize("text, record", [
+    pytest.param("{ 0x20, 0, 0, 0x00000004 },", (0x20, 0, 0, 4), id="bpf_asm -c row"),
+    pytest.param("{0x15,1,2,3}", (0x15, 1, 2, 3), id="row without spaces and comma"),
+    pytest.param("BPF_STMT(BPF_RET|BPF_K, 0x7fff0000U)", (0x06, 0, 0, 0x7FFF0000), id="unsigned suffix"),
+    pytest.param("BPF_STMT(BPF_LD|BPF_IMM, -1)", (0x00, 0, 0, 0xFFFFFFFF), id="negative k converts to u32"),
+    pytest.param("BPF_STMT(BPF_LD|BPF_IMM, 010)", (0x00, 0, 0, 8), id="octal literal"),
+    pytest.param("BPF_STMT(BPF_LD|BPF_IMM, -7 / 2)", (0x00, 0, 0, 0xFFFFFFFD), id="C division truncates"),
+    pytest.param("BPF_STMT(BPF_LD|BPF_IMM, 1 ? 2 : 3)", (0x00, 0, 0, 2), id="conditional operator"),
+    pytest.param("BPF_STMT(BPF_LD|BPF_IMM, (unsigned char)0x1ff)", (0x00, 0, 0, 0xFF), id="cast truncates"),
+    pytest.param("BPF_STMT(BPF_LD|BPF_IMM, __NR_execve | __X32_SYSCALL_BIT)", (0x00, 0, 0, 0x4000003B),
+                 id="x32 bit"),
+    pytest.param("BPF_STMT(BPF_LD|BPF_W|BPF_ABS, sizeof(struct seccomp_data))", (0x20, 0, 0, 64), id="sizeof"),
+    pytest.param("{ BPF_STMT(BPF_RET|BPF_K, 0) };", (0x06, 0, 0, 0), id="braced bare list"),
+])
+def test_constant_expressions(text, record):
+    assert csource.parse(text) == Program([Instruction(*record)])
+
+
+def test_syscall_names_use_the_given_arch():
+    assert csource.parse("BPF_STMT(BPF_LD|BPF_IMM, __NR_execve)", arch="aarch64")[0].k == 221
+
+
+def test_a_declared_size_zero_fills_as_c_does():
+    prog = csource.parse("struct sock_filter f[3] = { BPF_STMT(BPF_RET|BPF_K, 1) };")
+    assert prog == Program([Instruction(6, 0, 0, 1), Instruction(0), Instruction(0)])
+
+
+TWO = """
+static struct sock_filter first[] = { BPF_STMT(BPF_RET|BPF_K, 1) };
+static const struct sock_filter second[] = { BPF_STMT(BPF_RET|BPF_K, 2) };
+"""
+
+
+def test_a_symbol_picks_one_of_several_arrays():
+    assert csource.parse(TWO, symbol="second")[0].k == 2
+
+
+@pytest.mark.parametrize("text, symbol, line, column, words", [
+    pytest.param(TWO, None, None, None, "first, second", id="several arrays and no symbol"),
+    pytest.param(TWO, "third", None, None, "first, second", id="missing symbol lists the arrays"),
+    pytest.param("int x;\nstruct sock_filter f[] = {\n  BPF_STMT(BPF_LD, NOPE),\n};", None, 3, 20, "NOPE",
+                 id="unknown identifier with line and column"),
+    pytest.param("struct sock_filter f[] = { BPF_STMT(BPF_LD, 1 / 0) };", None, 1, 47, "division",
+                 id="division by zero"),
+    pytest.param("struct sock_filter f[] = { BPF_STMT(BPF_LD, 1) ", None, 1, 26, "never closed",
+                 id="unclosed brace"),
+    pytest.param("BPF_STMT(BPF_LD, __NR_nosuchcall)", None, 1, 18, "nosuchcall", id="unknown syscall"),
+    pytest.param("{ 1, 2, 3, 4, 5 }", None, 1, 15, "four fields", id="five fields"),
+    pytest.param("int main(void) { return 0; }", None, 1, 1, "BPF_STMT", id="no filter at all"),
+    pytest.param("#define A A\nBPF_STMT(BPF_LD, A)", None, 1, 11, "unknown identifier 'A'",
+                 id="self-referential macro stops"),
+])
+def test_errors_say_where(text, symbol, line, column, words):
+    with pytest.raises(FormatError) as caught:
+        csource.parse(text, symbol=symbol, name="f.c")
+    error = caught.value
+    assert (error.source, error.line, getattr(error, "column", None)) == ("f.c", line, column)
+    assert words in error.message
+
+
+PROGRAMS = {
+    "demo sandbox": Program.load(Path(__file__).resolve().parent.parent / "corpus" / "bpfsim-demo-sandbox" / "filter.asm"),
+    "every code": asm.parse_bytecode(
+        (Path(__file__).resolve().parent.parent / "corpus" / "all_instructions" / "all.bpf").read_text()),
+    "odd records": Program([Instruction(0xFFFF, 1, 2, 3), Instruction(0x06, 1, 0, 0), Instruction(0x0E),
+                            Instruction(0x20, 0, 0, 40), Instruction(0x06, 0, 0, 0x10000000)]),
+}
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+@pytest.mark.parametrize("arch", [None, "x86_64", "s390x"])
+def test_render_parses_back(name, arch):
+    prog = PROGRAMS[name]
+    assert csource.parse(csource.render(prog, arch=arch)) == prog
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_render_compiles_to_the_same_bytes(name, tmp_path):
+    prog = PROGRAMS[name]
+    assert compiled(csource.render(prog, arch="x86_64"), "filter", tmp_path) == prog
+
+
+def test_errors_are_asm_errors_with_columns():
+    with pytest.raises(AsmError):
+        csource.parse("BPF_STMT(BPF_LD, NOPE)")

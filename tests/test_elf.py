@@ -1,0 +1,130 @@
+"""Filters read out of ELF files that gcc built from C: by symbol, by scanning, and the failures.
+
+The expected records are what the compiled program itself writes from the same array, so the
+oracle is the compiler's layout, not bpfsim's reading of it.
+"""
+
+import shutil
+import subprocess
+import pytest
+
+from bpfsim import FormatError, Program
+from bpfsim import elf
+
+CC = shutil.which("cc") or shutil.which("gcc")
+
+SOURCE = r"""
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
+
+static const struct sock_filter sandbox[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_execve, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+const int not_a_filter[3] = { 1, 2, 3 };
+
+int main(int argc, char **argv)
+{
+	static struct sock_filter local[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]) + 4),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE | 7),
+	};
+	if (argc > 1)
+		fwrite(local, sizeof local, 1, stdout);
+	else
+		fwrite(sandbox, sizeof sandbox, 1, stdout);
+	return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The program at -O0 and -O2, its object file, a stripped copy, and the arrays' true bytes."""
+    if CC is None:
+        pytest.skip("no C compiler on this machine")
+    work = tmp_path_factory.mktemp("elf")
+    (work / "f.c").write_text(SOURCE)
+    files = {}
+    for flags, out in ((["-O0"], "f0"), (["-O2"], "f2"), (["-O2", "-c"], "f.o")):
+        subprocess.run([CC, *flags, "-o", str(work / out), str(work / "f.c")], check=True)
+        files[out] = work / out
+    shutil.copy(files["f2"], work / "stripped")
+    subprocess.run(["strip", str(work / "stripped")], check=True)
+    files["stripped"] = work / "stripped"
+    truth = {
+        "sandbox": Program.from_bytes(subprocess.run([str(files["f0"])], capture_output=True, check=True).stdout),
+        "local": Program.from_bytes(subprocess.run([str(files["f0"]), "x"], capture_output=True, check=True).stdout),
+    }
+    return files, truth
+
+
+@pytest.mark.parametrize("file", ["f0", "f2", "f.o"])
+@pytest.mark.parametrize("symbol", ["sandbox", "local"])
+def test_a_filter_is_read_by_its_symbol(built, file, symbol):
+    files, truth = built
+    prog = elf.read_filter(files[file], symbol=symbol)
+    assert prog == truth[symbol] and prog.arch == "x86_64"
+
+
+@pytest.mark.parametrize("file", ["f0", "f.o", "stripped"])
+def test_scanning_finds_both_arrays(built, file):
+    files, truth = built
+    found = elf.find_filters(files[file])
+    assert {c.program for c in found} == set(truth.values())
+
+
+def test_scanning_names_the_symbols_it_finds(built):
+    files, _ = built
+    assert {c.symbol for c in elf.find_filters(files["f0"])} == {"sandbox", "local.0"}
+
+
+def test_without_a_symbol_several_filters_are_listed(built):
+    files, _ = built
+    with pytest.raises(FormatError) as caught:
+        elf.read_filter(files["f2"])
+    assert "'sandbox'" in caught.value.message and caught.value.source == str(files["f2"])
+
+
+def test_a_stripped_binary_says_it_has_no_symbol_table(built):
+    files, _ = built
+    with pytest.raises(FormatError) as caught:
+        elf.read_filter(files["stripped"], symbol="sandbox")
+    assert "no .symtab" in caught.value.message and "filters found" in caught.value.message
+
+
+@pytest.mark.parametrize("content, words", [
+    pytest.param(b"\x7fELF\x02\x01\x01" + b"\0" * 9, "not a readable ELF", id="truncated header"),
+    pytest.param(b"hello", "not a readable ELF", id="not an ELF file"),
+])
+def test_corrupt_files_are_format_errors(tmp_path, content, words):
+    path = tmp_path / "bad"
+    path.write_bytes(content)
+    with pytest.raises(FormatError) as caught:
+        elf.read_filter(path, symbol="x")
+    assert caught.value.source == str(path) and words in caught.value.message
+
+
+def test_a_missing_symbol_and_a_missing_file(built, tmp_path):
+    files, _ = built
+    with pytest.raises(FormatError, match="no symbol 'nope'"):
+        elf.read_filter(files["f0"], symbol="nope")
+    with pytest.raises(FormatError, match="cannot read"):
+        elf.read_filter(tmp_path / "absent", symbol="x")
+
+
+def test_a_symbol_that_is_not_a_filter_array(built):
+    files, _ = built
+    with pytest.raises(FormatError, match="12 bytes, not a whole number"):
+        elf.read_filter(files["f0"], symbol="not_a_filter")

@@ -1,0 +1,72 @@
+"""Program.load: every format a filter is found in is recognized from the content alone."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from bpfsim import FormatError, Instruction, Program
+from bpfsim import asm, csource
+
+FILTER = Program([Instruction(0x20, 0, 0, 4), Instruction(0x15, 1, 0, 0xC000003E),
+                  Instruction(0x06, 0, 0, 0x80000000), Instruction(0x06, 0, 0, 0x7FFF0000)])
+
+
+@pytest.mark.parametrize("content", [
+    pytest.param(FILTER.to_bytes(), id="raw records"),
+    pytest.param(asm.format_bytecode(FILTER).encode(), id="bpf_asm bytecode"),
+    pytest.param(b"4\n32 0 0 4\n21 1 0 3221225534\n6 0 0 2147483648\n6 0 0 2147418112\n", id="tcpdump -ddd"),
+    pytest.param(asm.disassemble(FILTER).encode(), id="bpf_asm text"),
+    pytest.param(asm.disassemble(FILTER, dialect="pseudo_c").encode(), id="pseudo-C text"),
+    pytest.param(csource.render(FILTER).encode(), id="C file"),
+    pytest.param(b"{ 0x20, 0, 0, 0x00000004 },\n{ 0x15, 1, 0, 0xc000003e },\n"
+                 b"{ 0x06, 0, 0, 0x80000000 },\n{ 0x06, 0, 0, 0x7fff0000 },\n", id="bpf_asm -c rows"),
+])
+def test_load_recognizes_the_format(tmp_path, content):
+    path = tmp_path / "filter"
+    path.write_bytes(content)
+    assert Program.load(path) == FILTER
+
+
+def test_load_reads_an_elf_file(tmp_path):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler on this machine")
+    (tmp_path / "f.c").write_text(csource.render(FILTER) + "int main(void) { return filter[0].code; }\n")
+    subprocess.run([cc, "-o", str(tmp_path / "f"), str(tmp_path / "f.c")], check=True)
+    assert Program.load(tmp_path / "f") == FILTER
+
+
+def test_raw_bytes_that_are_not_utf8_are_records(tmp_path):
+    path = tmp_path / "f.bpf"
+    prog = Program([Instruction(0x06, 0, 0, 0xFFFFFFFF)])
+    path.write_bytes(prog.to_bytes())
+    assert Program.load(path) == prog and Program.load(path).name == str(path)
+
+
+@pytest.mark.parametrize("content, words", [
+    pytest.param(b"\x06\x00\x00\x00\x00\x00\xff", "trailing", id="truncated records"),
+    pytest.param(b"ld [4]\nbogus\n", "unknown mnemonic", id="bad assembler"),
+    pytest.param(b"BPF_STMT(BPF_LD, NOPE)", "NOPE", id="bad C"),
+    pytest.param(b"\x7fELF garbage", "ELF", id="corrupt ELF"),
+])
+def test_load_errors_name_the_file(tmp_path, content, words):
+    path = tmp_path / "bad"
+    path.write_bytes(content)
+    with pytest.raises(FormatError) as caught:
+        Program.load(path)
+    assert caught.value.source == str(path) and words in caught.value.message
+
+
+def test_an_unreadable_path_is_a_format_error(tmp_path):
+    with pytest.raises(FormatError) as caught:
+        Program.load(tmp_path / "absent")
+    assert caught.value.source == str(tmp_path / "absent")
+    with pytest.raises(FormatError):
+        Program.load(tmp_path)
+
+
+def test_from_asm_and_to_asm_go_through_the_assembler():
+    prog = Program.from_asm("arch aarch64\nld [nr]\njeq #execve, 1\nret ALLOW\nret KILL_PROCESS")
+    assert prog.arch == "aarch64" and prog[1].k == 221
+    assert Program.from_asm(prog.to_asm(dialect="pseudo_c")) == prog
