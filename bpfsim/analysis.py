@@ -1,0 +1,300 @@
+"""Questions about filters answered for every input at once: the policy table of a filter stack.
+
+For each syscall number of an architecture the stack's verdict is computed as ``evaluate`` does
+(kernel/seccomp.c:seccomp_run_filters) for zero arguments, and every filter is explored
+symbolically with nr and arch fixed and the instruction pointer and argument words unknown, so
+the table can say whether the verdict can change with them, and which verdicts are possible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import abi
+from . import interpreter as vm
+from .data import SeccompData
+from .program import Program
+from .seccomp import Action, evaluate, precedence
+from .syscalls import syscall_table
+
+_M32 = 0xFFFFFFFF
+_KNOWN_WORDS = 2  # nr and arch; the instruction pointer and the arguments are unknown
+EXPLORATION_BUDGET = 200_000  # instructions explored per filter and syscall before giving up
+
+# A value is an int (known) or a term: ("w", index) for an unknown word, or (kind, term, operand).
+# A domain bounds what a term may be on one path: (lo, hi, bits set, bits clear, values excluded,
+# masks of which some bit is set).
+_FULL = (0, _M32, 0, 0, frozenset(), frozenset())
+EQ, NE, GT, LE, GE, LT, SET, CLEAR = range(8)
+_BRANCHES = {  # a K jump on a term A: (relation when taken, relation when not)
+    vm.JEQ_K: (EQ, NE), vm.JGT_K: (GT, LE), vm.JGE_K: (GE, LT), vm.JSET_K: (SET, CLEAR),
+}
+_MIRRORED = {  # an X jump with A known and X a term: the relation seen from X
+    vm.JEQ_X: (EQ, NE), vm.JGT_X: (LT, GE), vm.JGE_X: (LE, GT), vm.JSET_X: (SET, CLEAR),
+}
+_X_JUMPS = {vm.JEQ_X: vm.JEQ_K, vm.JGT_X: vm.JGT_K, vm.JGE_X: vm.JGE_K, vm.JSET_X: vm.JSET_K}
+_ALU = {
+    vm.ADD_K: lambda a, b: (a + b) & _M32, vm.SUB_K: lambda a, b: (a - b) & _M32,
+    vm.MUL_K: lambda a, b: (a * b) & _M32, vm.DIV_K: lambda a, b: a // b, vm.AND_K: lambda a, b: a & b,
+    vm.OR_K: lambda a, b: a | b, vm.XOR_K: lambda a, b: a ^ b, vm.LSH_K: lambda a, b: (a << b) & _M32,
+    vm.RSH_K: lambda a, b: a >> b,
+}
+_ALU.update({
+    vm.ADD_X: _ALU[vm.ADD_K], vm.SUB_X: _ALU[vm.SUB_K], vm.MUL_X: _ALU[vm.MUL_K], vm.AND_X: _ALU[vm.AND_K],
+    vm.OR_X: _ALU[vm.OR_K], vm.XOR_X: _ALU[vm.XOR_K], vm.LSH_X: lambda a, b: (a << (b & 31)) & _M32,
+    vm.RSH_X: lambda a, b: a >> (b & 31),
+})
+_ALU_X = frozenset({vm.ADD_X, vm.SUB_X, vm.MUL_X, vm.AND_X, vm.OR_X, vm.XOR_X, vm.LSH_X, vm.RSH_X})
+_ZEROING = {vm.AND_K, vm.MUL_K, vm.AND_X, vm.MUL_X}  # an unknown times or and 0 is 0
+
+
+def _satisfies(v: int, dom) -> bool:
+    lo, hi, ones, zeros, excluded, some = dom
+    return (lo <= v <= hi and v & ones == ones and not v & zeros and v not in excluded
+            and all(v & m for m in some))
+
+
+def _feasible(dom) -> bool:
+    """False only when no 32-bit value fits ``dom`` (sound, not complete, for large ranges)."""
+    lo, hi, ones, zeros, excluded, some = dom
+    lo, hi = max(lo, ones), min(hi, ~zeros & _M32)
+    if lo > hi or ones & zeros or any(not m & ~zeros for m in some):
+        return False
+    if hi - lo <= 64 + len(excluded):
+        return any(_satisfies(v, dom) for v in range(lo, hi + 1))
+    return True
+
+
+def _constrain(dom, relation: int, c: int):
+    lo, hi, ones, zeros, excluded, some = dom
+    if relation == EQ:
+        lo, hi = max(lo, c), min(hi, c)
+    elif relation == NE:
+        excluded = excluded | {c}
+    elif relation == GT:
+        lo = max(lo, c + 1)
+    elif relation == LE:
+        hi = min(hi, c)
+    elif relation == GE:
+        lo = max(lo, c)
+    elif relation == LT:
+        hi = min(hi, c - 1)
+    elif relation == SET:
+        if c and not c & (c - 1):
+            ones |= c
+        else:
+            some = some | {c}
+    else:
+        zeros |= c
+    return lo, hi, ones, zeros, excluded, some
+
+
+def _decide(kind: int, a, x, k: int):
+    """A jump's outcome: True/False when the path decides it, else [(taken, term, relation, c)]."""
+    if kind in _BRANCHES:
+        if type(a) is int:
+            return _ALU_JUMP[kind](a, k)
+        yes, no = _BRANCHES[kind]
+        return [(True, a, yes, k), (False, a, no, k)]
+    if type(a) is int and type(x) is int:
+        return _ALU_JUMP[_X_JUMPS[kind]](a, x)
+    if type(a) is int:
+        yes, no = _MIRRORED[kind]
+        return [(True, x, yes, a), (False, x, no, a)]
+    if type(x) is int:
+        yes, no = _BRANCHES[_X_JUMPS[kind]]
+        return [(True, a, yes, x), (False, a, no, x)]
+    if a == x and kind != vm.JSET_X:
+        return kind != vm.JGT_X
+    return [(True, None, None, None), (False, None, None, None)]
+
+
+_ALU_JUMP = {vm.JEQ_K: lambda a, b: a == b, vm.JGT_K: lambda a, b: a > b, vm.JGE_K: lambda a, b: a >= b,
+             vm.JSET_K: lambda a, b: bool(a & b)}
+
+
+class _Unbounded(Exception):
+    """The exploration of one filter went over EXPLORATION_BUDGET."""
+
+
+ANY = None  # in a set of possible return values: some value computed from unknown words
+
+
+def possible_returns(prog: Program, words: Sequence[int], budget: int = EXPLORATION_BUDGET) -> set:
+    """Every value ``prog`` may return when the first two seccomp_data words (nr, arch) are
+    ``words[:2]`` and the others are anything; ``ANY`` stands for a value computed from them.
+
+    Every path is explored with the facts its jumps establish about unknown values; a branch
+    is pruned only when those facts rule it out, so the set may hold values no input reaches
+    (where facts about different terms interact) but never misses one.
+    """
+    code = vm.decoded(prog)
+    known = tuple(words[:_KNOWN_WORDS])
+    found: set = set()
+    steps = 0
+    stack = [(0, 0, 0, (0,) * 16, {})]
+    while stack:
+        pc, a, x, mem, facts = stack.pop()
+        while True:
+            steps += 1
+            if steps > budget:
+                raise _Unbounded
+            kind, k, t, f = code[pc]
+            pc += 1
+            if kind == vm.LD_ABS:
+                a = known[k] if k < _KNOWN_WORDS else ("w", k)
+            elif kind in _BRANCHES or kind in _X_JUMPS:
+                outcome = _decide(kind, a, x, k)
+                if outcome is True or outcome is False:
+                    pc = t if outcome else f
+                    continue
+                branches = []
+                for taken, term, relation, c in outcome:
+                    if term is None:
+                        branches.append((taken, facts))
+                        continue
+                    dom = _constrain(facts.get(term, _FULL), relation, c)
+                    if _feasible(dom):
+                        branches.append((taken, {**facts, term: dom}))
+                if not branches:
+                    break
+                for taken, known_facts in branches[1:]:
+                    stack.append((t if taken else f, a, x, mem, known_facts))
+                taken, facts = branches[0]
+                pc = t if taken else f
+            elif kind == vm.RET_K:
+                found.add(k)
+                break
+            elif kind == vm.RET_A:
+                found.add(_resolve(a, facts))
+                break
+            elif kind == vm.JA:
+                pc = t
+            elif kind == vm.LD_IMM:
+                a = k
+            elif kind == vm.LDX_IMM:
+                x = k
+            elif kind == vm.LD_MEM:
+                a = mem[k]
+            elif kind == vm.LDX_MEM:
+                x = mem[k]
+            elif kind == vm.ST:
+                mem = mem[:k] + (a,) + mem[k + 1:]
+            elif kind == vm.STX:
+                mem = mem[:k] + (x,) + mem[k + 1:]
+            elif kind == vm.TAX:
+                x = a
+            elif kind == vm.TXA:
+                a = x
+            elif kind == vm.NEG:
+                a = -a & _M32 if type(a) is int else (kind, a, 0)
+            elif kind == vm.DIV_X:
+                if type(x) is int:
+                    if x == 0:
+                        found.add(0)  # net/core/filter.c:bpf_convert_filter: "return 0"
+                        break
+                    a = a // x if type(a) is int else (kind, a, x)
+                else:
+                    zero = _constrain(facts.get(x, _FULL), EQ, 0)
+                    if _feasible(zero):
+                        found.add(0)
+                    facts = {**facts, x: _constrain(facts.get(x, _FULL), NE, 0)}
+                    if not _feasible(facts[x]):
+                        break
+                    a = (kind, a, x)
+            else:
+                operand = x if kind in _ALU_X else k
+                if type(a) is int and type(operand) is int:
+                    a = _ALU[kind](a, operand)
+                elif kind in _ZEROING and operand == 0:
+                    a = 0
+                else:
+                    a = (kind, a, operand)
+    return found
+
+
+def _resolve(value, facts):
+    """A term the facts pin to one value is that value; any other term is ``ANY``."""
+    if type(value) is int:
+        return value
+    lo, hi, *_ = dom = facts.get(value, _FULL)
+    return lo if lo == hi and _satisfies(lo, dom) else ANY
+
+
+def _combine(per_filter: list[set]) -> set:
+    """kernel/seccomp.c:seccomp_run_filters over sets of possible values, newest filter first:
+    a value replaces the current one only when its action is strictly more severe."""
+    results = {abi.SECCOMP_RET_ALLOW}
+    for values in reversed(per_filter):
+        combined = set()
+        for current in results:
+            for value in values:
+                if value is ANY:
+                    combined.add(current)
+                    if current is ANY or precedence(current) > -(1 << 31):
+                        combined.add(ANY)
+                elif current is ANY:
+                    combined.update((ANY, value))
+                else:
+                    combined.add(value if precedence(value) < precedence(current) else current)
+        results = combined
+    return results
+
+
+def _key(ret) -> tuple:
+    return (Action.of(ret), ret & abi.SECCOMP_RET_DATA)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRow:
+    """The verdict of a filter stack for one syscall number, for zero arguments and ip 0.
+
+    ``depends_on_args``: some arguments or instruction pointer give another verdict (another
+    action or data) — found by exploring every path, never by sampling. ``possible`` is every
+    return value the stack may choose for this nr; ``unbounded`` says some of them are computed
+    from the arguments (``RET A``) or the exploration gave up, so ``possible`` is not all of them.
+    """
+
+    nr: int
+    name: str | None
+    action: Action
+    data: int
+    errno: int | None
+    depends_on_args: bool
+    ret: int
+    filter: int | None
+    possible: tuple[int, ...] = ()
+    unbounded: bool = False
+
+    def as_dict(self) -> dict:
+        """The object ``bpfsim table --json`` prints (CONTRACT.md)."""
+        return {"nr": self.nr, "name": self.name, "action": self.action.name, "data": self.data,
+                "errno": self.errno, "depends_on_args": self.depends_on_args}
+
+
+def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | None = None) -> PolicyRow:
+    """One row of the policy table: the verdict for ``nr`` and whether arguments can change it."""
+    data = SeccompData(nr, arch)
+    verdict = evaluate(programs, data)
+    if verdict.filter is None and not verdict.returns:  # a call that bypasses the filters
+        possible: set = {verdict.ret}
+    else:
+        try:
+            possible = _combine([possible_returns(p, data.words()) for p in programs])
+        except _Unbounded:
+            possible = {verdict.ret, ANY}
+    unbounded = ANY in possible
+    keys = {_key(r) for r in possible if r is not ANY}
+    return PolicyRow(nr, name, verdict.action, verdict.data, verdict.errno, unbounded or len(keys) > 1,
+                     verdict.ret, verdict.filter, tuple(sorted(r for r in possible if r is not ANY)), unbounded)
+
+
+def policy_table(filters: Sequence, arch="x86_64") -> list[PolicyRow]:
+    """The verdict of ``filters`` (install order) for every syscall number in ``arch``'s table.
+
+    The arch word is fixed to that arch's AUDIT_ARCH value, so only its own numbers are listed
+    (``"x32"`` lists x32's numbers, with the x32 bit, under AUDIT_ARCH_X86_64).
+    """
+    programs = [f if isinstance(f, Program) else Program(f) for f in filters]
+    return [policy_row(programs, nr, arch, name) for nr, name in syscall_table(arch).items()]
