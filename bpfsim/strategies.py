@@ -23,7 +23,7 @@ from .program import Program
 from .verifier import verify
 
 __all__ = ["ACTIONS", "SECCOMP_CODES", "arg_words", "constants", "filter_stacks", "instructions", "programs",
-           "return_values", "seccomp_data", "stacks_and_data", "u32", "word_offsets", "words"]
+           "invalid_programs", "return_values", "seccomp_data", "stacks_and_data", "u32", "u8", "word_offsets", "words"]
 
 _LATER = -1  # a jump offset to be drawn once the program's length is known
 
@@ -37,6 +37,7 @@ _JEQ_K, _JGT_K, _JGE_K, _JSET_K = (op.BPF_JMP | j | op.BPF_K for j in (op.BPF_JE
 _LOADS_OF_CELLS = {op.BPF_LD | op.BPF_MEM: op.BPF_LD | op.BPF_IMM, op.BPF_LDX | op.BPF_MEM: op.BPF_LDX | op.BPF_IMM}
 
 u32 = st.integers(0, 0xFFFFFFFF)
+u8 = st.integers(0, 0xFF)
 word_offsets = st.sampled_from(range(0, abi.SECCOMP_DATA_SIZE, 4))
 arg_words = st.sampled_from(range(abi.OFFSET_ARGS, abi.SECCOMP_DATA_SIZE, 4))
 
@@ -222,3 +223,74 @@ def stacks_and_data(draw, min_size: int = 1, max_size: int = 8):
     """(stack, SeccompData) with the input aimed at the stack's constants."""
     stack = draw(filter_stacks(min_size, max_size))
     return stack, draw(seccomp_data(stack))
+
+
+@st.composite
+def invalid_programs(draw) -> Program:
+    """A program the verifier should judge: a valid one with one defect of a kind the kernel
+    refuses (or, now and then, none), so every rejection path of ``verify`` gets exercised."""
+    good = list(draw(programs(max_segments=4)))
+    defect = draw(st.sampled_from(_DEFECTS))
+    return Program(Instruction(*i) if isinstance(i, tuple) else i for i in defect(draw, good))
+
+
+def _at(draw, insns, bad):
+    pc = draw(st.integers(0, len(insns) - 1))
+    return insns[:pc] + [bad] + insns[pc:]
+
+
+def _undefined_code(draw, insns):
+    code = draw(st.integers(0, 0xFFFF).filter(lambda c: c not in op.OPCODES))
+    return _at(draw, insns, Instruction(code, draw(u8), draw(u8), draw(u32)))
+
+
+def _classic_not_seccomp(draw, insns):
+    code = draw(st.sampled_from(sorted(set(op.OPCODES) - op.SECCOMP_OPCODES)))
+    return _at(draw, insns, Instruction(code, 0, 0, draw(st.integers(1, 63))))
+
+
+def _bad_constant(draw, insns):
+    code, k = draw(st.sampled_from([
+        (op.BPF_ALU | op.BPF_DIV | op.BPF_K, st.just(0)), (op.BPF_ALU | op.BPF_MOD | op.BPF_K, st.just(0)),
+        (op.BPF_ALU | op.BPF_LSH | op.BPF_K, st.integers(32, 0xFFFFFFFF)),
+        (op.BPF_ALU | op.BPF_RSH | op.BPF_K, st.integers(32, 0xFFFFFFFF)),
+        (op.BPF_ST, st.integers(16, 0xFFFFFFFF)), (op.BPF_STX, st.integers(16, 0xFFFFFFFF)),
+        (op.BPF_LD | op.BPF_MEM, st.integers(16, 0xFFFFFFFF)),
+        (op.BPF_LD | op.BPF_W | op.BPF_ABS, st.integers(0, 0xFFFFFFFF).filter(lambda k: k >= 64 or k % 4)),
+        (op.BPF_LD | op.BPF_W | op.BPF_ABS, st.sampled_from(sorted(op.ANCILLARY_OFFSETS))),
+    ]))
+    return _at(draw, insns, Instruction(code, 0, 0, draw(k)))
+
+
+def _jump_too_far(draw, insns):
+    pc = draw(st.integers(0, len(insns) - 1))
+    room = len(insns) - pc  # the jump is inserted at pc: landing at pc + 1 + room is past the end
+    if draw(st.booleans()):
+        bad = Instruction(op.BPF_JMP | op.BPF_JA, 0, 0, draw(st.integers(room, 0xFFFFFFFF)))
+    else:
+        far = st.integers(min(room, 255), 255)
+        code = draw(st.sampled_from([c for c, r in op.OPCODES.items() if r.is_conditional]))
+        bad = Instruction(code, draw(far), draw(u8), 0) if draw(st.booleans()) else Instruction(code, draw(u8), draw(far), 0)
+    return insns[:pc] + [bad] + insns[pc:]
+
+
+def _no_final_return(draw, insns):
+    return insns + [Instruction(op.BPF_LD | op.BPF_IMM, 0, 0, draw(u32))]
+
+
+def _scratch_read_first(draw, insns):
+    cell = draw(st.integers(0, op.BPF_MEMWORDS - 1))
+    code = draw(st.sampled_from((op.BPF_LD | op.BPF_MEM, op.BPF_LDX | op.BPF_MEM)))
+    return _at(draw, insns, Instruction(code, 0, 0, cell))
+
+
+def _length(draw, insns):
+    return [] if draw(st.booleans()) else insns + [Instruction(op.BPF_RET | op.BPF_K)] * (op.BPF_MAXINSNS + 1 - len(insns))
+
+
+def _none(draw, insns):
+    return insns
+
+
+_DEFECTS = (_undefined_code, _classic_not_seccomp, _bad_constant, _jump_too_far, _no_final_return,
+            _scratch_read_first, _length, _none)

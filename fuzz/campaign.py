@@ -1,0 +1,201 @@
+"""One fuzzing campaign: generate, ask bpfsim and the kernel, compare, shrink, save.
+
+Each hypothesis example is a handful of stacks with a batch of inputs each, so one round trip to
+the kernel oracle checks hundreds of (stack, input) cases; hypothesis shrinks a diverging example
+down to the one stack and input that still diverge.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
+from hypothesis import strategies as st
+
+from bpfsim import Program, SeccompData, evaluate, verify
+from bpfsim import kernel as live
+from bpfsim import strategies as gen
+from bpfsim.errors import VerifyError
+
+REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
+KERNEL_ARCHES = ("x86_64", "i386")  # the calls an x86_64 machine can make: syscall and int $0x80
+
+
+@dataclass
+class Divergence(AssertionError):
+    """bpfsim and the kernel disagree on one case."""
+
+    kind: str  # "verdict" or "verifier"
+    filters: list[Program]
+    calls: list[dict] = field(default_factory=list)
+    kernel: list[dict] = field(default_factory=list)
+    bpfsim: list[dict] = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"{self.kind} divergence with {len(self.filters)} filter(s), options {self.options}"]
+        for i, prog in enumerate(self.filters):
+            lines.append(f"filter {i}:\n{prog.listing()}")
+        for call, seen, said in zip(self.calls, self.kernel, self.bpfsim):
+            lines.append(f"call {call}\n  kernel: {seen}\n  bpfsim: {said}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Stats:
+    cases: int = 0
+    programs: int = 0
+    divergences: list[Divergence] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        return self.cases / max(time.monotonic() - self.started, 1e-9)
+
+
+def _data_for(call: live.Call, ip: int) -> SeccompData:
+    return SeccompData(call.nr, call.arch, ip, call.args)
+
+
+def check_stacks(oracle: live.Oracle, batches, *, tracer: bool, listener: int | None, stats: Stats) -> None:
+    """Run every (stack, calls) pair on both sides and raise the first ``Divergence``."""
+    ips = {arch: oracle.instruction_pointer(arch) for arch in KERNEL_ARCHES}
+    results = oracle.run_batch(batches, tracer=tracer, listener=listener)
+    for (stack, calls), result in zip(batches, results):
+        options = {"tracer": tracer, "listener": listener}
+        if isinstance(result, live.KernelInstallError):
+            raise Divergence("install", stack, options={**options, "kernel_errno": result.errno,
+                                                        "index": result.index})
+        for call, outcome in zip(calls, result):
+            verdict = evaluate(stack, _data_for(call, ips[call.arch]), tracer=tracer, listener=listener, threads=2)
+            stats.cases += 1
+            agrees = outcome.admits(verdict.action.name, verdict.data)
+            if agrees and verdict.outcome.siginfo and outcome.siginfo:
+                agrees = (outcome.siginfo.si_syscall, outcome.siginfo.si_arch) == (
+                    verdict.outcome.siginfo.si_syscall, verdict.outcome.siginfo.si_arch)
+            if not agrees:
+                raise Divergence("verdict", list(stack), [_call_dict(call, ips[call.arch])],
+                                 [_outcome_dict(outcome)], [verdict.as_dict()], options)
+
+
+def check_verifier(oracle: live.Oracle, programs: list[Program], stats: Stats) -> None:
+    """bpfsim.verify against seccomp(2)'s accept/reject and errno, program by program."""
+    kernel_errnos = oracle.check_programs(programs)
+    for prog, seen in zip(programs, kernel_errnos):
+        stats.programs += 1
+        try:
+            verify(prog)
+            said = None
+        except VerifyError as refused:
+            said = refused.errno
+        if said != seen:
+            raise Divergence("verifier", [prog], kernel=[{"errno": seen}], bpfsim=[{"errno": said}])
+
+
+def _call_dict(call: live.Call, ip: int) -> dict:
+    return {"nr": call.nr, "arch": call.arch, "args": list(call.args), "instruction_pointer": ip}
+
+
+def _outcome_dict(outcome: live.Outcome) -> dict:
+    return {"action": outcome.action, "data": outcome.data, "retval": outcome.retval,
+            "candidates": [list(c) for c in outcome.candidates]}
+
+
+@st.composite
+def _calls(draw, stack, count: int):
+    calls = []
+    for _ in range(count):
+        data = draw(gen.seccomp_data(stack, arch=draw(st.sampled_from(KERNEL_ARCHES))))
+        calls.append(live.Call(data.nr, data.args, "i386" if data.arch == 0x40000003 else "x86_64"))
+    return calls
+
+
+def run(cases: int, seed: int, *, seconds: float | None = None, stacks_per_example: int = 4,
+        calls_per_stack: int = 64, save: bool = True, progress=None) -> Stats:
+    """Check at least ``cases`` (stack, input) cases, or run for ``seconds``; never raise on a
+    divergence: shrink it, save it, and go on with the next seed."""
+    stats = Stats()
+    oracle = live.Oracle()
+    deadline = None if seconds is None else stats.started + seconds
+    round_seed = seed
+
+    def done() -> bool:
+        return stats.cases >= cases if deadline is None else time.monotonic() >= deadline
+
+    while not done():
+        found: list[Divergence] = []
+
+        @settings(max_examples=10**9, database=None, deadline=None, derandomize=False,
+                  phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
+                  report_multiple_bugs=False)
+        @hypothesis_seed(round_seed)
+        @given(st.data())
+        def example(data):
+            if done():
+                return
+            stacks = data.draw(st.lists(gen.filter_stacks(1, 8), min_size=1, max_size=stacks_per_example))
+            batches = [(stack, data.draw(_calls(stack, calls_per_stack))) for stack in stacks]
+            smallest = min(len(s) for s in stacks)
+            tracer = data.draw(st.booleans())
+            listener = data.draw(st.none() | st.integers(0, smallest - 1))
+            invalid = data.draw(st.lists(gen.invalid_programs(), max_size=8))
+            try:
+                check_stacks(oracle, batches, tracer=tracer, listener=listener, stats=stats)
+                check_verifier(oracle, invalid, stats)
+            except Divergence as divergence:
+                found.append(divergence)
+                raise
+            if progress:
+                progress(stats)
+
+        try:
+            example()
+        except Divergence:
+            smallest = found[-1]  # hypothesis re-raises after shrinking: the last one is minimal
+            stats.divergences.append(smallest)
+            if save:
+                save_regression(smallest)
+        round_seed += 1
+    oracle.close()
+    return stats
+
+
+def save_regression(divergence: Divergence, root: Path = REGRESSIONS) -> Path:
+    """Write a divergence as a replayable corpus case named after its symptom."""
+    symptom = _symptom(divergence)
+    target = root / symptom
+    n = 1
+    while target.exists():
+        n += 1
+        target = root / f"{symptom}-{n}"
+    target.mkdir(parents=True)
+    for i, prog in enumerate(divergence.filters):
+        (target / f"{i}.bpf").write_bytes(prog.to_bytes())
+    case = {"kind": divergence.kind, "kernel": platform.release(), "options": divergence.options,
+            "calls": divergence.calls, "kernel_saw": divergence.kernel, "bpfsim_said": divergence.bpfsim}
+    (target / "case.json").write_text(json.dumps(case, indent=1) + "\n")
+    (target / "SOURCE").write_text(f"origin: python -m fuzz on Linux {platform.release()}\n"
+                                   f"filters: {len(divergence.filters)} in install order (0.bpf oldest)\n")
+    return target
+
+
+def _symptom(divergence: Divergence) -> str:
+    if divergence.kind == "verifier":
+        seen, said = divergence.kernel[0]["errno"], divergence.bpfsim[0]["errno"]
+        name = lambda e: "accepts" if e is None else errno.errorcode.get(e, str(e)).lower()
+        return f"verifier-kernel-{name(seen)}-bpfsim-{name(said)}"
+    if divergence.kind == "install":
+        return f"install-refused-{errno.errorcode.get(divergence.options['kernel_errno'], 'error').lower()}"
+    seen, said = divergence.kernel[0]["action"].lower(), divergence.bpfsim[0]["action"].lower()
+    return f"kernel-{seen}-bpfsim-{said}"
+
+
+def describe_machine() -> str:
+    return f"Linux {platform.release()} {platform.machine()}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"

@@ -1,0 +1,46 @@
+"""A bounded differential run against the machine's kernel (the long one is ``make fuzz``), and
+the replay of every divergence the fuzzer ever saved under corpus/regressions/."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bpfsim import Program, SeccompData, VerifyError, evaluate, verify
+from bpfsim import kernel as live
+
+REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
+CASES = sorted(p.parent for p in REGRESSIONS.glob("*/case.json"))
+
+
+@pytest.mark.kernel
+def test_bounded_run_finds_no_divergence():
+    reason = live.seccomp_unavailable_reason()
+    if reason:
+        pytest.skip(f"seccomp(2) cannot be used here: {reason}")
+    from fuzz import campaign
+    stats = campaign.run(3000, seed=20261128, save=False)
+    assert stats.cases >= 3000 and stats.programs > 0
+    assert not stats.divergences, "\n\n".join(str(d) for d in stats.divergences)
+
+
+@pytest.mark.parametrize("case_dir", CASES, ids=[p.name for p in CASES])
+def test_saved_regression_replays(case_dir):
+    case = json.loads((case_dir / "case.json").read_text())
+    filters = [Program.from_bytes(p.read_bytes(), name=str(p))
+               for p in sorted(case_dir.glob("*.bpf"), key=lambda p: int(p.stem))]
+    if case["kind"] == "verifier":
+        try:
+            verify(filters[0])
+            said = None
+        except VerifyError as refused:
+            said = refused.errno
+        assert said == case["kernel_saw"][0]["errno"]
+        return
+    options = case["options"]
+    for call, seen in zip(case["calls"], case["kernel_saw"]):
+        data = SeccompData(call["nr"], call["arch"], call["instruction_pointer"], call["args"])
+        verdict = evaluate(filters, data, tracer=options["tracer"], listener=options["listener"], threads=2)
+        observed = live.Outcome(live.Call(call["nr"], call["args"], call["arch"]), seen["action"], seen["data"],
+                                seen["retval"], None, tuple(map(tuple, seen["candidates"])))
+        assert observed.admits(verdict.action.name, verdict.data), (seen, verdict)
