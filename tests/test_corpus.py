@@ -1,0 +1,92 @@
+"""The corpus: every verdict the real kernel gave for a corpus filter must be bpfsim's too, and
+every corpus directory follows the conventions of corpus/README.md.
+
+The cases were recorded by tools/record_corpus.py through bpfsim.kernel; only what the kernel
+made observable is compared (for example LOG and ALLOW are one observation).
+"""
+
+import gzip
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from bpfsim import Action, Program, SeccompData, evaluate
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+SPECIAL = {"all_instructions", "regressions"}
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*(-[a-z0-9][a-z0-9_.]*)+$")
+FORMS = ("filter.bpf", "filter.asm", "filter.c", "filter.elf")
+CASE_DIRS = sorted(d for d in CORPUS.iterdir() if d.is_dir() and d.name not in SPECIAL)
+RECORDED = [d for d in CASE_DIRS if (d / "cases.json.gz").exists() or (d / "cases.json").exists()]
+
+
+def stack(case_dir: Path) -> list[Path]:
+    """The filter files in install order: ``filter.bpf`` alone, or ``filter-0.bpf``, ``filter-1.bpf``, …"""
+    if (case_dir / "filter.bpf").exists():
+        return [case_dir / "filter.bpf"]
+    return sorted(case_dir.glob("filter-*.bpf"), key=lambda p: int(p.stem.split("-")[1]))
+
+
+def load_cases(case_dir: Path) -> dict:
+    path = case_dir / "cases.json.gz"
+    if path.exists():
+        with gzip.open(path, "rt") as data:
+            return json.load(data)
+    return json.loads((case_dir / "cases.json").read_text())
+
+
+@lru_cache(maxsize=None)
+def admitted(expect: str) -> tuple[tuple[str, int | None], ...]:
+    """``"ERRNO(0)|ALLOW"`` → (("ERRNO", 0), ("ALLOW", None))."""
+    out = []
+    for part in expect.split("|"):
+        name, _, data = part.partition("(")
+        out.append((name, int(data[:-1]) if data else None))
+    return tuple(out)
+
+
+def agrees(verdict, expect: str) -> bool:
+    if expect == "NOT_FILTERED":  # uretprobe/uprobe never reach the filters
+        return verdict.filter is None and verdict.action == Action.ALLOW
+    seen = verdict.errno if verdict.action == Action.ERRNO else verdict.data
+    return any(name == verdict.action.name and (data is None or data == seen)
+               for name, data in admitted(expect))
+
+
+@pytest.mark.parametrize("case_dir", RECORDED, ids=[d.name for d in RECORDED])
+def test_bpfsim_gives_every_verdict_the_kernel_gave(case_dir):
+    recorded = load_cases(case_dir)
+    assert [p.name for p in stack(case_dir)] == recorded["filters"]
+    programs = [Program.from_bytes(p.read_bytes(), name=str(p)) for p in stack(case_dir)]
+    ips = recorded["instruction_pointer"]
+    wrong = []
+    for arch, nr, args, expect in recorded["cases"]:
+        data = SeccompData(nr - (1 << 32) if nr >= 1 << 31 else nr, arch, ips[arch], args)
+        verdict = evaluate(programs, data, threads=recorded["threads"])
+        if not agrees(verdict, expect):
+            wrong.append(f"{arch} nr={nr:#x} args={[hex(a) for a in args]}: kernel {expect}, bpfsim {verdict!r}")
+    assert not wrong, f"{len(wrong)} of {len(recorded['cases'])} disagree:\n" + "\n".join(wrong[:20])
+
+
+@pytest.mark.parametrize("case_dir", CASE_DIRS, ids=[d.name for d in CASE_DIRS])
+def test_corpus_directory_follows_the_conventions(case_dir):
+    assert NAME.match(case_dir.name), f"{case_dir.name} is not <origin>-<name> in lower case"
+    files = {p.name for p in case_dir.iterdir()}
+    numbered = sorted(n for n in files if re.fullmatch(r"filter-\d+\.bpf", n))
+    assert set(FORMS) & files or numbered, "no filter.bpf (.asm, .c, .elf) and no filter-N.bpf stack"
+    assert numbered == [f"filter-{i}.bpf" for i in range(len(numbered))], "stack files must be filter-0.bpf, filter-1.bpf, …"
+    keys = {line.split(":", 1)[0] for line in (case_dir / "SOURCE").read_text().splitlines() if ":" in line}
+    assert {"origin", "how obtained"} <= keys, "SOURCE needs origin: and how obtained: lines"
+    assert "cases.json.gz" in files or "cases.json" in files, "no kernel-recorded cases (make corpus-record)"
+    for extra in files - set(FORMS) - set(numbered) - {"SOURCE", "cases.json", "cases.json.gz"}:
+        pytest.fail(f"unexpected file {extra}")
+
+
+def test_regressions_are_named_after_their_symptom():
+    for case in sorted((CORPUS / "regressions").glob("*")) if (CORPUS / "regressions").exists() else ():
+        assert NAME.match(case.name), f"regression {case.name} is not named <what>-<went-wrong>"
+        assert (case / "SOURCE").exists() and (case / "case.json").exists(), case.name
+        assert sorted(case.glob("*.bpf")), f"regression {case.name} has no filter"
