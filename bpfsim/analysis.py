@@ -45,6 +45,8 @@ _ALU.update({
     vm.OR_X: _ALU[vm.OR_K], vm.XOR_X: _ALU[vm.XOR_K], vm.LSH_X: lambda a, b: (a << (b & 31)) & _M32,
     vm.RSH_X: lambda a, b: a >> (b & 31),
 })
+_JUMPS = frozenset(_BRANCHES) | frozenset(_X_JUMPS)
+_JEQ_K, _LD_ABS = vm.JEQ_K, vm.LD_ABS
 _ALU_X = frozenset({vm.ADD_X, vm.SUB_X, vm.MUL_X, vm.AND_X, vm.OR_X, vm.XOR_X, vm.LSH_X, vm.RSH_X})
 _ZEROING = {vm.AND_K, vm.MUL_K, vm.AND_X, vm.MUL_X}  # an unknown times or and 0 is 0
 
@@ -142,9 +144,11 @@ def possible_returns(prog: Program, words: Sequence[int], budget: int = EXPLORAT
                 raise _Unbounded
             kind, k, t, f = code[pc]
             pc += 1
-            if kind == vm.LD_ABS:
+            if kind == _JEQ_K and type(a) is int:
+                pc = t if a == k else f
+            elif kind == _LD_ABS:
                 a = known[k] if k < _KNOWN_WORDS else ("w", k)
-            elif kind in _BRANCHES or kind in _X_JUMPS:
+            elif kind in _JUMPS:
                 outcome = _decide(kind, a, x, k)
                 if outcome is True or outcome is False:
                     pc = t if outcome else f
