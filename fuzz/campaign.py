@@ -11,7 +11,9 @@ import errno
 import json
 import os
 import platform
+import random
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,14 +69,22 @@ def _data_for(call: live.Call, ip: int) -> SeccompData:
 def check_stacks(oracle: live.Oracle, batches, *, tracer: bool, listener: int | None, stats: Stats) -> None:
     """Run every (stack, calls) pair on both sides and raise the first ``Divergence``."""
     ips = {arch: oracle.instruction_pointer(arch) for arch in KERNEL_ARCHES}
-    results = oracle.run_batch(batches, tracer=tracer, listener=listener)
-    for (stack, calls), result in zip(batches, results):
+    asked: dict = {}
+    kernel_side = threading.Thread(target=lambda: asked.update(
+        results=_capture(oracle.run_batch, batches, tracer=tracer, listener=listener)))
+    kernel_side.start()  # the helpers work in other processes while bpfsim evaluates here
+    verdicts = [[evaluate(stack, _data_for(call, ips[call.arch]), tracer=tracer, listener=listener, threads=2)
+                 for call in calls] for stack, calls in batches]
+    kernel_side.join()
+    results = asked["results"]
+    if isinstance(results, BaseException):
+        raise results
+    for (stack, calls), result, said in zip(batches, results, verdicts):
         options = {"tracer": tracer, "listener": listener}
         if isinstance(result, live.KernelInstallError):
             raise Divergence("install", stack, options={**options, "kernel_errno": result.errno,
                                                         "index": result.index})
-        for call, outcome in zip(calls, result):
-            verdict = evaluate(stack, _data_for(call, ips[call.arch]), tracer=tracer, listener=listener, threads=2)
+        for call, outcome, verdict in zip(calls, result, said):
             stats.cases += 1
             agrees = outcome.admits(verdict.action.name, verdict.data)
             if agrees and verdict.outcome.siginfo and outcome.siginfo:
@@ -99,6 +109,13 @@ def check_verifier(oracle: live.Oracle, programs: list[Program], stats: Stats) -
             raise Divergence("verifier", [prog], kernel=[{"errno": seen}], bpfsim=[{"errno": said}])
 
 
+def _capture(function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except BaseException as error:  # handed to the main thread, which re-raises it
+        return error
+
+
 def _call_dict(call: live.Call, ip: int) -> dict:
     return {"nr": call.nr, "arch": call.arch, "args": list(call.args), "instruction_pointer": ip}
 
@@ -108,17 +125,18 @@ def _outcome_dict(outcome: live.Outcome) -> dict:
             "candidates": [list(c) for c in outcome.candidates]}
 
 
-@st.composite
-def _calls(draw, stack, count: int):
+def _calls(rng: random.Random, stack, count: int) -> list[live.Call]:
     calls = []
+    near = gen.constants(stack)
     for _ in range(count):
-        data = draw(gen.seccomp_data(stack, arch=draw(st.sampled_from(KERNEL_ARCHES))))
-        calls.append(live.Call(data.nr, data.args, "i386" if data.arch == 0x40000003 else "x86_64"))
+        arch = "i386" if rng.random() < 0.2 else "x86_64"
+        data = gen.random_seccomp_data(rng, near, arch)
+        calls.append(live.Call(data.nr, data.args, arch))
     return calls
 
 
-def run(cases: int, seed: int, *, seconds: float | None = None, stacks_per_example: int = 4,
-        calls_per_stack: int = 64, save: bool = True, progress=None) -> Stats:
+def run(cases: int, seed: int, *, seconds: float | None = None, stacks_per_example: int = 8,
+        calls_per_stack: int = 256, save: bool = True, progress=None) -> Stats:
     """Check at least ``cases`` (stack, input) cases, or run for ``seconds``; never raise on a
     divergence: shrink it, save it, and go on with the next seed."""
     stats = Stats()
@@ -129,23 +147,25 @@ def run(cases: int, seed: int, *, seconds: float | None = None, stacks_per_examp
     def done() -> bool:
         return stats.cases >= cases if deadline is None else time.monotonic() >= deadline
 
+    per_example = stacks_per_example * calls_per_stack // 2  # the mean number of stacks is about half
     while not done():
         found: list[Divergence] = []
+        remaining = max(cases - stats.cases, 1) if deadline is None else 20 * per_example
+        examples = max(1, -(-remaining // per_example))
 
-        @settings(max_examples=10**9, database=None, deadline=None, derandomize=False,
+        @settings(max_examples=examples, database=None, deadline=None, derandomize=False,
                   phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
                   report_multiple_bugs=False)
         @hypothesis_seed(round_seed)
         @given(st.data())
         def example(data):
-            if done():
-                return
             stacks = data.draw(st.lists(gen.filter_stacks(1, 8), min_size=1, max_size=stacks_per_example))
-            batches = [(stack, data.draw(_calls(stack, calls_per_stack))) for stack in stacks]
+            rng = random.Random(data.draw(st.integers(0, 2**32 - 1)))
+            batches = [(stack, _calls(rng, stack, calls_per_stack)) for stack in stacks]
             smallest = min(len(s) for s in stacks)
             tracer = data.draw(st.booleans())
             listener = data.draw(st.none() | st.integers(0, smallest - 1))
-            invalid = data.draw(st.lists(gen.invalid_programs(), max_size=8))
+            invalid = data.draw(st.lists(gen.invalid_programs(), max_size=4))
             try:
                 check_stacks(oracle, batches, tracer=tracer, listener=listener, stats=stats)
                 check_verifier(oracle, invalid, stats)
