@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from . import abi
 from .data import SeccompData
 from .debugger import trace_stack
 from .errors import errno_name
@@ -39,7 +40,12 @@ def _nr(syscall: int | str, arch: str) -> int:
 
 
 def _action(action: str | int) -> Action:
-    return Action[action.upper()] if isinstance(action, str) else Action(action)
+    if not isinstance(action, str):
+        return Action(action)
+    try:
+        return Action[action.upper()]
+    except KeyError:
+        raise ValueError(f"unknown action {action!r}; one of {', '.join(a.name for a in Action)}") from None
 
 
 def _expected_text(action, errno: int | None, data: int | None) -> str:
@@ -74,41 +80,72 @@ def _expectation(value) -> tuple[str, int | None]:
     if isinstance(value, tuple):
         name, err = value
         return _expectation(name)[0], err
-    name = value.name if isinstance(value, Action) else str(value).upper()
-    Action[name]  # an unknown name fails here, naming itself
-    return name, None
+    return _action(value.name if isinstance(value, Action) else value).name, None
+
+
+def _expectations(value) -> frozenset[tuple[str, int | None]] | tuple[str, int | None]:
+    """One expectation, or a set of them: every verdict the arguments can produce."""
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_expectation(v) for v in value)
+    return _expectation(value)
+
+
+def _satisfied(got: tuple[str, int | None], want: tuple[str, int | None]) -> bool:
+    return got[0] == want[0] and (want[1] is None or got[1] == want[1])
+
+
+def _possible(row) -> set[tuple[str, int | None]]:
+    """Every (action, errno) the row's possible return values give; errno capped as
+    kernel/seccomp.c:__seccomp_filter caps it (MAX_ERRNO)."""
+    return {(Action.of(r).name, min(r & abi.SECCOMP_RET_DATA, abi.MAX_ERRNO) if Action.of(r) == Action.ERRNO
+             else None) for r in row.possible}
+
+
+def _row_problem(row, want) -> str | None:
+    """Why ``row`` does not meet ``want``, or ``None`` when it does."""
+    got = (row.action.name, row.errno)
+    if isinstance(want, tuple):
+        if _satisfied(got, want):
+            return None
+        return (f"expected {_expected_text(*want, None)}, got {_expected_text(*got, None)} for zero arguments"
+                + ("; it depends on the arguments" if row.depends_on_args else ""))
+    if row.unbounded:
+        return "expected a set of verdicts, but some verdicts are computed from the arguments"
+    possible = _possible(row)
+    extra = [g for g in possible if not any(_satisfied(g, w) for w in want)]
+    missing = [w for w in want if not any(_satisfied(g, w) for g in possible)]
+    if not extra and not missing:
+        return None
+    shown = ", ".join(sorted(_expected_text(*g, None) for g in possible))
+    return f"expected {{{', '.join(sorted(_expected_text(*w, None) for w in want))}}}, the arguments can give {{{shown}}}"
 
 
 def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=None) -> None:
-    """Assert the policy table: each named syscall's action (and errno), and ``default`` for
-    every syscall of ``arch`` not named; rows that depend on the arguments must be named."""
+    """Assert the policy table of ``arch`` in one go.
+
+    ``expected`` maps syscall names or numbers to ``"ALLOW"``, ``("ERRNO", errno.EACCES)`` or an
+    ``Action`` (the verdict for zero arguments), or to a set of them (every verdict the
+    arguments can produce); ``default``, if given, is expected of every syscall not named.
+    """
     __tracebackhide__ = True
     from .analysis import policy_table
     stack = load_filters(filters)
-    wanted = {_nr(k, arch): _expectation(v) for k, v in expected.items()}
-    fallback = None if default is None else _expectation(default)
+    wanted = {_nr(k, arch): _expectations(v) for k, v in expected.items()}
+    fallback = None if default is None else _expectations(default)
     wrong = []
     for row in policy_table(list(stack), arch):
-        entry = row.as_dict()
-        want = wanted.pop(entry["nr"], fallback)
-        if want is None:
-            continue
-        name, err = want
-        got_err = entry["errno"]
-        if entry["action"] != name or (err is not None and got_err != err):
-            wrong.append((entry, want))
+        want = wanted.pop(row.nr, fallback)
+        problem = None if want is None else _row_problem(row, want)
+        if problem:
+            wrong.append((row, problem))
     if wanted:
         missing = ", ".join(str(nr) for nr in wanted)
         pytest.fail(f"no row for syscall number(s) {missing} in the {arch} policy table", pytrace=False)
     if wrong:
         lines = [f"{len(wrong)} syscall(s) differ from the expected {arch} policy:"]
-        for entry, (name, err) in wrong:
-            got = entry["action"] + ("" if entry["errno"] is None else f" errno={entry['errno']}")
-            lines.append(f"  {entry['name'] or entry['nr']:<20} expected {_expected_text(name, err, None):<28} "
-                         f"got {got}" + ("  (depends on the arguments)" if entry["depends_on_args"] else ""))
-        first = wrong[0][0]
+        lines += [f"  {row.name or row.nr:<20} {problem}" for row, problem in wrong]
         lines.append("the first one, traced with all arguments 0:")
-        lines.append(trace_stack(stack, SeccompData(first["nr"], arch)).brief())
+        lines.append(trace_stack(stack, SeccompData(wrong[0][0].nr, arch)).brief())
         pytest.fail("\n".join(lines), pytrace=False)
 
 

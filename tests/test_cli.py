@@ -196,14 +196,12 @@ def test_asm_can_write_a_c_initializer(capsys, tmp_path):
                           "depends_on_args": False}, id="allowed call"),
 ])
 def test_table_json_has_one_object_per_syscall(capsys, write, name, row):
-    pytest.importorskip("bpfsim.analysis", reason="policy_table is built in bpfsim/analysis.py")
     status, out, _ = _run(capsys, "table", write(KILL_EXECVE), "--arch", "x86_64", "--json")
     rows = json.loads(out)
     assert status == 0 and next(r for r in rows if r["name"] == name) == row
 
 
 def test_table_text_is_aligned_rows(capsys, write):
-    pytest.importorskip("bpfsim.analysis", reason="policy_table is built in bpfsim/analysis.py")
     status, out, _ = _run(capsys, "table", write(KILL_EXECVE))
     execve = next(line for line in out.splitlines() if " execve " in line)
     assert status == 0 and execve.split()[:3] == ["59", "execve", "KILL_PROCESS"]

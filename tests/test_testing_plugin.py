@@ -9,7 +9,7 @@ import importlib.metadata
 
 import pytest
 
-from bpfsim import FilterChain
+from bpfsim import Action, FilterChain
 from bpfsim import opcodes as op
 from bpfsim.testing import assert_policy, assert_verdict
 from tests.build import jump, ld_abs, prog, ret
@@ -106,25 +106,38 @@ def test_policy(bpfsim_filter):
 
 
 def test_plugin_assert_policy_reports_the_differing_rows(pytester):
-    pytest.importorskip("bpfsim.analysis", reason="policy_table is built in bpfsim/analysis.py")
     (pytester.path / "sandbox.bpf").write_bytes(SANDBOX.to_bytes())
     pytester.makepyfile(test_policy=POLICY_TESTS)
     result = pytester.runpytest(*_plugin_args())
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*openat*expected ERRNO errno=13 (EACCES)*got ALLOW*(depends on the arguments)*"])
+    result.stdout.fnmatch_lines([
+        "*1 syscall(s) differ from the expected x86_64 policy:",
+        "*openat*expected ERRNO errno=13 (EACCES), got ALLOW for zero arguments; it depends on the arguments",
+        "*jeq #0x101: A=0x101 == 0x101 (openat) → true, pc 3*",
+    ])
 
 
 @pytest.mark.parametrize("expected, default", [
     pytest.param({"execve": "KILL_PROCESS", "read": "ALLOW", 1: "ALLOW"}, None, id="named rows"),
     pytest.param({"execve": "KILL_PROCESS", "openat": "ALLOW"}, "ALLOW", id="a default for the rest"),
+    pytest.param({"openat": {"ALLOW", ("ERRNO", errno.EACCES)}}, None, id="every verdict the arguments give"),
+    pytest.param({"openat": {"ALLOW", "ERRNO"}, "execve": {Action.KILL_PROCESS}}, None,
+                 id="sets without errno, and Action members"),
 ])
 def test_assert_policy_passes(expected, default):
-    pytest.importorskip("bpfsim.analysis", reason="policy_table is built in bpfsim/analysis.py")
     assert_policy([SANDBOX], expected, default=default)
 
 
-def test_assert_policy_default_catches_an_unnamed_row():
-    pytest.importorskip("bpfsim.analysis", reason="policy_table is built in bpfsim/analysis.py")
+@pytest.mark.parametrize("expected, default, shown", [
+    pytest.param({"openat": "ALLOW"}, "ALLOW", "execve               expected ALLOW, got KILL_PROCESS for zero arguments",
+                 id="the default catches an unnamed row"),
+    pytest.param({"openat": {"ALLOW"}}, None,
+                 "openat               expected {ALLOW}, the arguments can give {ALLOW, ERRNO errno=13 (EACCES)}",
+                 id="a verdict the set does not name"),
+    pytest.param({"openat": {"ALLOW", ("ERRNO", errno.EPERM)}}, None, "expected {ALLOW, ERRNO errno=1 (EPERM)}",
+                 id="a verdict the arguments cannot give"),
+])
+def test_assert_policy_failures_name_the_rows(expected, default, shown):
     with pytest.raises(pytest.fail.Exception) as failure:
-        assert_policy([SANDBOX], {"openat": "ALLOW"}, default="ALLOW")
-    assert "execve" in str(failure.value) and "got KILL_PROCESS" in str(failure.value)
+        assert_policy([SANDBOX], expected, default=default)
+    assert shown in str(failure.value)
