@@ -1,10 +1,8 @@
 """Assembler text ⇄ instructions: the kernel's bpf_asm dialect, seccomp-tools' pseudo-C, bytecode.
 
-bpf_asm syntax is tools/bpf/bpf_exp.l and bpf_exp.y (Linux 6.18), plus bpfsim's extensions:
-numeric jump offsets, ``raw CODE, JT, JF, K`` for any record, an ``arch NAME`` directive, and
-seccomp_data field, AUDIT_ARCH, syscall, action and errno names. The pseudo-C dialect is the one
-seccomp-tools prints and reads (``A = args[0]``, ``if (A == read) goto L1``); each line is read in
-whichever dialect its first word belongs to.
+bpf_asm is tools/bpf/bpf_exp.l and bpf_exp.y (Linux 6.18) plus bpfsim's extensions: numeric jump
+offsets, ``raw CODE, JT, JF, K``, an ``arch NAME`` directive, and seccomp_data field, AUDIT_ARCH,
+syscall, action and errno names. Each line is read in the dialect its first word belongs to.
 """
 
 from __future__ import annotations
@@ -50,8 +48,8 @@ _COMPARE = {"==": (op.BPF_JEQ, False), "!=": (op.BPF_JEQ, True), ">": (op.BPF_JG
 _COMPARE_SYMBOL = {(code, negated): sym for sym, (code, negated) in _COMPARE.items()}
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d\w*)|(?P<name>[A-Za-z_]\w*)"
-                    r"|(?P<op><<=|>>=|[-+*/%&|^]=|==|!=|>=|<=|<<|>>|\S))")
-_LABEL = re.compile(r"\s*([A-Za-z_]\w*|\d+)\s*:(?!=)")
+                    r"|(?P<op><<=|>>=|[-+*/%&|^]=|==|!=|>=|<=|<<|>>|\S))", re.ASCII)
+_LABEL = re.compile(r"\s*([A-Za-z_]\w*|\d+)\s*:(?!=)", re.ASCII)
 _RAW_COLUMNS = re.compile(r"\s*(0x[0-9a-fA-F]+)\s+(0x[0-9a-fA-F]+)\s+(0x[0-9a-fA-F]+)\s+(0x[0-9a-fA-F]+)(?:\s|$)")
 _TABLE_HEADER = re.compile(r"\s*(line\s+CODE\s+JT\s+JF\s+K|=+)\s*")
 
@@ -759,7 +757,7 @@ def disassemble(prog: Sequence[Instruction], *, arch: str | None = None, dialect
 # ---------------------------------------------------------------------------------------------
 # Bytecode: bpf_asm's default output, "N,code jt jf k,code jt jf k,...", as xt_bpf and bpf_dbg read it.
 
-BYTECODE = re.compile(r"\s*\d+[ \t]*[,\n](?:\s*\d+[ \t]+\d+[ \t]+\d+[ \t]+\d+[ \t]*(?:[,\n]|\Z))*\s*")
+BYTECODE = re.compile(r"\s*\d+[ \t]*[,\n](?:\s*\d+[ \t]+\d+[ \t]+\d+[ \t]+\d+[ \t]*(?:[,\n]|\Z))*\s*", re.ASCII)
 
 
 def parse_bytecode(text: str, *, name: str | None = None) -> Program:
@@ -767,13 +765,13 @@ def parse_bytecode(text: str, *, name: str | None = None) -> Program:
     source = name or "<string>"
     parts = [(m.group(0).strip(), text.count("\n", 0, m.start()) + 1) for m in re.finditer(r"[^,\n]+", text)]
     parts = [(p, line) for p, line in parts if p]
-    if not parts or not parts[0][0].isdigit():
+    if not parts or not re.fullmatch(r"[0-9]+", parts[0][0]):
         raise FormatError(source, parts[0][1] if parts else None, "bytecode starts with the instruction count")
     count = int(parts[0][0])
     insns = []
     for index, (part, line) in enumerate(parts[1:]):
         fields = part.split()
-        if len(fields) != 4 or not all(f.isdigit() for f in fields):
+        if len(fields) != 4 or not all(re.fullmatch(r"[0-9]+", f) for f in fields):
             raise FormatError(source, line, f"record {index} is '{part}', not 'code jt jf k' in decimal")
         try:
             insns.append(Instruction(*map(int, fields)))

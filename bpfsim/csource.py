@@ -1,10 +1,8 @@
 """C initializers ⇄ instructions: ``struct sock_filter`` arrays of BPF_STMT/BPF_JUMP or rows.
 
-Reads what real code writes without a compiler: include/uapi/linux/filter.h's BPF_STMT and
-BPF_JUMP, ``{ code, jt, jf, k }`` rows, constant expressions over BPF_*, SECCOMP_RET_*,
-AUDIT_ARCH_*, errno and ``__NR_``/``SYS_`` names, ``offsetof(struct seccomp_data, ...)``, casts,
-and the file's own ``#define``s (object-like and function-like). ``#if`` blocks are not evaluated:
-every ``#define`` counts, the last one winning.
+Reads what real code writes without a compiler: filter.h's macros, constant expressions over
+BPF_*, SECCOMP_RET_*, AUDIT_ARCH_*, errno and ``__NR_``/``SYS_`` names, ``offsetof(struct
+seccomp_data, ...)``, casts and the file's own #defines (``#if`` is not evaluated: the last wins).
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ _TOKEN = re.compile(r"""
   | (?P<num>\.?\d[\w.]*)
   | (?P<name>[A-Za-z_]\w*)
   | (?P<op>\#\#|<<|>>|&&|\|\||==|!=|<=|>=|->|[^\s])
-""", re.S | re.X)
+""", re.S | re.X | re.ASCII)
 
 _NAMES = ({n: v for n, v in vars(op).items() if n.startswith(("BPF_", "SKF_")) and isinstance(v, int)}
           | {n: v for n, v in vars(abi).items() if n.startswith("SECCOMP_") and isinstance(v, int)}

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import pytest
 
-from bpfsim import FormatError, Program
+from bpfsim import FormatError, Instruction, Program
 from bpfsim import elf
 
 CC = shutil.which("cc") or shutil.which("gcc")
@@ -128,3 +128,47 @@ def test_a_symbol_that_is_not_a_filter_array(built):
     files, _ = built
     with pytest.raises(FormatError, match="12 bytes, not a whole number"):
         elf.read_filter(files["f0"], symbol="not_a_filter")
+
+
+def big_endian_object(records, machine=22) -> bytes:
+    """A minimal ELF64 big-endian relocatable (default e_machine EM_S390) with one array 'flt' in .rodata."""
+    import struct
+    rodata = b"".join(struct.pack(">HBBI", *r) for r in records)
+    strtab = b"\0flt\0"
+    symtab = bytes(24) + struct.pack(">IBBHQQ", 1, 0x11, 0, 1, 0, len(rodata))  # STB_GLOBAL, STT_OBJECT
+    shstrtab = b"\0.rodata\0.strtab\0.symtab\0.shstrtab\0"
+    blobs, offset, placed = [rodata, strtab, symtab, shstrtab], 64, []
+    for blob in blobs:
+        placed.append(offset)
+        offset += len(blob)
+    shoff = offset
+    sections = [bytes(64)]
+    for name, kind, flags, link, info, entsize, index in (
+            (1, 1, 2, 0, 0, 0, 0), (9, 3, 0, 0, 0, 0, 1), (17, 2, 0, 2, 1, 24, 2), (25, 3, 0, 0, 0, 0, 3)):
+        sections.append(struct.pack(">IIQQQQIIQQ", name, kind, flags, 0, placed[index], len(blobs[index]),
+                                    link, info, 1, entsize))
+    header = b"\x7fELF\x02\x02\x01" + bytes(9) + struct.pack(">HHIQQQIHHHHHH", 1, machine, 1, 0, 0, shoff,
+                                                                0, 64, 0, 0, 64, 5, 4)
+    return header + b"".join(blobs) + b"".join(sections)
+
+
+def test_a_big_endian_file_holds_big_endian_records(tmp_path):
+    path = tmp_path / "s390x.o"
+    records = [(0x20, 0, 0, 4), (0x15, 1, 0, 0x80000016), (0x06, 0, 0, 0), (0x06, 0, 0, 0x7FFF0000)]
+    path.write_bytes(big_endian_object(records))
+    prog = elf.read_filter(path, symbol="flt")
+    assert prog == Program([Instruction(*r) for r in records]) and prog.arch == "s390x"
+    assert [c.symbol for c in elf.find_filters(path)] == ["flt"]
+
+
+@pytest.mark.parametrize("flag, arch", [pytest.param("-m32", "i386", id="i386"),
+                                        pytest.param("-mx32", "x32", id="x32")])
+def test_the_arch_comes_from_machine_class_and_byte_order(tmp_path, flag, arch):
+    if CC is None:
+        pytest.skip("no C compiler on this machine")
+    (tmp_path / "f.c").write_text("struct sock_filter { unsigned short code; unsigned char jt, jf; unsigned k; };\n"
+                                  "const struct sock_filter flt[] = { { 6, 0, 0, 0x7fff0000 } };\n")
+    result = subprocess.run([CC, flag, "-c", "-o", str(tmp_path / "f.o"), str(tmp_path / "f.c")], capture_output=True)
+    if result.returncode:
+        pytest.skip(f"{CC} {flag} cannot compile here")
+    assert elf.read_filter(tmp_path / "f.o", symbol="flt").arch == arch
