@@ -179,7 +179,7 @@ def _cmd_table(args) -> int:
     elif args.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["nr"], lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: str(v).lower() if isinstance(v, bool) else v for k, v in r.items()} for r in rows)
     else:
         width = max((len(r["name"] or "") for r in rows), default=4)
         print(f"{'nr':>5}  {'name':<{width}}  {'action':<12}  {'errno':<16}  depends on args")
@@ -344,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     except BpfsimError as error:
         print(f"bpfsim: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # A reader such as head(1) went away: say nothing more (Python's documented idiom).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         print(f"bpfsim: {where}{error.strerror or error}", file=sys.stderr)

@@ -36,9 +36,11 @@ def explain_step(step: Step, data: SeccompData, a_holds: int | None = None) -> s
         operand = f"#{hex_or_dec(insn.k)}" if row.form == op.COND_K else "x"
         right = insn.k if row.form == op.COND_K else step.x
         shown = f"{right:#x}" if row.form == op.COND_K else f"X={right:#x}"
-        if row.form == op.COND_K and a_holds is not None:
+        if row.op == op.BPF_JEQ and row.form == op.COND_K and a_holds is not None:
             name = _meaning(a_holds, right, abi.arch_info(data.arch))
             shown += f" ({name})" if name else ""
+        if insn.jt == insn.jf:
+            return f"{row.mnemonic} {operand}: A={step.a:#x}, {shown}: both branches go to pc {step.next_pc}"
         taken = step.next_pc == step.pc + 1 + insn.jt
         if row.op == op.BPF_JSET:
             test = f"A={step.a:#x} & {shown} = {step.a & right:#x}"
@@ -91,10 +93,11 @@ def _a_fields(run: Sequence[Step]) -> list[int | None]:
 def format_step(step: Step, data: SeccompData, before: Sequence[int | None], width: int = 0,
                 a_holds: int | None = None) -> str:
     """One executed instruction: pc, text, A, X, the scratch cells it changed, and why."""
-    cells = "".join(f" M[{i}]={v:#x}" for i, (v, old) in enumerate(zip(step.mem, before)) if v != old)
+    cells = " ".join(f"M[{i}]={v:#x}" for i, (v, old) in enumerate(zip(step.mem, before)) if v != old)
     why = explain_step(step, data, a_holds)
-    return (f"{step.pc:>4}  {str(step.insn):<{width}}  A={step.a:#x} X={step.x:#x}{cells}"
-            + (f"  ; {why}" if why else ""))
+    registers = f"A={step.a:#x}".ljust(12) + " " + f"X={step.x:#x}".ljust(12) + (f" {cells}  " if cells else " ")
+    line = f"{step.pc:>4}  {str(step.insn):<{width}}  {registers}" + (f"; {why}" if why else "")
+    return line.rstrip()
 
 
 def format_steps(run: Trace) -> list[str]:

@@ -57,13 +57,17 @@ def test_register_jumps_and_ja(program, data, expected):
 
 
 @pytest.mark.parametrize("program, data, expected", [
-    pytest.param(prog(ld_abs(0), jump(JEQ, 257, 0, 0), ret(ALLOW)), SeccompData(257),
+    pytest.param(prog(ld_abs(0), jump(JEQ, 257, 0, 1), ret(ALLOW), ret(ALLOW)), SeccompData(257),
                  "jeq #0x101: A=0x101 == 0x101 (openat) → true, pc 2", id="a compared nr is named"),
-    pytest.param(prog(ld_abs(4), jump(JEQ, 0x40000003, 0, 0), ret(ALLOW)), SeccompData(0, "i386"),
-                 "jeq #0x40000003: A=0x40000003 == 0x40000003 (AUDIT_ARCH_I386) → true, pc 2",
+    pytest.param(prog(ld_abs(4), jump(JEQ, 0x40000003, 1, 0), ret(ALLOW), ret(ALLOW)), SeccompData(0, "i386"),
+                 "jeq #0x40000003: A=0x40000003 == 0x40000003 (AUDIT_ARCH_I386) → true, pc 3",
                  id="a compared arch is named"),
-    pytest.param(prog(ld_abs(0), alu(op.BPF_AND, 0xFFF), jump(JEQ, 257, 0, 0), ret(ALLOW)), SeccompData(257),
-                 "jeq #0x101: A=0x101 == 0x101 → true, pc 3", id="computed A is not named"),
+    pytest.param(prog(ld_abs(0), alu(op.BPF_AND, 0xFFF), jump(JEQ, 257, 0, 1), ret(ALLOW), ret(ALLOW)),
+                 SeccompData(257), "jeq #0x101: A=0x101 == 0x101 → true, pc 3", id="computed A is not named"),
+    pytest.param(prog(ld_abs(0), jump(JGE, 0x40000000, 0, 1), ret(ALLOW), ret(ALLOW)), SeccompData(0),
+                 "jge #0x40000000: A=0x0 < 0x40000000 → false, pc 3", id="a range bound is not named"),
+    pytest.param(prog(ld_abs(0), jump(JEQ, 0, 0, 0), ret(ALLOW)), SeccompData(0),
+                 "jeq #0: A=0x0, 0x0 (read): both branches go to pc 2", id="equal targets"),
 ])
 def test_step_lines_name_constants_compared_with_a_loaded_field(program, data, expected):
     assert format_steps(trace(program, data))[-2].endswith("; " + expected)
@@ -195,7 +199,7 @@ def _session(commands: str, **kwargs) -> str:
 
 
 @pytest.mark.parametrize("commands, expected", [
-    pytest.param("step\n", "   0  ld [16]  A=0x1 X=0x0  ; A = args[0].lo", id="step shows the executed line"),
+    pytest.param("step\n", "   0  ld [16]  A=0x1        X=0x0        ; A = args[0].lo", id="step shows the executed line"),
     pytest.param("step 2\nregs\n", "A=0x00000001 X=0x00000000 pc=2", id="regs"),
     pytest.param("step 2\nmem\n", "M[2]=0x1", id="mem shows stored cells"),
     pytest.param("step 3\nback 2\nregs\n", "pc=1", id="back"),
