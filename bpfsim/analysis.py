@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from . import abi
 from . import interpreter as vm
+from .compiler import jeq_chains
 from .data import SeccompData
 from .program import Program
 from .seccomp import Action, evaluate, precedence
@@ -132,6 +133,7 @@ def possible_returns(prog: Program, words: Sequence[int], budget: int = EXPLORAT
     (where facts about different terms interact) but never misses one.
     """
     code = vm.decoded(prog)
+    chains = prog.derived("jeq_chains", lambda p: jeq_chains(vm.decoded(p)))
     known = tuple(words[:_KNOWN_WORDS])
     found: set = set()
     steps = 0
@@ -143,10 +145,15 @@ def possible_returns(prog: Program, words: Sequence[int], budget: int = EXPLORAT
             if steps > budget:
                 raise _Unbounded
             kind, k, t, f = code[pc]
-            pc += 1
             if kind == _JEQ_K and type(a) is int:
-                pc = t if a == k else f
-            elif kind == _LD_ABS:
+                if pc in chains:
+                    table, end = chains[pc]
+                    pc = table.get(a, end)
+                else:
+                    pc = t if a == k else f
+                continue
+            pc += 1
+            if kind == _LD_ABS:
                 a = known[k] if k < _KNOWN_WORDS else ("w", k)
             elif kind in _JUMPS:
                 outcome = _decide(kind, a, x, k)

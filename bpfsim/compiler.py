@@ -1,13 +1,15 @@
 """A verified program turned into a Python function ``f(words) -> int`` with the interpreter's answers.
 
 Classic BPF only jumps forward, so a program is a DAG: it becomes straight-line Python with ``if``
-statements and locals for A, X and the scratch cells. A shared tail is copied when it is small
+statements and locals for A, X and the scratch cells; a run of ``jeq #k`` (a syscall-number
+dispatch) becomes one dict lookup. A shared tail is copied when it is small
 and otherwise becomes a function of its own (called with the registers it reads), so code size
 stays linear in the program; a source Python cannot compile falls back to the interpreter loop.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from . import interpreter as vm
@@ -16,6 +18,7 @@ from .program import Program
 
 _COPY_LIMIT = 6  # instructions: shared tails up to this size are copied, larger ones called
 _MAX_DEPTH = 24  # nested ifs before a branch is moved into a function of its own
+_MIN_CHAIN = 5  # jeq instructions in a row before they become one dict lookup
 _MAX_CALLS = 64  # nested helper calls on one path before helpers return to a trampoline instead
 
 _STATEMENTS = {
@@ -64,6 +67,38 @@ def _effects(kind: int, k: int) -> tuple[set[str], set[str]]:
             set() if writes is None else {cell if writes == "m" else writes})
 
 
+def jeq_chains(code, cut=frozenset()) -> dict[int, tuple[dict[int, int], int]]:
+    """Runs of ``jeq #k`` that fall through to one another (a syscall-number dispatch) in a
+    decoded program, keyed by their first pc: ``({k: true target}, pc reached when no k
+    matches)``, the first test of a k winning. A run stops before a pc in ``cut``."""
+    chains = {}
+    pc, n = 0, len(code)
+    while pc < n:
+        end = pc
+        while end < n and code[end][0] == vm.JEQ_K and code[end][3] == end + 1 and (end == pc or end not in cut):
+            end += 1
+        if end - pc >= _MIN_CHAIN:
+            table: dict[int, int] = {}
+            for member in range(pc, end):
+                table.setdefault(code[member][1], code[member][2])
+            chains[pc] = (table, end)
+        pc = max(end, pc + 1)
+    return chains
+
+
+def _predecessors(succ: list[tuple[int, ...]]) -> list[int]:
+    """How many reachable edges enter each pc."""
+    reachable = [False] * len(succ)
+    reachable[0] = True
+    preds = [0] * len(succ)
+    for pc in range(len(succ)):
+        if reachable[pc]:
+            for s in succ[pc]:
+                reachable[s] = True
+                preds[s] += 1
+    return preds
+
+
 class _Emitter:
     """Writes the source of one program: a main function ``f`` and helpers ``_b<pc>``."""
 
@@ -71,14 +106,12 @@ class _Emitter:
         self.code = code
         n = len(code)
         self.succ = [_successors(kind, t, f, pc) for pc, (kind, k, t, f) in enumerate(code)]
-        reachable = [False] * n
-        reachable[0] = True
-        preds = [0] * n
-        for pc in range(n):
-            if reachable[pc]:
-                for s in self.succ[pc]:
-                    reachable[s] = True
-                    preds[s] += 1
+        preds = _predecessors(self.succ)
+        self.chains = jeq_chains(code, {pc for pc in range(n) if preds[pc] > 1})
+        for head, (table, end) in self.chains.items():
+            counts = Counter(t for t in table.values() if t != end)
+            self.succ[head] = (*sorted(counts, key=lambda t: (-counts[t], t)), end)
+        preds = _predecessors(self.succ)
         self.live: list[frozenset[str]] = [frozenset()] * n
         self.tree = [0] * n  # instructions on all paths from pc, capped past _COPY_LIMIT
         for pc in range(n - 1, -1, -1):
@@ -119,22 +152,33 @@ class _Emitter:
                 lines.append(f"{pad}a //= x")
             elif kind in _STATEMENTS:
                 lines.append(pad + _STATEMENTS[kind].format(k=k))
-            if len(self.succ[pc]) == 2:
+            if pc in self.chains:
+                lines.append(f"{pad}j = _t{pc}.get(a, {self.chains[pc][1]})")
+                for target in self.succ[pc][:-1]:
+                    lines.append(f"{pad}if j == {target}:")
+                    self.branch(target, depth + 1, lines)
+                pc = self.succ[pc][-1]
+            elif len(self.succ[pc]) == 2:
                 inner, outer, text = (t, f, _CONDITIONS) if self.tree[t] <= self.tree[f] else (f, t, _NEGATED)
                 lines.append(pad + "if " + text[kind].format(k=k) + ":")
-                if depth + 1 >= _MAX_DEPTH and inner not in self.shared:
-                    lines.append(pad + "    " + self.call(inner))
-                else:
-                    self.block(inner, depth + 1, lines, False)
+                self.branch(inner, depth + 1, lines)
                 pc = outer
             else:
                 pc = self.succ[pc][0]
+
+    def branch(self, pc: int, depth: int, lines: list[str]) -> None:
+        """The body of an ``if``: inline, or a call once the nesting gets deep."""
+        if depth >= _MAX_DEPTH and pc not in self.shared:
+            lines.append("    " * depth + self.call(pc))
+        else:
+            self.block(pc, depth, lines, False)
 
     def emit(self) -> str:
         self.functions: list[int] = []
         self.callees: dict[int, set[int]] = {-1: set()}
         self.current = -1
-        lines = ["def _b(w):" if self.trampoline else "def f(w):"]
+        lines = [f"_t{head} = {table!r}" for head, (table, end) in self.chains.items()]
+        lines.append("def _b(w):" if self.trampoline else "def f(w):")
         entry = sorted(self.live[0])
         if entry:
             lines.append("    " + " = ".join(entry) + " = 0")
