@@ -32,7 +32,9 @@ _NAMES = ({n: v for n, v in vars(op).items() if n.startswith(("BPF_", "SKF_")) a
           | {n: v for n, v in vars(abi).items() if n.startswith("SECCOMP_") and isinstance(v, int)}
           | {a.constant: a.value for a in abi.ARCHES}
           | {n: getattr(_errno, n) for n in dir(_errno) if re.fullmatch(r"E[A-Z0-9]+", n)}
-          | {"__X32_SYSCALL_BIT": abi.X32_SYSCALL_BIT})
+          | {"__X32_SYSCALL_BIT": abi.X32_SYSCALL_BIT, "STDIN_FILENO": 0, "STDOUT_FILENO": 1, "STDERR_FILENO": 2,
+             "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_ACCMODE": 3, "PROT_NONE": 0, "PROT_READ": 1,
+             "PROT_WRITE": 2, "PROT_EXEC": 4})  # unistd.h, asm-generic/fcntl.h and mman-common.h
 # C types a cast may name: (bits, signed).
 _TYPES = {"char": (8, True), "short": (16, True), "int": (32, True), "long": (64, True),
           "__u8": (8, False), "__u16": (16, False), "__u32": (32, False), "__u64": (64, False),
@@ -63,12 +65,14 @@ class _Macro:
 
 
 class _Source:
-    """The tokens of a C file, its #defines, and the sock_filter arrays it declares."""
+    """The tokens of a C file compiled for ``arch``: its #defines, #if branches and sock_filter arrays."""
 
-    def __init__(self, text: str, source: str):
-        self.source = source
-        self.macros: dict[str, _Macro] = {}
+    def __init__(self, text: str, source: str, arch: str):
+        self.source, self.arch = source, arch
+        self.macros: dict[str, _Macro] = {
+            name: _Macro(None, (_Token("num", str(value), 0, 0),)) for name, value in _predefined(arch).items()}
         self.tokens: list[_Token] = []
+        self.branches: list[list[bool]] = []  # per open #if: [enclosing active, this branch active, one taken]
         lines: list[list[_Token]] = [[]]
         line_starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
         line = 1
@@ -82,12 +86,33 @@ class _Source:
                 lines[-1].append(_Token(kind, match.group(), line, match.start() - line_starts[line - 1] + 1))
         for tokens in lines:
             if tokens and tokens[0].text == "#":
-                self.directive(tokens, text)
-            else:
+                self.directive(tokens)
+            elif self.active():
                 self.tokens.extend(tokens)
+        if self.branches:
+            raise self.fail(None, "an #if is never closed by #endif")
 
-    def directive(self, tokens: list[_Token], text: str) -> None:
-        if len(tokens) >= 3 and tokens[1].text == "define" and tokens[2].kind == "name":
+    def active(self) -> bool:
+        return all(branch[1] for branch in self.branches)
+
+    def directive(self, tokens: list[_Token]) -> None:
+        word = tokens[1].text if len(tokens) > 1 else ""
+        if word in ("if", "ifdef", "ifndef"):
+            outer = self.active()
+            taken = outer and self.condition(word, tokens)
+            self.branches.append([outer, taken, taken])
+        elif word in ("elif", "else", "endif"):
+            if not self.branches:
+                raise self.fail(tokens[1], f"#{word} without #if")
+            branch = self.branches[-1]
+            if word == "endif":
+                self.branches.pop()
+            else:
+                branch[1] = branch[0] and not branch[2] and (word == "else" or self.condition("if", tokens))
+                branch[2] = branch[2] or branch[1]
+        elif not self.active():
+            return
+        elif len(tokens) >= 3 and word == "define" and tokens[2].kind == "name":
             name, rest = tokens[2], tokens[3:]
             if rest and rest[0].text == "(" and rest[0].column == name.column + len(name.text) \
                     and rest[0].line == name.line:
@@ -98,8 +123,49 @@ class _Source:
                 self.macros[name.text] = _Macro(params, tuple(rest[close + 1:]))
             else:
                 self.macros[name.text] = _Macro(None, tuple(rest))
-        elif len(tokens) >= 3 and tokens[1].text == "undef":
+        elif len(tokens) >= 3 and word == "undef":
             self.macros.pop(tokens[2].text, None)
+
+    def condition(self, word: str, tokens: list[_Token]) -> bool:
+        """#if, #elif, #ifdef, #ifndef as the preprocessor decides them for this arch."""
+        if word in ("ifdef", "ifndef"):
+            if len(tokens) < 3:
+                raise self.fail(tokens[1], f"#{word} needs a name")
+            return self.defined(tokens[2].text) == (word == "ifdef")
+        rest, resolved = tokens[2:], []
+        i = 0
+        while i < len(rest):
+            if rest[i].text == "defined":
+                parenthesized = i + 1 < len(rest) and rest[i + 1].text == "("
+                name = rest[i + 2 if parenthesized else i + 1] if i + (2 if parenthesized else 1) < len(rest) else None
+                if name is None:
+                    raise self.fail(rest[i], "defined needs a name")
+                resolved.append(_Token("num", str(int(self.defined(name.text))), name.line, name.column))
+                i += 4 if parenthesized else 2
+            else:
+                resolved.append(rest[i])
+                i += 1
+        if not resolved:
+            raise self.fail(tokens[1], f"#{tokens[1].text} needs a condition")
+        parser = _Parser(self, self.expand(resolved), self.arch, unknown_is_zero=True)
+        value = parser.expression()
+        if parser.peek() is not None:
+            raise self.fail(parser.peek(), f"unexpected '{parser.peek().text}' in #{tokens[1].text}")
+        return bool(value)
+
+    def defined(self, name: str) -> bool:
+        """A #define of this file, a compiler or header macro, or a syscall this arch has."""
+        if name in self.macros or name in _NAMES:
+            return True
+        syscall = re.fullmatch(r"(?:__NR_|SYS_)(\w+)", name)
+        if syscall is None:
+            return False
+        from .syscalls import syscall_number
+        try:
+            syscall_number(syscall.group(1), self.arch)
+        except BpfsimError:
+            return False
+        return True
 
     def fail(self, token: _Token | None, message: str) -> AsmError:
         if token is None:
@@ -206,9 +272,10 @@ class _Source:
 class _Parser:
     """Initializer elements and C constant expressions over an expanded token list."""
 
-    def __init__(self, src: _Source, tokens: list[_Token], arch: str):
+    def __init__(self, src: _Source, tokens: list[_Token], arch: str, *, unknown_is_zero: bool = False):
         self.src, self.tokens, self.i, self.arch = src, tokens, 0, arch
         self.depth = 0
+        self.unknown_is_zero = unknown_is_zero  # as in #if, where an unknown name counts as 0
 
     def peek(self, ahead: int = 0) -> _Token | None:
         k = self.i + ahead
@@ -431,7 +498,11 @@ class _Parser:
             try:
                 return syscall_number(syscall.group(1), self.arch)
             except BpfsimError as unknown:
+                if self.unknown_is_zero:
+                    return 0
                 raise self.src.fail(token, f"{token.text}: {unknown}") from None
+        if self.unknown_is_zero:
+            return 0
         raise self.src.fail(token, f"unknown identifier '{token.text}'")
 
 
@@ -446,8 +517,9 @@ def parse(text: str, *, symbol: str | None = None, name: str | None = None, arch
     ``arch`` gives ``__NR_``/``SYS_`` names their numbers (default: x86_64, this machine's headers).
     """
     source = name or "<string>"
+    arch = arch or abi.NATIVE_ARCH.name
     try:
-        src = _Source(text, source)
+        src = _Source(text, source, arch)
         arrays = src.arrays()
         if symbol is not None and symbol not in arrays:
             known = ", ".join(arrays) or "none"
@@ -459,7 +531,7 @@ def parse(text: str, *, symbol: str | None = None, name: str | None = None, arch
             size_tokens, body = arrays[symbol or next(iter(arrays))]
         else:
             size_tokens, body = [], _bare_list(src)
-        parser = _Parser(src, src.expand(body), arch or abi.NATIVE_ARCH.name)
+        parser = _Parser(src, src.expand(body), arch)
         insns = parser.elements()
         if size_tokens:
             sizer = _Parser(src, src.expand(size_tokens), parser.arch)
@@ -470,6 +542,31 @@ def parse(text: str, *, symbol: str | None = None, name: str | None = None, arch
     except RecursionError:
         raise FormatError(source, None, "the C text nests too deeply") from None
     return Program(insns, name=name, arch=arch)
+
+
+def _predefined(arch: str) -> dict[str, int]:
+    """The macros gcc predefines when it compiles for ``arch`` (``__x86_64__``, byte order, word size)."""
+    info = abi.arch_info(arch)
+    x32 = arch.strip().lower() == "x32"
+    family = {"x86_64": ["__x86_64__", "__x86_64", "__amd64__"], "i386": ["__i386__", "__i386"],
+              "aarch64": ["__aarch64__"], "arm": ["__arm__"], "armeb": ["__arm__"], "riscv64": ["__riscv"],
+              "riscv32": ["__riscv"], "s390x": ["__s390x__", "__s390__"], "s390": ["__s390__"],
+              "ppc64le": ["__powerpc64__", "__powerpc__"], "ppc64": ["__powerpc64__", "__powerpc__"],
+              "ppc": ["__powerpc__"], "loongarch64": ["__loongarch__"], "csky": ["__csky__"],
+              "m68k": ["__m68k__"], "sh": ["__sh__"], "shel": ["__sh__"], "xtensa": ["__xtensa__"],
+              "parisc": ["__hppa__"], "parisc64": ["__hppa__"]}.get(info.name, [])
+    if info.name.startswith("mips"):
+        family = ["__mips__"]
+    bits = 32 if x32 else info.bits
+    order = 1234 if info.byteorder == "little" else 4321
+    names = dict.fromkeys(family, 1) | {"__linux__": 1, "__unix__": 1, "__BYTE_ORDER__": order,
+                                         "__ORDER_LITTLE_ENDIAN__": 1234, "__ORDER_BIG_ENDIAN__": 4321,
+                                         "__SIZEOF_LONG__": bits // 8, "__SIZEOF_POINTER__": bits // 8}
+    if x32:
+        names["__ILP32__"] = 1
+    elif bits == 64:
+        names["__LP64__"] = 1
+    return names
 
 
 def _bare_list(src: _Source) -> list[_Token]:

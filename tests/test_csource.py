@@ -100,6 +100,62 @@ def test_syscall_names_use_the_given_arch():
     assert csource.parse("BPF_STMT(BPF_LD|BPF_IMM, __NR_execve)", arch="aarch64")[0].k == 221
 
 
+CONDITIONAL = """
+#include <errno.h>
+#include <stddef.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
+#if defined(__i386__)
+#define ARCH_NR AUDIT_ARCH_I386
+#elif defined(__x86_64__)
+#define ARCH_NR AUDIT_ARCH_X86_64
+#else
+#error no such arch here
+#endif
+struct sock_filter filter[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_NR, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#ifdef __NR_sigreturn
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sigreturn, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+#endif
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && !defined(NOT_DEFINED_ANYWHERE)
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+#else
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+#endif
+};
+"""
+
+
+@pytest.mark.parametrize("arch, expected", [
+    pytest.param("x86_64", [(0x20, 0, 0, 4), (0x15, 1, 0, 0xC000003E), (0x06, 0, 0, 0), (0x20, 0, 0, 0),
+                            (0x06, 0, 0, 0x00050026)], id="x86_64 has no sigreturn"),
+    pytest.param("i386", [(0x20, 0, 0, 4), (0x15, 1, 0, 0x40000003), (0x06, 0, 0, 0), (0x20, 0, 0, 0),
+                          (0x15, 0, 1, 119), (0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x00050026)],
+                 id="i386 has sigreturn 119 (syscall_32.tbl)"),
+])
+def test_conditional_compilation_follows_the_arch(arch, expected):
+    assert csource.parse(CONDITIONAL, arch=arch) == Program([Instruction(*r) for r in expected])
+
+
+def test_conditional_compilation_agrees_with_gcc(tmp_path):
+    assert csource.parse(CONDITIONAL) == compiled(CONDITIONAL, "filter", tmp_path)
+
+
+@pytest.mark.parametrize("text, words", [
+    pytest.param("#if 1\nBPF_STMT(BPF_RET|BPF_K, 0)", "never closed", id="unterminated if"),
+    pytest.param("#endif\nBPF_STMT(BPF_RET|BPF_K, 0)", "without #if", id="endif without if"),
+])
+def test_conditional_errors(text, words):
+    with pytest.raises(FormatError, match=words):
+        csource.parse(text)
+
+
 def test_a_declared_size_zero_fills_as_c_does():
     prog = csource.parse("struct sock_filter f[3] = { BPF_STMT(BPF_RET|BPF_K, 1) };")
     assert prog == Program([Instruction(6, 0, 0, 1), Instruction(0), Instruction(0)])
