@@ -159,6 +159,7 @@ def main(argv):
         ("moby-default-x86_64-bintree", "SCMP_ARCH_X86_64", 2,
          "x86_64 + x86 + x32, SCMP_FLTATR_CTL_OPTIMIZE=2 (binary tree)"),
         ("moby-default-i386", "SCMP_ARCH_X86", 1, "x86 (i386) only: native x86_64 calls hit ACT_BADARCH"),
+        ("moby-default-x32", "SCMP_ARCH_X32", 1, "x32 only: native x86_64 and i386 calls hit ACT_BADARCH"),
         ("moby-default-aarch64", "SCMP_ARCH_AARCH64", 1, "aarch64 with sub-architecture arm"),
     ]
     for name, native, optimize, what in variants:

@@ -179,8 +179,9 @@ def record(case_dir: Path, oracle: kernel.Oracle) -> int:
         "case": "[arch, nr as u32, args (trailing zeros dropped), verdicts the kernel admits]",
     }
     text = json.dumps(head, indent=1)[:-2] + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n"
-    with gzip.open(case_dir / "cases.json.gz", "wt") as out:
-        out.write(text)
+    with open(case_dir / "cases.json.gz", "wb") as raw:  # mtime 0: the same verdicts give the same bytes
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+            out.write(text.encode())
     source = case_dir / "SOURCE"
     kept = [line for line in source.read_text().splitlines() if not line.startswith("recorded:")]
     kept.append(f"recorded: {len(lines)} kernel verdicts in cases.json.gz, {head['kernel']}")
