@@ -2,7 +2,7 @@
 
 Reads what real code writes without a compiler: filter.h's macros, constant expressions over
 BPF_*, SECCOMP_RET_*, AUDIT_ARCH_*, errno and ``__NR_``/``SYS_`` names, ``offsetof(struct
-seccomp_data, ...)``, casts and the file's own #defines (``#if`` is not evaluated: the last wins).
+seccomp_data, ...)``, casts, and the file's own #defines and #if branches, decided for one arch.
 """
 
 from __future__ import annotations
