@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bpfsim import Program, SeccompData, trace  # noqa: E402
 from bpfsim import kernel  # noqa: E402
+from bpfsim import opcodes as op  # noqa: E402
 from bpfsim.syscalls import syscall_table  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -34,9 +35,6 @@ ODD_NUMBERS = (1024, 0x3FFFFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)  # no sysca
 PATTERNS = ((0xFFFFFFFFFFFFFFFF,) * 6, tuple((i + 1) << 32 | i for i in range(6)))
 MAX_DEPTH = 3  # levels of argument checks followed behind one another
 MAX_VARIANTS = 96  # argument variants per (arch, nr)
-# cBPF codes the data flow needs (include/uapi/linux/bpf_common.h).
-LD_ABS, LD_MEM, ST, STX, LDX_MEM, TAX, TXA = 0x20, 0x60, 0x02, 0x03, 0x61, 0x07, 0x87
-BPF_JMP, BPF_JA, BPF_JSET, BPF_X = 0x05, 0x00, 0x40, 0x08
 
 
 def stack_files(case_dir: Path) -> list[Path]:
@@ -68,33 +66,26 @@ def compared_words(prog: Program, data: SeccompData) -> list[tuple[int, int, int
     mem: dict[int, int | None] = {}
     found = []
     for step in trace(prog, data):
-        code, k = step.insn.code, step.insn.k
-        if code == LD_ABS:
-            a = k
-        elif code == LD_MEM:
-            a = mem.get(k)
-        elif code == LDX_MEM:
-            x = mem.get(k)
-        elif code == ST:
-            mem[k] = a
-        elif code == STX:
-            mem[k] = x
-        elif code == TAX:
-            x = a
-        elif code == TXA:
-            a = x
-        elif code & 0x07 == 0x00:  # LD IMM, LD LEN
-            a = None
-        elif code & 0x07 == 0x01:  # LDX IMM, LDX LEN
-            x = None
-        elif code & 0x07 == BPF_JMP and code & 0xF0 != BPF_JA and not code & BPF_X and a is not None:
-            found.append((a, code & 0xF0, k))
+        insn = step.insn
+        if insn.cls in (op.BPF_LD, op.BPF_LDX):
+            origin = insn.k if insn.mode == op.BPF_ABS else mem.get(insn.k) if insn.mode == op.BPF_MEM else None
+            if insn.cls == op.BPF_LD:
+                a = origin
+            else:
+                x = origin
+        elif insn.cls in (op.BPF_ST, op.BPF_STX):
+            mem[insn.k] = a if insn.cls == op.BPF_ST else x
+        elif insn.cls == op.BPF_MISC:
+            a, x = (a, a) if op.BPF_MISCOP(insn.code) == op.BPF_TAX else (x, x)
+        elif (insn.cls == op.BPF_JMP and insn.operation != op.BPF_JA and insn.source == op.BPF_K
+              and a is not None):
+            found.append((a, insn.operation, insn.k))
     return found
 
 
-def neighbours(op: int, k: int) -> tuple[int, ...]:
+def neighbours(operation: int, k: int) -> tuple[int, ...]:
     """Values of a compared word on both sides of the constant."""
-    if op == BPF_JSET:
+    if operation == op.BPF_JSET:
         return (k, 0, 0xFFFFFFFF, k & (k - 1))
     return ((k - 1) & 0xFFFFFFFF, k, (k + 1) & 0xFFFFFFFF)
 
@@ -120,8 +111,8 @@ def inputs(programs: list[Program], ips: dict[str, int]) -> list[tuple[str, int,
             for args in frontier:
                 data = SeccompData(nr if nr < 1 << 31 else nr - (1 << 32), arch, ips[arch], args)
                 for prog in programs:
-                    for offset, op, k in compared_words(prog, data):
-                        for value in neighbours(op, k):
+                    for offset, operation, k in compared_words(prog, data):
+                        for value in neighbours(operation, k):
                             new = with_word(args, offset, value)
                             if new is not None and new not in seen and len(seen) < MAX_VARIANTS:
                                 seen.add(new)
