@@ -7,9 +7,12 @@ audit.h, asm/unistd_64.h); the golden pair in corpus/all_instructions is bpf_asm
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpfsim import AsmError, FormatError, Instruction, Program
 from bpfsim import asm
+from bpfsim import opcodes as op
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 GOLDEN = CORPUS / "all_instructions"
@@ -252,3 +255,61 @@ def test_bytecode_errors(text, words):
 
 def test_bytecode_accepts_tcpdump_ddd_lines():
     assert asm.parse_bytecode("2\n6 0 0 1\n6 0 0 0\n") == Program([Instruction(6, 0, 0, 1), Instruction(6, 0, 0, 0)])
+
+
+# The kernel's own grammar as an oracle: the PyPI package bpf-asm is tools/bpf/bpf_exp.l and
+# bpf_exp.y compiled into a Python extension. Without it these tests skip with a reason.
+numbers = st.one_of(st.integers(0, 2**32 - 1).map(str), st.integers(0, 2**32 - 1).map(hex),
+                    st.integers(1, 255).map(lambda v: "0" + oct(v)[2:]), st.integers(0, 255).map(lambda v: f"0b{v:b}"),
+                    st.integers(-2**31 + 1, -1).map(str))
+registers = st.sampled_from(["x", "%x", "X"])
+
+
+@st.composite
+def bpf_asm_lines(draw):
+    """One line of kernel bpf_asm, in any of the spellings bpf_exp.y accepts, jumping to 'end'."""
+    n, size = draw(numbers), draw(st.sampled_from(["ld", "ldh", "ldb"]))
+    condition = draw(st.sampled_from(["jeq", "jgt", "jge", "jset", "jne", "jneq", "jlt", "jle"]))
+    operand = draw(st.one_of(registers, st.just("#" + n)))
+    return draw(st.sampled_from([
+        f"{size} [{n}]", f"{size} [{draw(registers)} + {n}]", f"{size} #proto", f"{size} rand",
+        f"{draw(st.sampled_from(['ld #', 'ldi #', 'ldi ', 'ldx #', 'ldxi ']))}{n}",
+        f"{draw(st.sampled_from(['ld', 'ldx', 'st', 'stx']))} M[{n}]", f"ldxb 4*([{n}]&0xf)", f"ldx 4*([{n}]&0xf)",
+        draw(st.sampled_from(["ld #len", "ldx len", "tax", "txa", "neg", "ret a", "ret %a", "ret x", "Ld #LEN"])),
+        f"{draw(st.sampled_from(sorted(asm._ALU)))} {draw(st.one_of(registers, st.just('#' + n)))}",
+        f"ret #{n}", "ja end", "jmp end", f"{condition} {operand}, end",
+        f"{condition.replace('jneq', 'jeq').replace('jne', 'jeq').replace('jlt', 'jge').replace('jle', 'jgt')}"
+        f" {operand},end , end",
+    ]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(bpf_asm_lines(), min_size=1, max_size=20), st.sampled_from(["", " ; c", " /* c */"]))
+def test_the_kernels_bpf_asm_reads_text_as_we_do(lines, comment):
+    bpf_asm = pytest.importorskip("bpf_asm", reason="the kernel grammar (pip install bpf-asm) is not installed")
+    text = "\n".join(line + comment for line in lines) + "\nend: ret #0\n"
+    assert asm.assemble(text) == Program([Instruction(*r) for r in bpf_asm.assemble(text)])
+
+
+def canonical_in_range(code: int, jt: int, jf: int, k: int, left: int) -> Instruction:
+    """A record bpf_asm can write: no ignored field set, and jumps that land on an instruction."""
+    row = op.OPCODES[code]
+    if not row.is_jump:
+        return Instruction(code, 0, 0, k if row.uses_k else 0)
+    if left == 0:
+        return Instruction(0x06)
+    if row.form == op.JUMP:
+        return Instruction(code, 0, 0, k % left)
+    reach = min(left, 256)
+    return Instruction(code, jt % reach, jf % reach, 0 if row.form == op.COND_X else k)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(op.OPCODES)), st.integers(0, 255), st.integers(0, 255),
+                          st.integers(0, 2**32 - 1)), min_size=1, max_size=30))
+def test_the_kernels_bpf_asm_reads_our_disassembly(rows):
+    bpf_asm = pytest.importorskip("bpf_asm", reason="the kernel grammar (pip install bpf-asm) is not installed")
+    prog = Program([canonical_in_range(*row, len(rows) - pc - 1) for pc, row in enumerate(rows)])
+    text = asm.disassemble(prog)
+    assert "raw" not in text
+    assert Program([Instruction(*r) for r in bpf_asm.assemble(text)]) == prog
