@@ -33,8 +33,8 @@ ODD_NUMBERS = (1024, 0x3FFFFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)  # no sysca
 # Whole-argument patterns tried for every number: all bits set, and high words set over small
 # low words (a filter that checks only low words, or forgets int $0x80's 64-bit registers, shows).
 PATTERNS = ((0xFFFFFFFFFFFFFFFF,) * 6, tuple((i + 1) << 32 | i for i in range(6)))
-MAX_DEPTH = 3  # levels of argument checks followed behind one another
-MAX_VARIANTS = 96  # argument variants per (arch, nr)
+MAX_DEPTH = 8  # levels of argument checks followed behind one another
+MAX_VARIANTS = 512  # argument variants per (arch, nr)
 
 
 def stack_files(case_dir: Path) -> list[Path]:
