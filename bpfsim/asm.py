@@ -58,6 +58,7 @@ _TABLE_HEADER = re.compile(r"\s*(line\s+CODE\s+JT\s+JF\s+K|=+)\s*")
 class _Token:
     kind: str  # "num", "name" or "op"
     text: str
+    line: int
     column: int
 
 
@@ -70,7 +71,6 @@ class _Target:
 
 @dataclass(slots=True)
 class _Pending:
-    line: int
     code: int
     jt: int = 0
     jf: int = 0
@@ -79,16 +79,19 @@ class _Pending:
 
 
 class _Cursor:
-    """The tokens of one line, read left to right; errors point at a token's column."""
+    """The tokens of one statement (a line, or the lines of a pseudo-C ``if``), read left to right."""
 
-    def __init__(self, text: str, start: int, lineno: int, source: str):
+    def __init__(self, segments: list[tuple[str, int, int]], source: str):
         self.tokens: list[_Token] = []
+        self.source = source
+        for text, start, lineno in segments:
+            pos = start
+            while (match := _TOKEN.match(text, pos)) and match.lastgroup:
+                group = match.lastgroup
+                self.tokens.append(_Token(group, match.group(group), lineno, match.start(group) + 1))
+                pos = match.end()
+        text, _, self.lineno = segments[-1]
         self.end = len(text) + 1
-        self.lineno, self.source = lineno, source
-        pos = start
-        while (match := _TOKEN.match(text, pos)) and match.lastgroup:
-            self.tokens.append(_Token(match.lastgroup, match.group(match.lastgroup), match.start(match.lastgroup) + 1))
-            pos = match.end()
         self.i = 0
 
     def peek(self, ahead: int = 0) -> _Token | None:
@@ -121,8 +124,9 @@ class _Cursor:
             raise self.fail(f"unexpected '{token.text}' after the instruction", token)
 
     def fail(self, message: str, token: _Token | None = None) -> AsmError:
-        column = token.column if token else self.end
-        return AsmError(self.source, self.lineno, message, column=column)
+        if token is None:
+            return AsmError(self.source, self.lineno, message, column=self.end)
+        return AsmError(self.source, token.line, message, column=token.column)
 
 
 class _Assembler:
@@ -139,9 +143,18 @@ class _Assembler:
         self.label_lines: dict[str, int] = {}
         self.waiting: list[tuple[str, int]] = []
         self.directive_arch: str | None = None
+        self.open_if: list[tuple[str, int, int]] = []  # the lines of a pseudo-C if read so far
+        self.open_depth, self.open_goto, self.open_last = 0, False, ""  # what they hold so far
 
     # -- lines ---------------------------------------------------------------------------------
     def line(self, text: str, lineno: int) -> None:
+        if self.open_if:
+            segment = (text.split("#", 1)[0], 0, lineno)
+            words = [t.text.lower() for t in _Cursor([segment], self.source).tokens]
+            if self.if_needs_more() or words[:1] == ["else"]:
+                self.extend_if(segment, words)
+                return
+            self.close_if()
         pos = 0
         while match := _LABEL.match(text, pos):
             self.define(match.group(1), lineno, match.start(1) + 1)
@@ -152,7 +165,7 @@ class _Assembler:
             code, jt, jf, k = (int(v, 16) for v in raw.groups())
             self.add(self.checked_record(code, jt, jf, k, lineno, raw.start(1) + 1))
             return
-        cur = _Cursor(text, pos, lineno, self.source)
+        cur = _Cursor([(text, pos, lineno)], self.source)
         first = cur.peek()
         if first is None:
             return
@@ -166,8 +179,29 @@ class _Assembler:
         if not bpf_asm and self.dialect == "bpf_asm":
             raise cur.fail(f"unknown mnemonic '{first.text}'", first)
         if not bpf_asm or word == "raw":
-            cur = _Cursor(text.split("#", 1)[0], pos, lineno, self.source)  # seccomp-tools comments
-        self.add(self.bpf_asm(cur, lineno) if bpf_asm else self.pseudo_c(cur, lineno))
+            cur = _Cursor([(text.split("#", 1)[0], pos, lineno)], self.source)  # seccomp-tools comments
+        if word == "if":  # seccomp-tools lets an if run over several lines, and else come on the next
+            self.open_depth, self.open_goto, self.open_last = 0, False, ""
+            self.extend_if((text.split("#", 1)[0], pos, lineno), [t.text.lower() for t in cur.tokens])
+            return
+        self.add(self.bpf_asm(cur) if bpf_asm else self.pseudo_c(cur))
+        cur.finish()
+
+    def extend_if(self, segment: tuple[str, int, int], words: list[str]) -> None:
+        self.open_if.append(segment)
+        self.open_depth += words.count("(") - words.count(")")
+        self.open_goto = self.open_goto or "goto" in words
+        self.open_last = words[-1] if words else self.open_last
+
+    def if_needs_more(self) -> bool:
+        """A pseudo-C if is incomplete while a parenthesis is open or a goto or else lacks its target."""
+        return self.open_depth > 0 or not self.open_goto or self.open_last in ("goto", "else")
+
+    def close_if(self) -> None:
+        cur = _Cursor(self.open_if, self.source)
+        self.open_if = []
+        cur.take()
+        self.add(self.if_goto(cur))
         cur.finish()
 
     def define(self, label: str, lineno: int, column: int) -> None:
@@ -199,7 +233,7 @@ class _Assembler:
         if code > 0xFFFF or jt > 0xFF or jf > 0xFF or k > U32:
             raise AsmError(self.source, lineno, "a record is code (16 bits), jt, jf (8 bits each), k (32 bits)",
                            column=column)
-        return _Pending(lineno, code, jt, jf, k)
+        return _Pending(code, jt, jf, k)
 
     # -- values --------------------------------------------------------------------------------
     def number(self, cur: _Cursor, token: _Token, octal: bool) -> int:
@@ -311,8 +345,8 @@ class _Assembler:
 
     def target(self, cur: _Cursor, field: str, *, octal: bool = True) -> _Target:
         token = cur.take("a jump target")
-        if token.kind == "name":
-            return _Target(field, token, None)
+        if token.kind == "name":  # seccomp-tools' "next" is the next instruction unless a label has that name
+            return _Target(field, token, 0 if token.text == "next" else None)
         if token.kind != "num":
             raise cur.fail(f"expected a label or an offset, found '{token.text}'", token)
         try:
@@ -321,33 +355,33 @@ class _Assembler:
             return _Target(field, token, None)
 
     # -- bpf_asm -------------------------------------------------------------------------------
-    def bpf_asm(self, cur: _Cursor, lineno: int) -> _Pending:
+    def bpf_asm(self, cur: _Cursor) -> _Pending:
         mnemonic = cur.take().text.lower()
         if mnemonic == "raw":
-            column = cur.peek().column if cur.peek() else cur.end
+            first = cur.peek()
             fields = [self.value(cur)]
             for _ in range(3):
                 cur.expect(",")
                 fields.append(self.value(cur))
-            return self.checked_record(*fields, lineno, column)
+            return self.checked_record(*fields, first.line, first.column)
         if mnemonic in ("tax", "txa", "neg"):
             code = {"tax": op.BPF_MISC | op.BPF_TAX, "txa": op.BPF_MISC | op.BPF_TXA,
                     "neg": op.BPF_ALU | op.BPF_NEG}[mnemonic]
-            return _Pending(lineno, code)
+            return _Pending(code)
         if mnemonic in _LOADS:
-            return self.load(cur, lineno, mnemonic)
+            return self.load(cur, mnemonic)
         if mnemonic in ("ldx", "ldxi", "ldxb"):
-            return self.load_x(cur, lineno, mnemonic)
+            return self.load_x(cur, mnemonic)
         if mnemonic in ("st", "stx"):
-            return _Pending(lineno, op.BPF_ST if mnemonic == "st" else op.BPF_STX, k=self.scratch(cur))
+            return _Pending(op.BPF_ST if mnemonic == "st" else op.BPF_STX, k=self.scratch(cur))
         if mnemonic in ("ja", "jmp"):
-            return _Pending(lineno, op.BPF_JMP | op.BPF_JA, targets=(self.target(cur, "k"),))
+            return _Pending(op.BPF_JMP | op.BPF_JA, targets=(self.target(cur, "k"),))
         if mnemonic in _CONDITIONS or mnemonic in _NEGATED:
-            return self.condition(cur, lineno, mnemonic)
+            return self.condition(cur, mnemonic)
         if mnemonic in _ALU:
             src, k = self.operand(cur)
-            return _Pending(lineno, op.BPF_ALU | _ALU[mnemonic] | src, k=k)
-        return self.ret(cur, lineno)
+            return _Pending(op.BPF_ALU | _ALU[mnemonic] | src, k=k)
+        return self.ret(cur)
 
     def operand(self, cur: _Cursor) -> tuple[int, int]:
         """``x``, ``%x`` or ``#k``: the source bit and k."""
@@ -364,7 +398,7 @@ class _Assembler:
         cur.expect("]")
         return k
 
-    def load(self, cur: _Cursor, lineno: int, mnemonic: str) -> _Pending:
+    def load(self, cur: _Cursor, mnemonic: str) -> _Pending:
         size = _LOADS[mnemonic]
         word = mnemonic in ("ld", "ldi")
         hashed = cur.accept("#")
@@ -373,30 +407,30 @@ class _Assembler:
             name = token.text.lower()
             if name == "len" and word:
                 cur.take()
-                return _Pending(lineno, op.BPF_LD | op.BPF_W | op.BPF_LEN)
+                return _Pending(op.BPF_LD | op.BPF_W | op.BPF_LEN)
             if name in _EXTENSIONS:
                 cur.take()
-                return _Pending(lineno, op.BPF_LD | size | op.BPF_ABS, k=op.SKF_AD_OFF + _EXTENSIONS[name])
+                return _Pending(op.BPF_LD | size | op.BPF_ABS, k=op.SKF_AD_OFF + _EXTENSIONS[name])
         if hashed or mnemonic == "ldi":
             if not word:
                 raise cur.fail(f"{mnemonic} has no immediate form", token)
-            return _Pending(lineno, op.BPF_LD | op.BPF_IMM, k=self.value(cur))
+            return _Pending(op.BPF_LD | op.BPF_IMM, k=self.value(cur))
         if token is not None and token.text.lower() == "m" and word:
-            return _Pending(lineno, op.BPF_LD | op.BPF_MEM, k=self.scratch(cur))
+            return _Pending(op.BPF_LD | op.BPF_MEM, k=self.scratch(cur))
         cur.expect("[")
         if cur.accept("%") or (cur.peek() and cur.peek().text.lower() == "x" and cur.peek(1) and cur.peek(1).text == "+"):
             cur.expect("x")
             cur.expect("+")
             k = self.value(cur)
             cur.expect("]")
-            return _Pending(lineno, op.BPF_LD | size | op.BPF_IND, k=k)
+            return _Pending(op.BPF_LD | size | op.BPF_IND, k=k)
         k = self.field(cur)
         if k is None:
             k = self.value(cur)
         cur.expect("]")
-        return _Pending(lineno, op.BPF_LD | size | op.BPF_ABS, k=k)
+        return _Pending(op.BPF_LD | size | op.BPF_ABS, k=k)
 
-    def load_x(self, cur: _Cursor, lineno: int, mnemonic: str) -> _Pending:
+    def load_x(self, cur: _Cursor, mnemonic: str) -> _Pending:
         first = cur.peek()
         if first is not None and first.kind == "num" and cur.peek(1) and cur.peek(1).text == "*":
             four = self.value(cur)
@@ -409,17 +443,17 @@ class _Assembler:
             cur.expect(")")
             if (four, mask) != (4, 0xF):
                 raise cur.fail("only 4*([k]&0xf) can be loaded this way (bpf_asm: ldxb offset not supported)", first)
-            return _Pending(lineno, op.BPF_LDX | op.BPF_B | op.BPF_MSH, k=k)
+            return _Pending(op.BPF_LDX | op.BPF_B | op.BPF_MSH, k=k)
         if mnemonic == "ldxb":
             raise cur.fail("ldxb takes 4*([k]&0xf)", first)
         hashed = cur.accept("#")
         if cur.accept("len"):
-            return _Pending(lineno, op.BPF_LDX | op.BPF_W | op.BPF_LEN)
+            return _Pending(op.BPF_LDX | op.BPF_W | op.BPF_LEN)
         if hashed or mnemonic == "ldxi":
-            return _Pending(lineno, op.BPF_LDX | op.BPF_IMM, k=self.value(cur))
-        return _Pending(lineno, op.BPF_LDX | op.BPF_MEM, k=self.scratch(cur))
+            return _Pending(op.BPF_LDX | op.BPF_IMM, k=self.value(cur))
+        return _Pending(op.BPF_LDX | op.BPF_MEM, k=self.scratch(cur))
 
-    def condition(self, cur: _Cursor, lineno: int, mnemonic: str) -> _Pending:
+    def condition(self, cur: _Cursor, mnemonic: str) -> _Pending:
         negated = mnemonic in _NEGATED
         operation = _NEGATED[mnemonic] if negated else _CONDITIONS[mnemonic]
         src, k = self.operand(cur)
@@ -432,31 +466,31 @@ class _Assembler:
         if negated:
             for target in targets:
                 target.field = "jf" if target.field == "jt" else "jt"
-        return _Pending(lineno, op.BPF_JMP | operation | src, k=k, targets=targets)
+        return _Pending(op.BPF_JMP | operation | src, k=k, targets=targets)
 
-    def ret(self, cur: _Cursor, lineno: int) -> _Pending:
+    def ret(self, cur: _Cursor) -> _Pending:
         cur.accept("%")
         if cur.accept("a"):
-            return _Pending(lineno, op.BPF_RET | op.BPF_A)
+            return _Pending(op.BPF_RET | op.BPF_A)
         if cur.accept("x"):
-            return _Pending(lineno, op.BPF_RET | op.BPF_X)  # bpf_exp.y encodes it; the kernel refuses it
+            return _Pending(op.BPF_RET | op.BPF_X)  # bpf_exp.y encodes it; the kernel refuses it
         cur.accept("#")
-        return _Pending(lineno, op.BPF_RET | op.BPF_K, k=self.value(cur))
+        return _Pending(op.BPF_RET | op.BPF_K, k=self.value(cur))
 
     # -- pseudo-C ------------------------------------------------------------------------------
-    def pseudo_c(self, cur: _Cursor, lineno: int) -> _Pending:
+    def pseudo_c(self, cur: _Cursor) -> _Pending:
         first = cur.take()
         word = first.text.lower()
         if word == "return":
             if cur.accept("a"):
-                return _Pending(lineno, op.BPF_RET | op.BPF_A)
+                return _Pending(op.BPF_RET | op.BPF_A)
             if cur.accept("x"):
-                return _Pending(lineno, op.BPF_RET | op.BPF_X)
-            return _Pending(lineno, op.BPF_RET | op.BPF_K, k=self.value(cur, octal=False))
+                return _Pending(op.BPF_RET | op.BPF_X)
+            return _Pending(op.BPF_RET | op.BPF_K, k=self.value(cur, octal=False))
         if word in ("goto", "jmp", "jump"):
-            return _Pending(lineno, op.BPF_JMP | op.BPF_JA, targets=(self.target(cur, "k", octal=False),))
+            return _Pending(op.BPF_JMP | op.BPF_JA, targets=(self.target(cur, "k", octal=False),))
         if word == "if":
-            return self.if_goto(cur, lineno)
+            return self.if_goto(cur)
         if word == "mem":
             cur.expect("[")
             k = self.value(cur, octal=False)
@@ -465,46 +499,48 @@ class _Assembler:
             register = cur.take("A or X")
             if register.text.lower() not in ("a", "x"):
                 raise cur.fail(f"only A or X can be stored, not '{register.text}'", register)
-            return _Pending(lineno, op.BPF_ST if register.text.lower() == "a" else op.BPF_STX, k=k)
+            return _Pending(op.BPF_ST if register.text.lower() == "a" else op.BPF_STX, k=k)
+        if word == "a" and cur.peek() and cur.peek().text in _COMPARE:
+            return self.ternary(cur)
         if word == "a":
-            return self.assign_a(cur, lineno)
+            return self.assign_a(cur)
         if word == "x":
-            return self.assign_x(cur, lineno)
+            return self.assign_x(cur)
         raise cur.fail(f"unknown mnemonic or statement '{first.text}'", first)
 
-    def assign_a(self, cur: _Cursor, lineno: int) -> _Pending:
+    def assign_a(self, cur: _Cursor) -> _Pending:
         token = cur.take("'=' or an operator")
         if token.text in _ALU_BY_SYMBOL:
             if cur.accept("x"):
-                return _Pending(lineno, op.BPF_ALU | _ALU_BY_SYMBOL[token.text] | op.BPF_X)
-            return _Pending(lineno, op.BPF_ALU | _ALU_BY_SYMBOL[token.text] | op.BPF_K, k=self.value(cur, octal=False))
+                return _Pending(op.BPF_ALU | _ALU_BY_SYMBOL[token.text] | op.BPF_X)
+            return _Pending(op.BPF_ALU | _ALU_BY_SYMBOL[token.text] | op.BPF_K, k=self.value(cur, octal=False))
         if token.text != "=":
             raise cur.fail(f"expected '=' or an operator such as '+=', found '{token.text}'", token)
         if cur.accept("x"):
-            return _Pending(lineno, op.BPF_MISC | op.BPF_TXA)
+            return _Pending(op.BPF_MISC | op.BPF_TXA)
         if cur.peek() and cur.peek().text == "-" and cur.peek(1) and cur.peek(1).text.lower() == "a":
             cur.take(), cur.take()
-            return _Pending(lineno, op.BPF_ALU | op.BPF_NEG)
+            return _Pending(op.BPF_ALU | op.BPF_NEG)
         if cur.accept("len"):
-            return _Pending(lineno, op.BPF_LD | op.BPF_W | op.BPF_LEN)
+            return _Pending(op.BPF_LD | op.BPF_W | op.BPF_LEN)
         if cur.accept("mem"):
-            return _Pending(lineno, op.BPF_LD | op.BPF_MEM, k=self.bracketed(cur))
+            return _Pending(op.BPF_LD | op.BPF_MEM, k=self.bracketed(cur))
         if cur.accept("data"):
-            return _Pending(lineno, op.BPF_LD | op.BPF_W | op.BPF_ABS, k=self.bracketed(cur))
+            return _Pending(op.BPF_LD | op.BPF_W | op.BPF_ABS, k=self.bracketed(cur))
         k = self.field(cur, pseudo_c=True)
         if k is not None:
-            return _Pending(lineno, op.BPF_LD | op.BPF_W | op.BPF_ABS, k=k)
-        return _Pending(lineno, op.BPF_LD | op.BPF_IMM, k=self.value(cur, octal=False))
+            return _Pending(op.BPF_LD | op.BPF_W | op.BPF_ABS, k=k)
+        return _Pending(op.BPF_LD | op.BPF_IMM, k=self.value(cur, octal=False))
 
-    def assign_x(self, cur: _Cursor, lineno: int) -> _Pending:
+    def assign_x(self, cur: _Cursor) -> _Pending:
         cur.expect("=")
         if cur.accept("a"):
-            return _Pending(lineno, op.BPF_MISC | op.BPF_TAX)
+            return _Pending(op.BPF_MISC | op.BPF_TAX)
         if cur.accept("len"):
-            return _Pending(lineno, op.BPF_LDX | op.BPF_W | op.BPF_LEN)
+            return _Pending(op.BPF_LDX | op.BPF_W | op.BPF_LEN)
         if cur.accept("mem"):
-            return _Pending(lineno, op.BPF_LDX | op.BPF_MEM, k=self.bracketed(cur))
-        return _Pending(lineno, op.BPF_LDX | op.BPF_IMM, k=self.value(cur, octal=False))
+            return _Pending(op.BPF_LDX | op.BPF_MEM, k=self.bracketed(cur))
+        return _Pending(op.BPF_LDX | op.BPF_IMM, k=self.value(cur, octal=False))
 
     def bracketed(self, cur: _Cursor) -> int:
         cur.expect("[")
@@ -512,7 +548,17 @@ class _Assembler:
         cur.expect("]")
         return k
 
-    def if_goto(self, cur: _Cursor, lineno: int) -> _Pending:
+    def ternary(self, cur: _Cursor) -> _Pending:
+        """seccomp-tools' ``A == read ? allow : next``."""
+        operation, swapped = _COMPARE[cur.take().text]
+        src, k = (op.BPF_X, 0) if cur.accept("x") else (op.BPF_K, self.value(cur, octal=False))
+        cur.expect("?")
+        yes = self.target(cur, "jf" if swapped else "jt", octal=False)
+        cur.expect(":")
+        no = self.target(cur, "jt" if swapped else "jf", octal=False)
+        return _Pending(op.BPF_JMP | operation | src, k=k, targets=(yes, no))
+
+    def if_goto(self, cur: _Cursor) -> _Pending:
         """``if (A op v) goto T [else goto F]``, also ``if (!(A & v))`` and ``if !(A & v)``."""
         depth = 0
         while cur.accept("("):
@@ -544,7 +590,7 @@ class _Assembler:
         if swapped:
             for target in targets:
                 target.field = "jf" if target.field == "jt" else "jt"
-        return _Pending(lineno, op.BPF_JMP | operation | src, k=k, targets=tuple(targets))
+        return _Pending(op.BPF_JMP | operation | src, k=k, targets=tuple(targets))
 
     # -- pass two ------------------------------------------------------------------------------
     def resolve(self) -> list[Instruction]:
@@ -555,13 +601,13 @@ class _Assembler:
         for pc, item in enumerate(self.items):
             fields = {"jt": item.jt, "jf": item.jf, "k": item.k}
             for target in item.targets:
-                fields[target.field] = self.offset(pc, item.line, target)
+                fields[target.field] = self.offset(pc, target)
             insns.append(Instruction(item.code, fields["jt"], fields["jf"], fields["k"]))
         return insns
 
-    def offset(self, pc: int, line: int, target: _Target) -> int:
+    def offset(self, pc: int, target: _Target) -> int:
         """The jt, jf or k that reaches ``target`` from ``pc``, checked as bpf_asm checks it."""
-        name, column = target.token.text, target.token.column
+        name, line, column = target.token.text, target.token.line, target.token.column
         dest = self.labels.get(name)
         if dest is None:
             if target.offset is None:
@@ -599,8 +645,13 @@ def assemble(text: str, *, name: str | None = None, arch: str | None = None,
         except abi.UnknownArchError as unknown:
             raise AsmError(source, None, str(unknown)) from None
     assembler = _Assembler(source, arch, dialect)
-    for lineno, line in enumerate(_strip_comments(text), 1):
-        assembler.line(line, lineno)
+    try:
+        for lineno, line in enumerate(_strip_comments(text), 1):
+            assembler.line(line, lineno)
+        if assembler.open_if:
+            assembler.close_if()
+    except RecursionError:
+        raise AsmError(source, lineno, "parentheses nest too deeply") from None
     return Program(assembler.resolve(), name=name, arch=assembler.directive_arch or arch)
 
 

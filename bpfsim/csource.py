@@ -48,6 +48,7 @@ _BINARY = [("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", "<=", "
            ("+", "-"), ("*", "/", "%")]
 _MAX_DEPTH = 100
 _MAX_ELEMENTS = 1 << 16
+_MAX_TOKENS = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,24 +213,26 @@ class _Source:
                 i += 1
                 continue
             if macro.params is None:
-                out.extend(self.expand(self.paste(list(macro.body), token), active | {token.text}, depth + 1))
+                body = list(macro.body)
                 i += 1
-                continue
-            if i + 1 >= len(tokens) or tokens[i + 1].text != "(":
+            elif i + 1 >= len(tokens) or tokens[i + 1].text != "(":
                 out.append(token)
                 i += 1
                 continue
-            args, i = self.arguments(tokens, i + 1)
-            if args == [[]] and not macro.params:
-                args = []
-            if len(args) != len(macro.params):
-                raise self.fail(token, f"macro {token.text} takes {len(macro.params)} arguments, "
-                                f"{len(args)} given")
-            bound = dict(zip(macro.params, args))
-            body: list[_Token] = []
-            for part in macro.body:
-                body.extend(bound.get(part.text, [part]) if part.kind == "name" else [part])
+            else:
+                args, i = self.arguments(tokens, i + 1)
+                if args == [[]] and not macro.params:
+                    args = []
+                if len(args) != len(macro.params):
+                    raise self.fail(token, f"macro {token.text} takes {len(macro.params)} arguments, "
+                                    f"{len(args)} given")
+                bound = dict(zip(macro.params, args))
+                body = []
+                for part in macro.body:
+                    body.extend(bound.get(part.text, [part]) if part.kind == "name" else [part])
             out.extend(self.expand(self.paste(body, token), active | {token.text}, depth + 1))
+            if len(out) > _MAX_TOKENS:
+                raise self.fail(token, f"macro {token.text} expands to more than {_MAX_TOKENS} tokens")
         return out
 
     def arguments(self, tokens: Sequence[_Token], start: int) -> tuple[list[list[_Token]], int]:

@@ -313,3 +313,53 @@ def test_the_kernels_bpf_asm_reads_our_disassembly(rows):
     text = asm.disassemble(prog)
     assert "raw" not in text
     assert Program([Instruction(*r) for r in bpf_asm.assemble(text)]) == prog
+
+
+SECCOMP_TOOLS_STYLE = """# seccomp-tools' spec/data/libseccomp.asm (MIT), whose libseccomp.bpf holds the records below
+A = arch
+A == ARCH_X86_64 ? next : dead
+A = sys_number
+A >= 0x40000000 ? dead : next
+A == write ? ok : next
+A == close ? ok : next
+A == dup ? ok : next
+A == exit ? ok : next
+return ERRNO(5)
+ok:
+return ALLOW
+dead:
+return KILL
+"""
+
+
+def test_seccomp_tools_ternary_syntax_assembles_to_its_bpf():
+    expected = [(0x20, 0, 0, 4), (0x15, 0, 8, 0xC000003E), (0x20, 0, 0, 0), (0x35, 6, 0, 0x40000000),
+                (0x15, 4, 0, 1), (0x15, 3, 0, 3), (0x15, 2, 0, 0x20), (0x15, 1, 0, 0x3C), (0x06, 0, 0, 0x50005),
+                (0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0)]
+    assert asm.assemble(SECCOMP_TOOLS_STYLE, arch="x86_64") == Program([Instruction(*r) for r in expected])
+
+
+def test_a_pseudo_c_if_may_span_lines_with_comments():
+    text = """if (A == X)
+  goto next # the next statement
+else
+  goto out
+if (
+  A # a comment inside the condition
+    == 0x123
+  ) goto out
+if (! (A & 0x1337))
+  goto 0
+else goto 1
+A = sys_number
+out: return KILL
+"""
+    assert asm.assemble(text) == Program([Instruction(0x1D, 0, 3), Instruction(0x15, 2, 0, 0x123),
+                                          Instruction(0x45, 1, 0, 0x1337), Instruction(0x20),
+                                          Instruction(0x06)])
+
+
+def test_an_unfinished_if_is_an_error_at_its_last_line():
+    with pytest.raises(AsmError) as caught:
+        asm.assemble("if (A == 1)\n  goto", name="f")
+    assert caught.value.line == 2
