@@ -8,6 +8,7 @@ made observable is compared (for example LOG and ALLOW are one observation).
 import gzip
 import json
 import re
+import signal
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bpfsim import Action, Program, SeccompData, evaluate
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 SPECIAL = {"all_instructions", "regressions"}
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*(-[a-z0-9][a-z0-9_.]*)+$")
+SYS_SECCOMP = 1  # si_code of a seccomp SIGSYS (include/uapi/asm-generic/siginfo.h)
 FORMS = ("filter.bpf", "filter.asm", "filter.c", "filter.elf")
 CASE_DIRS = sorted(d for d in CORPUS.iterdir() if d.is_dir() and d.name not in SPECIAL)
 RECORDED = [d for d in CASE_DIRS if (d / "cases.json.gz").exists() or (d / "cases.json").exists()]
@@ -56,6 +58,21 @@ def agrees(verdict, expect: str) -> bool:
                for name, data in admitted(expect))
 
 
+def outcome_agrees(verdict, data: SeccompData) -> bool:
+    """What the calling thread saw: the return value, the siginfo of a TRAP (the recorder checked
+    the kernel's described the call itself), which of two threads a kill took."""
+    out, action = verdict.outcome, verdict.action
+    if action == Action.ERRNO:
+        return out.runs is False and out.retval == -verdict.errno
+    if action == Action.TRAP:
+        info = out.siginfo
+        return (info.si_signo, info.si_code, info.si_errno, info.si_syscall, info.si_arch, info.si_call_addr) == (
+            signal.SIGSYS, SYS_SECCOMP, verdict.data, data.nr, data.arch, data.instruction_pointer)
+    if action in (Action.KILL_THREAD, Action.KILL_PROCESS):
+        return out.signal == signal.SIGSYS and out.killed == ("thread" if action == Action.KILL_THREAD else "process")
+    return out.runs is True
+
+
 @pytest.mark.parametrize("case_dir", RECORDED, ids=[d.name for d in RECORDED])
 def test_bpfsim_gives_every_verdict_the_kernel_gave(case_dir):
     recorded = load_cases(case_dir)
@@ -66,8 +83,9 @@ def test_bpfsim_gives_every_verdict_the_kernel_gave(case_dir):
     for arch, nr, args, expect in recorded["cases"]:
         data = SeccompData(nr - (1 << 32) if nr >= 1 << 31 else nr, arch, ips[arch], args)
         verdict = evaluate(programs, data, threads=recorded["threads"])
-        if not agrees(verdict, expect):
-            wrong.append(f"{arch} nr={nr:#x} args={[hex(a) for a in args]}: kernel {expect}, bpfsim {verdict!r}")
+        if not (agrees(verdict, expect) and outcome_agrees(verdict, data)):
+            wrong.append(f"{arch} nr={nr:#x} args={[hex(a) for a in args]}: kernel {expect}, "
+                         f"bpfsim {verdict!r}: {verdict.outcome}")
     assert not wrong, f"{len(wrong)} of {len(recorded['cases'])} disagree:\n" + "\n".join(wrong[:20])
 
 
