@@ -1,11 +1,11 @@
 """Record what the machine's kernel decides for every corpus filter stack: ``corpus/*/cases.json.gz``.
 
 Run as root on Linux x86_64 (``make corpus-record``, or ``python tools/record_corpus.py NAME...``).
-Inputs per stack: every x86_64 number up to past the end of the table, every one of them with the
-x32 bit, every i386 number (made with ``int $0x80``), a few numbers no table has, each with zero
-arguments and with two whole-argument patterns; then, for each
-argument word a filter compares with a constant k on the way to its verdict, the same call with
-that word set to k-1, k and k+1 (followed a few levels deep, so checks behind checks are reached).
+Inputs per stack: every x86_64 number to past the end of its table, every x32 number (the x32
+bit over 0 to past 547), every i386 number (made with ``int $0x80``) and a few numbers no table
+has, each with zero arguments and with two whole-argument patterns; then, for each argument word a
+filter compares with a constant k on the way to its verdict, the same call with that word set to
+k-1, k and k+1 (followed up to eight levels, so checks behind checks are reached).
 bpfsim only *chooses* the inputs; every expected verdict is what ``bpfsim.kernel`` observed, with
 its guard around the calls that must not run. The file says which kernel gave them.
 """
@@ -48,9 +48,10 @@ def stack_files(case_dir: Path) -> list[Path]:
 def base_calls() -> list[tuple[str, int]]:
     """(arch, nr) for every number of the x86_64, x32 and i386 tables and just past them."""
     top64 = max(syscall_table("x86_64")) + 8
+    topx32 = (max(syscall_table("x32")) & ~X32) + 8
     top32 = max(syscall_table("i386")) + 8
     calls = [("x86_64", nr) for nr in range(top64)]
-    calls += [("x86_64", X32 | nr) for nr in range(top64)]
+    calls += [("x86_64", X32 | nr) for nr in range(topx32)]
     calls += [("i386", nr) for nr in range(top32)]
     calls += [(arch, nr) for arch in ("x86_64", "i386") for nr in ODD_NUMBERS]
     return calls
