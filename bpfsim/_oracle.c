@@ -1,0 +1,944 @@
+/* bpfsim kernel oracle helper: installs seccomp filter stacks in throwaway threads and reports
+ * what each call observed.  Driven by bpfsim/kernel.py over stdin/stdout (binary protocol
+ * described there); compiled on first use.  Linux x86_64 only.
+ *
+ * Process layout: this server forks one *subject* process at a time.  The subject's main thread
+ * (T1) never gets a filter: it only spawns a calling thread (T2) on request and waits for it to
+ * die.  T2 installs the stack (under PTRACE_O_SUSPEND_SECCOMP when we are allowed to), makes the
+ * calls and reports through memory shared with this server; it makes no syscall between calls.
+ * Both threads are ptraced by the server, which sees TRACE events, SIGSYS (TRAP) and deaths.
+ * A KILL_THREAD kills only T2: T1 survives and can start the next T2, so a subject serves many
+ * requests; a KILL_PROCESS (or unknown action) kills the subject and a new one is forked.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PTRACE_O_SUSPEND_SECCOMP
+#define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
+#endif
+#ifndef PTRACE_EVENT_SECCOMP
+#define PTRACE_EVENT_SECCOMP 7
+#endif
+_Static_assert(sizeof(struct sock_filter) == 8, "sock_filter");
+#define OPT_EXITKILL 0x100000
+#define OPT_TRACECLONE 0x8
+#define OPT_TRACESECCOMP 0x80
+
+#define OP_HELLO 0
+#define OP_RUN 1
+#define OP_EACH 2
+#define OP_DUMP 3
+#define OP_QUIT 4
+
+#define ST_OK 0
+#define ST_TIMEOUT 1
+#define ST_ERROR 2
+#define ST_TOOBIG 3
+
+#define MAX_FILTERS 8192
+#define MAX_CALLS 16384
+#define INSN_AREA (24u << 20)
+
+#define PHASE_INSTALLING 1
+#define PHASE_INSTALLED 2
+#define PHASE_DONE 3
+
+#define MODE_STACK 0
+#define MODE_EACH 1
+
+#define CMD_SPAWN 1
+#define CMD_EXIT 2
+
+#define FATE_RETURNED 0
+#define FATE_THREAD_KILLED 1
+#define FATE_PROCESS_KILLED 2
+#define FATE_NOT_RUN 3
+
+#define RF_EVENT 1
+#define RF_TRAP 2
+#define RF_NOTIF 4
+#define RF_SD 8
+#define RF_CORE 16
+
+struct call {
+	uint32_t kind; /* 0: syscall instruction, 1: int $0x80 */
+	int32_t nr;
+	uint64_t args[6];
+};
+
+struct result {
+	volatile uint32_t state; /* T2: 1 before the call, 2 after it returned */
+	uint32_t fate;
+	uint32_t flags;
+	int32_t sig;
+	int32_t pid, tid;
+	volatile int64_t ret;
+	uint64_t msg;
+	int32_t r_signo, r_code, r_errno, r_syscall;
+	uint32_t r_arch, pad;
+	uint64_t r_call_addr;
+	uint8_t sd[64];
+};
+
+struct shm {
+	volatile uint32_t cmd, mode, nfilters, first_filter, ncalls, first_call;
+	volatile uint32_t phase, cur, installing, installed_upto;
+	volatile int32_t listener_fd;
+	struct sock_fprog fprogs[MAX_FILTERS];
+	uint32_t fflags[MAX_FILTERS];
+	volatile int64_t fret[MAX_FILTERS];
+	struct call calls[MAX_CALLS];
+	struct result res[MAX_CALLS];
+	struct sock_filter insns[INSN_AREA / sizeof(struct sock_filter)];
+};
+
+struct ptrace_sc_info {
+	uint8_t op, reserved;
+	uint16_t flags;
+	uint32_t arch;
+	uint64_t instruction_pointer, stack_pointer;
+	uint64_t nr, args[6];
+	uint32_t ret_data, reserved2;
+};
+
+static struct shm *S;
+
+/* ---------------------------------------------------------------- the calling thread (T2) */
+/* Nothing below may call libc: T2 shares T1's TLS and every syscall it makes is filtered. */
+
+static inline long raw3(long nr, long a, long b, long c)
+{
+	long ret;
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* One call site for every subject, so instruction_pointer is the same in each (non-PIE). */
+static __attribute__((noinline)) long native_call(long nr, const uint64_t *a)
+{
+	long ret;
+	register long r10 __asm__("r10") = (long)a[3];
+	register long r8 __asm__("r8") = (long)a[4];
+	register long r9 __asm__("r9") = (long)a[5];
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* int $0x80 from a 64-bit task: the filter sees AUDIT_ARCH_I386 and the full 64-bit registers. */
+static __attribute__((noinline)) long compat_call(long nr, const uint64_t *a)
+{
+	long ret;
+	register long r12 __asm__("r12") = (long)a[5];
+	__asm__ volatile("push %%rbp\n\tmov %%r12, %%rbp\n\tint $0x80\n\tpop %%rbp"
+			 : "=a"(ret)
+			 : "a"(nr), "b"(a[0]), "c"(a[1]), "d"(a[2]), "S"(a[3]), "D"(a[4]), "r"(r12)
+			 : "r8", "r9", "r10", "r11", "memory");
+	return ret;
+}
+
+static inline void breakpoint(void) { __asm__ volatile("int3" ::: "memory"); }
+
+static void t2_body(void)
+{
+	struct shm *s = S;
+	uint32_t i;
+	int failed = 0;
+
+	s->phase = PHASE_INSTALLING;
+	if (s->mode == MODE_EACH) {
+		for (i = s->first_filter; i < s->nfilters; i++) {
+			s->installing = i;
+			long r = raw3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, s->fflags[i], (long)&s->fprogs[i]);
+			s->fret[i] = r;
+			if (r >= 0) {
+				if (r > 0)
+					s->listener_fd = (int32_t)r;
+				i++;
+				break;
+			}
+		}
+		s->installed_upto = i;
+	} else {
+		for (i = 0; i < s->nfilters; i++) {
+			s->installing = i;
+			long r = raw3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, s->fflags[i], (long)&s->fprogs[i]);
+			s->fret[i] = r;
+			if (r < 0) {
+				failed = 1;
+				break;
+			}
+			if (s->fflags[i] & SECCOMP_FILTER_FLAG_NEW_LISTENER)
+				s->listener_fd = (int32_t)r;
+		}
+		s->installed_upto = i;
+		if (!failed) {
+			s->phase = PHASE_INSTALLED;
+			breakpoint();
+			for (i = s->first_call; i < s->ncalls; i++) {
+				struct call *c = &s->calls[i];
+				s->cur = i;
+				s->res[i].state = 1;
+				long r = c->kind ? compat_call((long)c->nr, c->args) : native_call((long)c->nr, c->args);
+				s->res[i].ret = r;
+				s->res[i].state = 2;
+			}
+		}
+	}
+	s->phase = PHASE_DONE;
+	breakpoint();
+	/* The server resumes us only with seccomp suspended, so these are not filtered. */
+	if (s->listener_fd >= 0)
+		raw3(__NR_close, s->listener_fd, 0, 0);
+	raw3(__NR_exit, 0, 0, 0);
+	for (;;)
+		breakpoint();
+}
+
+static int t2_entry(void *arg)
+{
+	(void)arg;
+	t2_body();
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the subject's main thread */
+
+static char t2_stack[1 << 16] __attribute__((aligned(64)));
+static volatile pid_t t2_tid;
+
+static void t1_main(pid_t server)
+{
+	struct rlimit nocore = {0, 0};
+	sigset_t none;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != server)
+		_exit(1);
+	int devnull = open("/dev/null", O_RDWR);
+	if (devnull >= 0) {
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+	}
+	syscall(SYS_close_range, 3, ~0u, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGUSR2, SIG_IGN);
+	setrlimit(RLIMIT_CORE, &nocore);
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+		_exit(2);
+	raise(SIGSTOP);
+	pid_t me = getpid();
+	for (;;) {
+		/* A signal-delivery-stop: the server resumes us with a command in S->cmd. */
+		syscall(SYS_tgkill, me, me, SIGUSR2);
+		if (S->cmd != CMD_SPAWN)
+			_exit(0);
+		syscall(SYS_close_range, 3, ~0u, 0);
+		t2_tid = 0;
+		if (clone(t2_entry, t2_stack + sizeof t2_stack,
+			  CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+				  CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID,
+			  NULL, &t2_tid, NULL, &t2_tid) < 0)
+			_exit(3);
+		pid_t v;
+		while ((v = t2_tid) != 0)
+			syscall(SYS_futex, &t2_tid, FUTEX_WAIT, v, NULL, NULL, 0);
+	}
+}
+
+/* ---------------------------------------------------------------- the server */
+
+static int sigfd = -1, notif_fd = -1, pidfd = -1;
+static pid_t server_pid, sub_pid, t2;
+static int sub_ready, can_suspend = -1;
+static int32_t notif_errno = 131;
+static int notif_answer = 1;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void service_notif(void)
+{
+	struct seccomp_notif n;
+	struct seccomp_notif_resp r;
+	memset(&n, 0, sizeof n);
+	if (ioctl(notif_fd, SECCOMP_IOCTL_NOTIF_RECV, &n) != 0)
+		return;
+	uint32_t cur = S->cur;
+	if (cur < S->ncalls && S->res[cur].state == 1) {
+		struct result *res = &S->res[cur];
+		res->flags |= RF_NOTIF | RF_SD;
+		memcpy(res->sd, &n.data, 64);
+	}
+	if (!notif_answer)
+		return; /* the thread stays blocked: used to test timeouts */
+	memset(&r, 0, sizeof r);
+	r.id = n.id;
+	r.error = -notif_errno;
+	ioctl(notif_fd, SECCOMP_IOCTL_NOTIF_SEND, &r);
+}
+
+/* Next wait status of any tracee or child, answering notifications meanwhile; -1 on timeout. */
+static int wait_event(long long deadline, pid_t *tid, int *status)
+{
+	for (;;) {
+		pid_t r = waitpid(-1, status, __WALL | WNOHANG);
+		if (r > 0) {
+			*tid = r;
+			return 0;
+		}
+		if (r < 0 && errno != EINTR)
+			return -2;
+		long long left = deadline - now_ms();
+		if (left <= 0)
+			return -1;
+		struct pollfd p[2] = {{sigfd, POLLIN, 0}, {notif_fd, POLLIN, 0}};
+		int n = poll(p, notif_fd >= 0 ? 2 : 1, (int)left);
+		if (n <= 0)
+			continue;
+		if (p[0].revents) {
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof si) > 0)
+				;
+		}
+		if (notif_fd >= 0 && (p[1].revents & POLLIN))
+			service_notif();
+		else if (notif_fd >= 0 && (p[1].revents & (POLLHUP | POLLERR | POLLNVAL))) {
+			close(notif_fd);
+			notif_fd = -1;
+		}
+	}
+}
+
+static void close_notif(void)
+{
+	if (notif_fd >= 0)
+		close(notif_fd);
+	notif_fd = -1;
+}
+
+/* Forget a subject whose leader has been reaped (its pid may be reused from now on). */
+static void subject_gone(void)
+{
+	sub_pid = 0;
+	sub_ready = 0;
+	close_notif();
+	if (pidfd >= 0)
+		close(pidfd);
+	pidfd = -1;
+}
+
+/* Kill the subject and reap every thread of it, so nothing is left behind. */
+static void kill_subject(void)
+{
+	if (!sub_pid)
+		return;
+	kill(sub_pid, SIGKILL);
+	long long deadline = now_ms() + 5000;
+	for (;;) {
+		pid_t tid;
+		int st;
+		int r = wait_event(deadline, &tid, &st);
+		if (r != 0)
+			break;
+		if (tid == sub_pid && (WIFEXITED(st) || WIFSIGNALED(st)))
+			break;
+	}
+	subject_gone();
+}
+
+static int spawn_subject(long long deadline)
+{
+	pid_t p = fork();
+	if (p < 0)
+		return -1;
+	if (p == 0) {
+		t1_main(server_pid);
+		_exit(4);
+	}
+	sub_pid = p;
+	sub_ready = 0;
+	for (;;) {
+		pid_t tid;
+		int st;
+		if (wait_event(deadline, &tid, &st) != 0) {
+			kill_subject();
+			return -1;
+		}
+		if (tid != p)
+			continue;
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			subject_gone();
+			return -1;
+		}
+		int sig = WSTOPSIG(st);
+		if (sig == SIGSTOP) {
+			if (ptrace(PTRACE_SETOPTIONS, p, 0, OPT_TRACECLONE | OPT_EXITKILL) != 0) {
+				kill_subject();
+				return -1;
+			}
+			if (can_suspend < 0) {
+				can_suspend = ptrace(PTRACE_SETOPTIONS, p, 0,
+						     OPT_TRACECLONE | OPT_EXITKILL | PTRACE_O_SUSPEND_SECCOMP) == 0;
+				ptrace(PTRACE_SETOPTIONS, p, 0, OPT_TRACECLONE | OPT_EXITKILL);
+			}
+			ptrace(PTRACE_CONT, p, 0, 0);
+		} else if (sig == SIGUSR2) {
+			sub_ready = 1;
+			pidfd = (int)syscall(SYS_pidfd_open, p, 0);
+			return 0;
+		} else {
+			ptrace(PTRACE_CONT, p, 0, 0);
+		}
+	}
+}
+
+static long call_phase_options(int trace)
+{
+	return OPT_EXITKILL | (trace ? OPT_TRACESECCOMP : 0);
+}
+
+/* One spawn of T2 for the current job; returns ST_* and sets *sub_died. */
+static int run_t2(int trace, long long deadline, int *t2_status, int *sub_status, int *sub_died)
+{
+	int t2_dead = 0, t2_started = 0;
+	*sub_died = 0;
+	S->phase = 0;
+	S->cur = ~0u;
+	S->listener_fd = -1;
+	S->installing = ~0u;
+	if (S->mode == MODE_STACK)
+		S->installed_upto = 0;
+	S->cmd = CMD_SPAWN;
+	t2 = 0;
+	close_notif();
+	if (ptrace(PTRACE_CONT, sub_pid, 0, 0) != 0)
+		return ST_ERROR;
+	sub_ready = 0;
+	while (!(t2_dead && sub_ready) && !*sub_died) {
+		pid_t tid;
+		int st;
+		int r = wait_event(deadline, &tid, &st);
+		if (r == -1) {
+			kill_subject();
+			return ST_TIMEOUT;
+		}
+		if (r != 0)
+			return ST_ERROR;
+		if (tid == sub_pid) {
+			if (WIFEXITED(st) || WIFSIGNALED(st)) {
+				*sub_died = 1;
+				*sub_status = st;
+				subject_gone();
+				continue;
+			}
+			int sig = WSTOPSIG(st), ev = st >> 16;
+			if (ev == PTRACE_EVENT_CLONE) {
+				unsigned long msg = 0;
+				ptrace(PTRACE_GETEVENTMSG, sub_pid, 0, &msg);
+				t2 = (pid_t)msg;
+				ptrace(PTRACE_CONT, sub_pid, 0, 0);
+			} else if (sig == SIGUSR2 && ev == 0) {
+				sub_ready = 1;
+			} else {
+				ptrace(PTRACE_CONT, sub_pid, 0, 0);
+			}
+			continue;
+		}
+		if (t2 == 0)
+			t2 = tid;
+		if (tid != t2)
+			continue; /* a previous T2 being reaped */
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			t2_dead = 1;
+			*t2_status = st;
+			continue;
+		}
+		int sig = WSTOPSIG(st), ev = st >> 16;
+		if (ev == PTRACE_EVENT_SECCOMP) {
+			unsigned long msg = 0;
+			struct ptrace_sc_info info;
+			memset(&info, 0, sizeof info);
+			ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+			long got = ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof info, &info);
+			if (S->phase == PHASE_INSTALLING && info.nr == __NR_seccomp && info.arch == 0xc000003eu) {
+				/* Without suspension an earlier filter traced our own install: let it run. */
+				ptrace(PTRACE_CONT, tid, 0, 0);
+				continue;
+			}
+			/* SAFETY: skip the call (nr = -1) so that nothing a TRACE lets through ever
+			 * runs; if that fails the subject dies before it can run the call. */
+			if (ptrace(PTRACE_POKEUSER, tid, offsetof(struct user_regs_struct, orig_rax), -1L) != 0) {
+				kill_subject();
+				return ST_ERROR;
+			}
+			uint32_t cur = S->cur;
+			if (S->phase == PHASE_INSTALLED && cur < S->ncalls && S->res[cur].state == 1) {
+				struct result *res = &S->res[cur];
+				res->flags |= RF_EVENT;
+				res->msg = msg;
+				if (got > 0 && info.op == 3) {
+					int32_t nr32 = (int32_t)info.nr;
+					uint32_t arch = info.arch;
+					memcpy(res->sd, &nr32, 4);
+					memcpy(res->sd + 4, &arch, 4);
+					memcpy(res->sd + 8, &info.instruction_pointer, 8);
+					memcpy(res->sd + 16, info.args, 48);
+					res->flags |= RF_SD;
+				}
+			}
+			ptrace(PTRACE_CONT, tid, 0, 0);
+		} else if (ev == 0 && sig == SIGSTOP && !t2_started) {
+			t2_started = 1;
+			long opts = can_suspend ? OPT_EXITKILL | PTRACE_O_SUSPEND_SECCOMP : call_phase_options(trace);
+			if (ptrace(PTRACE_SETOPTIONS, tid, 0, opts) != 0) {
+				kill_subject();
+				return ST_ERROR;
+			}
+			ptrace(PTRACE_CONT, tid, 0, 0);
+		} else if (ev == 0 && sig == SIGTRAP) {
+			if (S->phase == PHASE_INSTALLED) {
+				/* SAFETY: the calls must run filtered: if suspension cannot be lifted,
+				 * the subject dies here. */
+				if (ptrace(PTRACE_SETOPTIONS, tid, 0, call_phase_options(trace)) != 0) {
+					kill_subject();
+					return ST_ERROR;
+				}
+				if (S->listener_fd >= 0 && pidfd >= 0)
+					notif_fd = (int)syscall(SYS_pidfd_getfd, pidfd, S->listener_fd, 0);
+				ptrace(PTRACE_CONT, tid, 0, 0);
+			} else {
+				if (!can_suspend ||
+				    ptrace(PTRACE_SETOPTIONS, tid, 0, OPT_EXITKILL | PTRACE_O_SUSPEND_SECCOMP) != 0) {
+					/* T2 cannot leave unfiltered: end the whole subject instead. */
+					kill_subject();
+					*sub_died = 2;
+					return ST_OK;
+				}
+				ptrace(PTRACE_CONT, tid, 0, 0);
+			}
+		} else if (ev == 0 && sig == SIGSYS) {
+			siginfo_t si;
+			memset(&si, 0, sizeof si);
+			ptrace(PTRACE_GETSIGINFO, tid, 0, &si);
+			uint32_t cur = S->cur;
+			if (S->phase == PHASE_INSTALLED && cur < S->ncalls && S->res[cur].state == 1) {
+				struct result *res = &S->res[cur];
+				res->flags |= RF_TRAP;
+				res->r_signo = si.si_signo;
+				res->r_code = si.si_code;
+				res->r_errno = si.si_errno;
+				res->r_syscall = si.si_syscall;
+				res->r_arch = si.si_arch;
+				res->r_call_addr = (uint64_t)(uintptr_t)si.si_call_addr;
+			}
+			/* Suppressed: T2 resumes after the call as if a handler had returned, with no
+			 * rt_sigreturn for the filters to see. */
+			ptrace(PTRACE_CONT, tid, 0, 0);
+		} else if (ev == 0) {
+			ptrace(PTRACE_CONT, tid, 0, sig); /* anything else is delivered as it comes */
+		} else {
+			ptrace(PTRACE_CONT, tid, 0, 0);
+		}
+	}
+	return ST_OK;
+}
+
+/* ------------------------------------------------------------ protocol */
+
+static int read_full(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+	while (n) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n) {
+		ssize_t r = write(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static char *out;
+static size_t out_len, out_cap;
+
+static void put(const void *p, size_t n)
+{
+	if (out_len + n > out_cap) {
+		out_cap = (out_len + n) * 2;
+		out = realloc(out, out_cap);
+		if (!out)
+			exit(5);
+	}
+	memcpy(out + out_len, p, n);
+	out_len += n;
+}
+
+static void put32(uint32_t v) { put(&v, 4); }
+
+static void flush_reply(void)
+{
+	uint32_t n = (uint32_t)out_len;
+	if (write_full(1, &n, 4) || write_full(1, out, out_len))
+		exit(0);
+	out_len = 0;
+}
+
+/* Parses filters (u32 flags, u32 len, len*8 bytes) from the request into shared memory. */
+static int load_filters(const char **pp, const char *end, uint32_t n)
+{
+	const char *p = *pp;
+	size_t used = 0;
+	if (n > MAX_FILTERS)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t hdr[2];
+		if (end - p < 8)
+			return -1;
+		memcpy(hdr, p, 8);
+		p += 8;
+		size_t bytes = (size_t)hdr[1] * 8;
+		if ((size_t)(end - p) < bytes || used + hdr[1] > INSN_AREA / 8)
+			return -1;
+		memcpy(&S->insns[used], p, bytes);
+		S->fflags[i] = hdr[0];
+		S->fprogs[i].len = (unsigned short)hdr[1];
+		S->fprogs[i].filter = &S->insns[used];
+		S->fret[i] = 0;
+		used += hdr[1];
+		p += bytes;
+	}
+	S->nfilters = n;
+	*pp = p;
+	return 0;
+}
+
+static int ensure_subject(long long deadline)
+{
+	if (sub_pid && sub_ready)
+		return 0;
+	if (sub_pid)
+		kill_subject();
+	return spawn_subject(deadline);
+}
+
+static void op_run(const char *p, const char *end)
+{
+	uint32_t hdr[5];
+	int status = ST_OK, install_index = -1, install_errno = 0, install_sig = 0, restarts = 0;
+	if (end - p < 20) {
+		put32(ST_ERROR);
+		return;
+	}
+	memcpy(hdr, p, 20);
+	p += 20;
+	uint32_t nfilters = hdr[0], ncalls = hdr[1], trace = hdr[2] & 1, timeout = hdr[4];
+	notif_answer = !(hdr[2] & 2);
+	notif_errno = (int32_t)hdr[3];
+	if (ncalls > MAX_CALLS || load_filters(&p, end, nfilters) != 0 ||
+	    (size_t)(end - p) < (size_t)ncalls * sizeof(struct call)) {
+		put32(ST_TOOBIG);
+		return;
+	}
+	memcpy(S->calls, p, (size_t)ncalls * sizeof(struct call));
+	memset(S->res, 0, (size_t)ncalls * sizeof(struct result));
+	S->ncalls = ncalls;
+	S->mode = MODE_STACK;
+	long long deadline = now_ms() + timeout;
+	uint32_t next = 0;
+	do {
+		int t2_status = 0, sub_status = 0, sub_died = 0;
+		if (ensure_subject(deadline) != 0) {
+			status = ST_ERROR;
+			break;
+		}
+		S->first_call = next;
+		pid_t spid = sub_pid;
+		status = run_t2((int)trace, deadline, &t2_status, &sub_status, &sub_died);
+		if (status != ST_OK)
+			break;
+		restarts++;
+		if (S->phase == PHASE_INSTALLING) {
+			/* T2 died inside an install: an earlier filter blocked it (no suspension). */
+			install_index = (int)S->installing;
+			install_sig = WIFSIGNALED(t2_status) ? WTERMSIG(t2_status) : -1;
+			break;
+		}
+		if (S->installed_upto < nfilters) {
+			install_index = (int)S->installed_upto;
+			install_errno = (int)-S->fret[install_index];
+			break;
+		}
+		uint32_t i;
+		for (i = next; i < ncalls; i++) {
+			struct result *res = &S->res[i];
+			res->pid = spid;
+			res->tid = t2;
+			if (res->state == 2) {
+				res->fate = FATE_RETURNED;
+				continue;
+			}
+			if (res->state == 1) {
+				if (sub_died == 1) {
+					res->fate = FATE_PROCESS_KILLED;
+					res->sig = WIFSIGNALED(sub_status) ? WTERMSIG(sub_status) : -1;
+					if (WIFSIGNALED(sub_status) && WCOREDUMP(sub_status))
+						res->flags |= RF_CORE;
+				} else {
+					res->fate = FATE_THREAD_KILLED;
+					res->sig = WIFSIGNALED(t2_status) ? WTERMSIG(t2_status) : -1;
+				}
+				i++;
+			} else {
+				res->fate = FATE_NOT_RUN;
+			}
+			break;
+		}
+		for (uint32_t j = i; j < ncalls; j++)
+			S->res[j].fate = FATE_NOT_RUN;
+		next = i;
+	} while (next < ncalls);
+	put32((uint32_t)status);
+	put32((uint32_t)install_index);
+	put32((uint32_t)install_errno);
+	put32((uint32_t)install_sig);
+	put32((uint32_t)(can_suspend > 0));
+	put32((uint32_t)restarts);
+	put32(server_pid);
+	put32(ncalls);
+	put(S->res, (size_t)ncalls * sizeof(struct result));
+}
+
+static void op_each(const char *p, const char *end)
+{
+	uint32_t hdr[2];
+	int status = ST_OK;
+	if (end - p < 8) {
+		put32(ST_ERROR);
+		return;
+	}
+	memcpy(hdr, p, 8);
+	p += 8;
+	uint32_t n = hdr[0];
+	if (load_filters(&p, end, n) != 0) {
+		put32(ST_TOOBIG);
+		return;
+	}
+	S->mode = MODE_EACH;
+	S->ncalls = 0;
+	long long deadline = now_ms() + hdr[1];
+	uint32_t next = 0;
+	while (next < n) {
+		int t2_status = 0, sub_status = 0, sub_died = 0;
+		if (ensure_subject(deadline) != 0) {
+			status = ST_ERROR;
+			break;
+		}
+		S->first_filter = next;
+		S->installed_upto = next;
+		status = run_t2(0, deadline, &t2_status, &sub_status, &sub_died);
+		if (status != ST_OK)
+			break;
+		if (S->installed_upto <= next) {
+			status = ST_ERROR;
+			break;
+		}
+		next = S->installed_upto;
+	}
+	put32((uint32_t)status);
+	put32((uint32_t)(can_suspend > 0));
+	put32(n);
+	for (uint32_t i = 0; i < n; i++) {
+		int64_t r = S->fret[i];
+		put32((uint32_t)(int32_t)(r < 0 ? r : 0));
+	}
+}
+
+static void op_dump(const char *p, const char *end)
+{
+	uint32_t hdr[2];
+	if (end - p < 8) {
+		put32(EINVAL);
+		return;
+	}
+	memcpy(hdr, p, 8);
+	pid_t pid = (pid_t)hdr[0];
+	long long deadline = now_ms() + hdr[1];
+	if (pid <= 0 || pid == server_pid) {
+		put32(EINVAL);
+		put32(0);
+		return;
+	}
+	if (ptrace(PTRACE_SEIZE, pid, 0, 0) != 0) {
+		put32((uint32_t)errno);
+		put32(0);
+		return;
+	}
+	int err = 0;
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) != 0)
+		err = errno;
+	for (;;) {
+		pid_t tid;
+		int st;
+		if (err)
+			break;
+		int r = wait_event(deadline, &tid, &st);
+		if (r != 0) {
+			err = r == -1 ? ETIMEDOUT : ECHILD;
+			break;
+		}
+		if (tid != pid)
+			continue; /* a stale subject event cannot happen here: the subject is idle */
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			err = ESRCH;
+			break;
+		}
+		break;
+	}
+	char *buf = NULL;
+	uint32_t count = 0;
+	size_t body = 0;
+	char *tmp = NULL;
+	while (!err) {
+		long len = ptrace(PTRACE_SECCOMP_GET_FILTER, pid, (long)count, NULL);
+		if (len < 0) {
+			if (errno == ENOENT && count > 0)
+				break;
+			err = errno;
+			break;
+		}
+		tmp = realloc(buf, body + 4 + (size_t)len * 8);
+		if (!tmp) {
+			err = ENOMEM;
+			break;
+		}
+		buf = tmp;
+		uint32_t l32 = (uint32_t)len;
+		memcpy(buf + body, &l32, 4);
+		if (ptrace(PTRACE_SECCOMP_GET_FILTER, pid, (long)count, buf + body + 4) != len) {
+			err = errno ? errno : EIO;
+			break;
+		}
+		body += 4 + (size_t)len * 8;
+		count++;
+	}
+	ptrace(PTRACE_DETACH, pid, 0, 0);
+	put32((uint32_t)err);
+	put32(err ? 0 : count);
+	if (!err)
+		put(buf, body);
+	free(buf);
+}
+
+int main(int argc, char **argv)
+{
+	sigset_t chld;
+	server_pid = getpid();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (argc > 1 && getppid() != (pid_t)atoi(argv[1]))
+		return 1;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	S = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (S == MAP_FAILED || sigfd < 0)
+		return 1;
+	for (;;) {
+		uint32_t hdr[2];
+		if (read_full(0, hdr, 8) != 0)
+			break;
+		char *req = malloc(hdr[1] ? hdr[1] : 1);
+		if (!req || read_full(0, req, hdr[1]) != 0)
+			break;
+		const char *end = req + hdr[1];
+		switch (hdr[0]) {
+		case OP_HELLO: {
+			int ok = ensure_subject(now_ms() + 5000) == 0;
+			put32(ok ? ST_OK : ST_ERROR);
+			put32((uint32_t)(can_suspend > 0));
+			put32(server_pid);
+			break;
+		}
+		case OP_RUN:
+			op_run(req, end);
+			break;
+		case OP_EACH:
+			op_each(req, end);
+			break;
+		case OP_DUMP:
+			op_dump(req, end);
+			break;
+		default:
+			free(req);
+			goto quit;
+		}
+		free(req);
+		flush_reply();
+	}
+quit:
+	if (sub_pid && sub_ready) {
+		S->cmd = CMD_EXIT;
+		ptrace(PTRACE_CONT, sub_pid, 0, 0);
+		long long deadline = now_ms() + 2000;
+		pid_t tid;
+		int st;
+		while (wait_event(deadline, &tid, &st) == 0)
+			if (tid == sub_pid && (WIFEXITED(st) || WIFSIGNALED(st))) {
+				sub_pid = 0;
+				break;
+			}
+	}
+	kill_subject();
+	return 0;
+}
+_Static_assert(sizeof(struct call) == 56, "call layout");
+_Static_assert(sizeof(struct result) == 136, "result layout");

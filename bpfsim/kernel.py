@@ -1,0 +1,872 @@
+"""The live kernel as an oracle: install seccomp filter stacks in throwaway threads and observe.
+
+Mirrors what a thread experiences under kernel/seccomp.c (``seccomp_set_mode_filter``,
+``seccomp_run_filters``, ``__seccomp_filter``) on the machine this runs on, Linux x86_64. The
+work is done by a small C helper (``_oracle.c``, compiled on first use into
+``$XDG_CACHE_HOME/bpfsim``) because nothing can run in a filtered thread that makes syscalls of
+its own: the helper forks one *subject* process whose main thread stays unfiltered and whose
+second thread installs the stack, makes the calls and reports through shared memory. The helper
+ptraces both threads. This is the only bpfsim module that forks, ptraces or calls seccomp(2).
+
+How each action shows up (``Outcome.action``):
+
+- ``KILL_PROCESS``: the whole subject died of SIGSYS during the call (also unknown actions, which
+  the kernel treats as KILL_PROCESS since 5.10);
+- ``KILL_THREAD``: only the calling (second) thread died; the main thread survived;
+- ``TRAP``: SIGSYS with si_code SYS_SECCOMP; ``data`` = si_errno, ``siginfo`` has every field;
+  the call then "returns" the rolled-back rax, i.e. the syscall number;
+- ``ERRNO``: the call returned ``-errno``; ``data`` = the observed errno (capped at 4095 by the
+  kernel), or 0 when the call returned 0 without running (ERRNO with data 0);
+- ``USER_NOTIF``: the supervisor of the ``listener`` filter was notified (``seccomp_data`` is the
+  notification's); it answers every notification with ``-notif_errno``;
+- ``TRACE``: a tracer with PTRACE_O_TRACESECCOMP got PTRACE_EVENT_SECCOMP; ``data`` = the event
+  message; the tracer skips the call (nr = -1), so it returns -ENOSYS;
+- ``LOG_OR_ALLOW``: the call ran (unguarded harmless call that returned its natural value), or
+  the guard's TRACE won and the stack provably could only have said LOG or ALLOW there. LOG and
+  ALLOW differ only in the audit log, which is rate-limited: they are never told apart;
+- ``GUARDED``: the guard's TRACE won but the stack might have returned a value the guard hides
+  (see below): LOG, ALLOW, TRACE with the guard's tag, or an unknown action 0x7ff1..0x7ffe;
+- ``ENOSYS_AMBIGUOUS``: -ENOSYS with more than one possible cause (ERRNO 38, TRACE without a
+  tracer, USER_NOTIF without a listener on the winning filter, an allowed nonexistent call);
+  ``candidates`` lists them, already narrowed by the RET K values the stack contains;
+- ``ZERO_AMBIGUOUS``: 0 from an unguarded call whose natural result is 0 (ERRNO|0 or allowed);
+- ``NOT_FILTERED``: native 335/336 (uretprobe/uprobe), which never reach the filters on 6.18;
+- ``SIGNALED``: the subject died of a signal other than SIGSYS.
+
+``Outcome.candidates`` is the exact set of (action, data) verdicts consistent with what was seen,
+and ``Outcome.admits(action, data)`` checks a simulator's verdict against it.
+
+Safety: a call is only ever *executed* if it is harmless in a throwaway thread (see
+``HARMLESS_X86_64``, ``HARMLESS_I386`` and ``is_nonexistent``). For every other call a *guard*
+filter ``RET TRACE|tag`` is attached first (oldest) and the helper, tracing with
+PTRACE_O_TRACESECCOMP, skips every traced call. Everything that outranks TRACE (kills, TRAP,
+ERRNO, USER_NOTIF) is observed exactly as without the guard, because ``seccomp_run_filters``
+keeps the lowest signed action; a TRACE from the stack ties with the guard and wins because the
+newest filter wins ties, so its own data shows in the event message; LOG and ALLOW lose to the
+guard and show as the guard's tag. This is faithful unless the stack can return an unknown action
+between TRACE and ALLOW (0x7ff1..0x7ffe except LOG 0x7ffc: the kernel would kill, the guard
+hides it) or TRACE with the guard's own tag. The tag is chosen among values no RET K returns and
+both cases are ruled out by scanning every RET K; a ``RET A`` makes that unprovable, and the
+outcome is then ``GUARDED`` rather than ``LOG_OR_ALLOW``. The guard also counts 9 instructions
+towards the kernel's per-thread budget (``seccomp_attach_filter``).
+
+Installing exactly: each installed filter also filters the later seccomp() calls that install
+the next ones. As root the calling thread installs the whole stack under
+PTRACE_O_SUSPEND_SECCOMP (needs CAP_SYS_ADMIN and CONFIG_CHECKPOINT_RESTORE), which is lifted
+before the first call, so the stack is exactly the one given. Without that privilege filters are
+installed in order, like a real program does, and an earlier filter may block a later install
+(``KernelInstallError.blocked``); also each batch then needs a fresh subject process.
+
+Not observable: LOG versus ALLOW; the data of USER_NOTIF, LOG, ALLOW and KILL actions; which
+filter won (except through TRACE data or the listener); core dumps (the subject runs with
+RLIMIT_CORE 0, so ``core_dump`` is normally False).
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno as errnos
+import hashlib
+import os
+import platform
+import random
+import select
+import shutil
+import signal as signals
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import abi
+from .errors import BpfsimError, SeccompError, errno_name
+
+__all__ = [
+    "Call", "Siginfo", "Outcome", "KernelError", "KernelInstallError", "Oracle",
+    "seccomp_unavailable_reason", "run_calls", "run_batch", "install_result", "install_error",
+    "check_programs", "dump_filters", "bench_throughput", "is_harmless", "is_nonexistent",
+    "HARMLESS_X86_64", "HARMLESS_I386", "NOTIF_ERRNO",
+]
+
+# Calls a throwaway thread may really execute: they read process identity and change nothing.
+HARMLESS_X86_64 = {39: "getpid", 110: "getppid", 186: "gettid", 111: "getpgrp",
+                   102: "getuid", 104: "getgid", 107: "geteuid", 108: "getegid"}
+HARMLESS_I386 = {20: "getpid", 64: "getppid", 224: "gettid", 65: "getpgrp",
+                 199: "getuid", 200: "getgid", 201: "geteuid", 202: "getegid"}
+_NATIVE_UNFILTERED = {335, 336}  # uretprobe, uprobe: kernel/seccomp.c seccomp_uprobe_exception
+_BYPASS_IS_ALLOW = (("ALLOW", None),)  # seccomp_run_filters returns SECCOMP_RET_ALLOW without a filter
+_NO_SYSCALL_BELOW = 1024  # above every x86_64/i386/x32 table of 6.18 (all below 600)
+
+NOTIF_ERRNO = errnos.ENOTRECOVERABLE  # what the supervisor answers; rare enough to be seen
+
+_GUARD_TAGS = (0xB5F0, 0xB5F1, 0xB5F2, 0x0B5F, 0xFFFF, 0x5A5A)
+_RET_K, _RET_A = 0x06, 0x16
+_UNKNOWN_ABOVE_TRACE = range(0x7FF1, 0x7FFF)  # upper halves ranked between TRACE and ALLOW
+
+_OP_HELLO, _OP_RUN, _OP_EACH, _OP_DUMP, _OP_QUIT = 0, 1, 2, 3, 4
+_ST_OK, _ST_TIMEOUT, _ST_ERROR, _ST_TOOBIG = 0, 1, 2, 3
+_FATE_RETURNED, _FATE_THREAD, _FATE_PROCESS, _FATE_NOT_RUN = 0, 1, 2, 3
+_RF_EVENT, _RF_TRAP, _RF_NOTIF, _RF_SD, _RF_CORE = 1, 2, 4, 8, 16
+_RESULT = struct.Struct("<IIIiiiqQiiiiIIQ64s")
+_RUN_HEAD = struct.Struct("<IiiiIIII")
+_CALL = struct.Struct("<Ii6Q")
+_MAX_CALLS = 16384
+_MAX_FILTERS = 8192
+_MAX_INSN_BYTES = 24 << 20
+_SYS_SECCOMP_CODE = 1
+
+
+class KernelError(BpfsimError):
+    """The oracle could not ask the kernel: no such thread, no privilege, helper failure, timeout."""
+
+    def __init__(self, errno: int, message: str):
+        self.errno = errno
+        self.message = message
+        super().__init__(f"{errno_name(errno)}: {message}")
+
+
+class KernelInstallError(SeccompError):
+    """seccomp(2) refused filter ``index`` (install order) of a stack with ``errno``.
+
+    ``blocked`` names the signal when an earlier filter killed the installing thread (only without
+    PTRACE_O_SUSPEND_SECCOMP); ``guarded`` says the oracle's guard filter was underneath, which
+    changes the per-thread instruction budget (ENOMEM) by 9.
+    """
+
+    def __init__(self, errno: int, index: int, *, guarded: bool = False, blocked: int | None = None):
+        self.index = index
+        self.guarded = guarded
+        self.blocked = blocked
+        what = f"killed by signal {blocked}" if blocked else f"refused"
+        super().__init__(errno, f"filter {index} {what}" + (" (guard underneath)" if guarded else ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One system call as the filter sees it: ``nr`` (signed 32-bit), six u64 ``args``, ``arch``.
+
+    ``arch="x86_64"`` uses the ``syscall`` instruction (x32 calls are ``nr | 0x40000000``);
+    ``arch="i386"`` uses ``int $0x80`` from the 64-bit subject, so the filter sees
+    AUDIT_ARCH_I386, i386 numbers and the full 64-bit registers as args.
+    """
+
+    nr: int
+    args: tuple[int, ...] = ()
+    arch: str = "x86_64"
+
+    def __post_init__(self):
+        if self.arch not in ("x86_64", "i386"):
+            raise ValueError(f"arch must be 'x86_64' or 'i386', not {self.arch!r}")
+        if not -(1 << 31) <= self.nr < (1 << 32):
+            raise ValueError(f"nr {self.nr} is not a 32-bit value")
+        nr = self.nr - (1 << 32) if self.nr >= (1 << 31) else self.nr
+        args = tuple(self.args)
+        if len(args) > 6 or any(not 0 <= a < (1 << 64) for a in args):
+            raise ValueError("args are at most six unsigned 64-bit values")
+        object.__setattr__(self, "nr", nr)
+        object.__setattr__(self, "args", args + (0,) * (6 - len(args)))
+
+
+@dataclass(frozen=True, slots=True)
+class Siginfo:
+    """The SIGSYS siginfo of a TRAP (kernel/signal.c ``force_sig_seccomp``)."""
+
+    si_signo: int
+    si_code: int
+    si_errno: int
+    si_syscall: int
+    si_arch: int
+    si_call_addr: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the calling thread observed for one ``call`` (see the module docstring per action).
+
+    ``retval`` is the value the call returned (None if the thread died), ``errno`` is
+    ``-retval`` when that lies in -4095..-1. ``signal``/``core_dump`` describe a kill.
+    ``seccomp_data`` is the 64-byte input the kernel evaluated, taken from the TRACE event
+    (PTRACE_GET_SYSCALL_INFO) or the USER_NOTIF notification, when there was one. ``guarded``:
+    the guard filter was underneath; ``traced``: a tracer with PTRACE_O_TRACESECCOMP was attached.
+    """
+
+    call: Call
+    action: str
+    data: int | None
+    retval: int | None
+    errno: int | None
+    candidates: tuple[tuple[str, int | None], ...]
+    signal: int | None = None
+    core_dump: bool = False
+    siginfo: Siginfo | None = None
+    seccomp_data: bytes | None = None
+    guarded: bool = False
+    traced: bool = False
+
+    def admits(self, action: str, data: int | None = None) -> bool:
+        """Is a simulator verdict (action name, 16-bit data) consistent with this observation?"""
+        action = str(action)
+        for name, want in self.candidates:
+            if name != action:
+                continue
+            if want is None:
+                return True
+            if data is None:
+                return False
+            return (min(data, abi.MAX_ERRNO) if name == "ERRNO" else data) == want
+        return False
+
+    def __str__(self) -> str:
+        shown = self.action if self.data is None else f"{self.action}({self.data})"
+        return f"{shown} ret={self.retval}" if self.retval is not None else shown
+
+
+def is_nonexistent(nr: int, arch: str = "x86_64") -> bool:
+    """No syscall has this number, so even an ALLOW only returns ENOSYS (x32 excluded)."""
+    u = nr & 0xFFFFFFFF
+    if arch == "i386":
+        return u >= _NO_SYSCALL_BELOW
+    return _NO_SYSCALL_BELOW <= u < abi.X32_SYSCALL_BIT or u >= abi.X32_SYSCALL_BIT + _NO_SYSCALL_BELOW
+
+
+def is_harmless(call: Call) -> bool:
+    """May this call really run in a throwaway thread if the stack allows it?"""
+    table = HARMLESS_I386 if call.arch == "i386" else HARMLESS_X86_64
+    return call.nr in table or is_nonexistent(call.nr, call.arch)
+
+
+def _natural(call: Call, pid: int, tid: int, ppid: int, pgrp: int) -> int | None:
+    """What a harmless call returns when it runs; None when it is not harmless."""
+    table = HARMLESS_I386 if call.arch == "i386" else HARMLESS_X86_64
+    name = table.get(call.nr)
+    if name is None:
+        return -errnos.ENOSYS if is_nonexistent(call.nr, call.arch) else None
+    return {"getpid": pid, "gettid": tid, "getppid": ppid, "getpgrp": pgrp, "getuid": os.getuid(),
+            "getgid": os.getgid(), "geteuid": os.geteuid(), "getegid": os.getegid()}[name]
+
+
+def _observable_unguarded(call: Call) -> bool:
+    """Harmless, and its natural result cannot be mistaken for ERRNO|0."""
+    if not is_harmless(call):
+        return False
+    table = HARMLESS_I386 if call.arch == "i386" else HARMLESS_X86_64
+    name = table.get(call.nr)
+    ids = {"getuid": os.getuid, "getgid": os.getgid, "geteuid": os.geteuid, "getegid": os.getegid}
+    return name not in ids or ids[name]() != 0
+
+
+def _filter_bytes(f) -> bytes:
+    data = f if isinstance(f, (bytes, bytearray, memoryview)) else f.to_bytes()
+    data = bytes(data)
+    if len(data) % 8:
+        raise ValueError(f"a filter is whole 8-byte sock_filter records, not {len(data)} bytes")
+    if len(data) // 8 > 0xFFFF:
+        raise ValueError("sock_fprog.len is 16 bits: at most 65535 instructions")
+    return data
+
+
+@dataclass(frozen=True)
+class _StackFacts:
+    """What the RET instructions of a stack allow the verdict to be (None: anything, RET A)."""
+
+    rets: frozenset[int] | None
+    tag: int
+    proven: bool
+
+    def possible(self, action: int, data: int | None = None) -> bool:
+        if self.rets is None:
+            return True
+        for k in self.rets:
+            if k & 0xFFFF0000 == action and (data is None or k & 0xFFFF == data):
+                return True
+        return False
+
+    def possible_errno(self, errno: int) -> bool:
+        if self.rets is None:
+            return True
+        return any(k & 0xFFFF0000 == abi.SECCOMP_RET_ERRNO and min(k & 0xFFFF, abi.MAX_ERRNO) == errno
+                   for k in self.rets)
+
+
+def _stack_facts(blobs: Sequence[bytes]) -> _StackFacts:
+    rets: set[int] | None = set()
+    for blob in blobs:
+        for code, _jt, _jf, k in struct.iter_unpack("<HBBI", blob):
+            if code == _RET_K and rets is not None:
+                rets.add(k)
+            elif code == _RET_A:
+                rets = None
+    if not blobs:
+        rets = {abi.SECCOMP_RET_ALLOW}  # seccomp_run_filters starts from ALLOW
+    traced = set() if rets is None else {k & 0xFFFF for k in rets if k >> 16 == 0x7FF0}
+    tag = next(t for t in _GUARD_TAGS if t not in traced)
+    proven = rets is not None and not any((k >> 16) in _UNKNOWN_ABOVE_TRACE and k >> 16 != 0x7FFC
+                                          for k in rets)
+    return _StackFacts(None if rets is None else frozenset(rets), tag, proven)
+
+
+def _guard(tag: int) -> bytes:
+    return struct.pack("<HBBI", _RET_K, 0, 0, abi.SECCOMP_RET_TRACE | tag)
+
+
+# ------------------------------------------------------------------------------ the C helper
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "bpfsim"
+
+
+def _compiler() -> str | None:
+    return shutil.which(os.environ.get("CC", "cc")) or shutil.which("cc") or shutil.which("gcc")
+
+
+def _helper_executable() -> Path:
+    """The compiled helper for this exact source, built once per user and source hash."""
+    source = Path(__file__).with_name("_oracle.c")
+    text = source.read_bytes()
+    exe = _cache_dir() / f"oracle-{hashlib.sha256(text).hexdigest()[:16]}"
+    if exe.exists():
+        return exe
+    cc = _compiler()
+    if cc is None:
+        raise KernelError(errnos.ENOENT, "no C compiler (cc or gcc) to build the oracle helper")
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=exe.parent, prefix=".oracle-")
+    os.close(fd)
+    base = [cc, "-O2", "-fno-stack-protector", "-mno-red-zone", "-o", tmp, str(source)]
+    try:
+        for extra in (["-no-pie"], []):  # non-PIE: the same call site address in every subject
+            done = subprocess.run(base[:1] + extra + base[1:], capture_output=True, text=True, timeout=120)
+            if done.returncode == 0:
+                break
+        else:
+            raise KernelError(errnos.ENOEXEC, f"cannot build the oracle helper: {done.stderr.strip()[-500:]}")
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, exe)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return exe
+
+
+class _Worker:
+    """One helper process, driven over pipes with length-prefixed binary messages."""
+
+    def __init__(self, exe: Path):
+        self.proc = subprocess.Popen([str(exe), str(os.getpid())], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, close_fds=True)
+        self.wfd = self.proc.stdin.fileno()
+        self.rfd = self.proc.stdout.fileno()
+        os.set_blocking(self.wfd, False)
+        os.set_blocking(self.rfd, False)
+        self.busy = False
+        self.pgrp = os.getpgrp()
+
+    def send(self, op: int, payload: bytes, deadline: float) -> None:
+        view = memoryview(struct.pack("<II", op, len(payload)) + payload)
+        poller = select.poll()
+        poller.register(self.wfd, select.POLLOUT)
+        while view:
+            try:
+                n = os.write(self.wfd, view)
+                view = view[n:]
+                continue
+            except BlockingIOError:
+                pass
+            except BrokenPipeError:
+                self._fail(errnos.EPIPE, "the oracle helper exited")
+            if not poller.poll(self._left(deadline)):
+                self._timeout(deadline)
+        self.busy = True
+
+    def recv(self, deadline: float) -> bytes:
+        head = self._read(4, deadline)
+        body = self._read(struct.unpack("<I", head)[0], deadline)
+        self.busy = False
+        return body
+
+    def _read(self, n: int, deadline: float) -> bytes:
+        chunks, poller = [], select.poll()
+        poller.register(self.rfd, select.POLLIN)
+        while n:
+            try:
+                chunk = os.read(self.rfd, min(n, 1 << 20))
+            except BlockingIOError:
+                if not poller.poll(self._left(deadline)):
+                    self._timeout(deadline)
+                continue
+            if not chunk:
+                self._fail(errnos.EPIPE, "the oracle helper exited")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _left(deadline: float) -> int:
+        return max(0, int((deadline - time.monotonic()) * 1000))
+
+    def _timeout(self, deadline: float) -> None:
+        if time.monotonic() >= deadline:
+            self._fail(errnos.ETIMEDOUT, "the oracle helper did not answer in time")
+
+    def _fail(self, errno: int, message: str):
+        self.close(force=True)
+        raise KernelError(errno, message)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self, force: bool = False) -> None:
+        """End the helper (its subjects die with it: PTRACE_O_EXITKILL and PDEATHSIG)."""
+        if self.proc.poll() is None and not force:
+            try:
+                os.set_blocking(self.wfd, True)
+                os.write(self.wfd, struct.pack("<II", _OP_QUIT, 0))
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+
+# ------------------------------------------------------------------------------ the oracle
+
+@dataclass
+class _Job:
+    blobs: list[bytes]
+    flags: list[int]
+    calls: list[Call]
+    facts: _StackFacts
+    guarded: bool
+    traced: bool
+    listener: int | None
+    offset: int  # 1 when the guard is filter 0
+
+
+class Oracle:
+    """A pool of helper processes (one per CPU, at most ``workers``) answering kernel questions."""
+
+    def __init__(self, workers: int | None = None, timeout: float = 20.0, *,
+                 answer_notifications: bool = True):
+        self.size = workers or max(1, min(2, os.cpu_count() or 1))
+        self.timeout = timeout
+        self.answer_notifications = answer_notifications  # False leaves notified threads blocked
+        self._ips: dict[str, int] = {}
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+        self.suspended: bool | None = None
+
+    def _pool(self) -> list[_Worker]:
+        self._workers = [w for w in self._workers if w.alive()]
+        if len(self._workers) < self.size:
+            exe = _helper_executable()
+            while len(self._workers) < self.size:
+                self._workers.append(_Worker(exe))
+        return self._workers
+
+    def helper_pids(self) -> list[int]:
+        """Process ids of the running helpers (each forks and reaps its own subjects)."""
+        return [w.proc.pid for w in self._workers if w.alive()]
+
+    def instruction_pointer(self, arch: str = "x86_64") -> int:
+        """seccomp_data.instruction_pointer of every call made with ``arch`` (the helper is non-PIE)."""
+        if arch not in self._ips:
+            trap = struct.pack("<HBBI", _RET_K, 0, 0, abi.SECCOMP_RET_TRAP)
+            nr = 20 if arch == "i386" else 39
+            self._ips[arch] = self.run_calls([trap], [Call(nr, (), arch)])[0].siginfo.si_call_addr
+        return self._ips[arch]
+
+    def close(self) -> None:
+        """End every helper this oracle started."""
+        with self._lock:
+            for w in self._workers:
+                w.close()
+            self._workers = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _ask(self, op: int, payload: bytes, timeout: float | None = None) -> tuple[bytes, _Worker]:
+        with self._lock:
+            worker = self._pool()[0]
+            deadline = time.monotonic() + (timeout or self.timeout) + 2
+            worker.send(op, payload, deadline)
+            return worker.recv(deadline), worker
+
+    def hello(self) -> bool:
+        """Start a helper and its first subject; True when installs run under SUSPEND_SECCOMP."""
+        body, _ = self._ask(_OP_HELLO, b"")
+        status, suspended, _pid = struct.unpack_from("<3I", body)
+        if status != _ST_OK:
+            raise KernelError(errnos.EIO, "the oracle helper could not start a subject process")
+        self.suspended = bool(suspended)
+        return self.suspended
+
+    def _job(self, filters, calls, flags, tracer, listener, guard) -> _Job:
+        blobs = [_filter_bytes(f) for f in filters]
+        calls = [c if isinstance(c, Call) else Call(*c) for c in calls]
+        if flags is None:
+            flags = [0] * len(blobs)
+        elif isinstance(flags, int):
+            flags = [flags] * len(blobs)
+        flags = list(flags)
+        if len(flags) != len(blobs):
+            raise ValueError("one flags value per filter")
+        if listener is not None:
+            if not 0 <= listener < len(blobs):
+                raise ValueError(f"listener {listener} is not a filter index")
+            flags[listener] |= abi.SECCOMP_FILTER_FLAG_NEW_LISTENER
+        if len(calls) > _MAX_CALLS:
+            raise ValueError(f"at most {_MAX_CALLS} calls per stack")
+        facts = _stack_facts(blobs)
+        if guard is None:
+            guard = not all(_observable_unguarded(c) for c in calls)
+        elif not guard and not all(is_harmless(c) for c in calls):
+            unsafe = next(c for c in calls if not is_harmless(c))
+            raise ValueError(f"refusing to run {unsafe} without the guard: it is not harmless")
+        offset = 1 if guard else 0
+        if guard:
+            blobs = [_guard(facts.tag)] + blobs
+            flags = [0] + flags
+        return _Job(blobs, flags, calls, facts, bool(guard), bool(tracer or guard), listener, offset)
+
+    def _run_payload(self, job: _Job, timeout_ms: int) -> bytes:
+        opts = (1 if job.traced else 0) | (0 if self.answer_notifications else 2)
+        parts = [struct.pack("<5I", len(job.blobs), len(job.calls), opts, NOTIF_ERRNO, timeout_ms)]
+        for fl, blob in zip(job.flags, job.blobs):
+            parts.append(struct.pack("<II", fl, len(blob) // 8))
+            parts.append(blob)
+        pack = _CALL.pack
+        parts.extend(pack(1 if c.arch == "i386" else 0, c.nr, *c.args) for c in job.calls)
+        return b"".join(parts)
+
+    def _timeout_for(self, ncalls: int) -> float:
+        return self.timeout + ncalls * 0.005
+
+    def run_calls(self, filters: Sequence, calls: Iterable[Call | tuple], *, flags=None,
+                  tracer: bool = False, listener: int | None = None,
+                  guard: bool | None = None) -> list[Outcome]:
+        """Install ``filters`` (install order) in a fresh thread, make each call, report.
+
+        ``flags``: one int for all filters or one per filter. ``tracer``: attach a tracer with
+        PTRACE_O_TRACESECCOMP that skips every traced call. ``listener``: filter index that gets
+        SECCOMP_FILTER_FLAG_NEW_LISTENER, answered by a supervisor with ``-NOTIF_ERRNO``.
+        ``guard``: None = only when some call is not harmless; False refuses unsafe calls.
+        Raises ``KernelInstallError`` when the kernel refuses the stack, ``KernelError`` when
+        the kernel could not be asked (timeouts included).
+        """
+        result = self.run_batch([(filters, calls)], flags=flags, tracer=tracer,
+                                listener=listener, guard=guard)[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def run_batch(self, items: Iterable[tuple[Sequence, Sequence]], *, flags=None,
+                  tracer: bool = False, listener: int | None = None,
+                  guard: bool | None = None) -> list[list[Outcome] | KernelInstallError]:
+        """``run_calls`` for many (filters, calls) pairs at once, spread over the helpers.
+
+        An install refusal is returned in place of that pair's outcomes, not raised.
+        """
+        jobs = [self._job(f, c, flags, tracer, listener, guard) for f, c in items]
+        results: list = [None] * len(jobs)
+        with self._lock:
+            workers = self._pool()
+            pending = list(range(len(jobs) - 1, -1, -1))
+            running: dict[int, tuple[_Worker, int, float]] = {}
+            try:
+                while pending or running:
+                    for w in workers:
+                        if not w.busy and pending:
+                            i = pending.pop()
+                            budget = self._timeout_for(len(jobs[i].calls))
+                            deadline = time.monotonic() + budget + 2
+                            w.send(_OP_RUN, self._run_payload(jobs[i], int(budget * 1000)), deadline)
+                            running[w.rfd] = (w, i, deadline)
+                    poller = select.poll()
+                    for fd in running:
+                        poller.register(fd, select.POLLIN)
+                    soonest = min(d for _, _, d in running.values())
+                    ready = poller.poll(max(0, int((soonest - time.monotonic()) * 1000)))
+                    if not ready:
+                        w, i, deadline = min(running.values(), key=lambda r: r[2])
+                        w._timeout(deadline)
+                        continue
+                    for fd, _ in ready:
+                        w, i, deadline = running.pop(fd)
+                        results[i] = self._decode_run(jobs[i], w.recv(deadline))
+            except BaseException:
+                for w, _, _ in running.values():
+                    w.close(force=True)
+                raise
+        return results
+
+    def _decode_run(self, job: _Job, body: bytes):
+        (status, index, err, sig, suspended, _restarts, server_pid, n) = _RUN_HEAD.unpack_from(body)
+        self.suspended = bool(suspended)
+        if status == _ST_TIMEOUT:
+            raise KernelError(errnos.ETIMEDOUT, "a subject hung and was killed")
+        if status == _ST_TOOBIG:
+            raise KernelError(errnos.E2BIG, "request too large for the oracle helper")
+        if status != _ST_OK:
+            raise KernelError(errnos.EIO, "the oracle helper failed to run the stack")
+        if index >= 0:
+            if index < job.offset:
+                raise KernelError(err or errnos.EIO, "the kernel refused the oracle's guard filter")
+            return KernelInstallError(err, index - job.offset, guarded=job.guarded,
+                                      blocked=sig if sig else None)
+        pgrp = os.getpgrp()
+        out = []
+        for call, rec in zip(job.calls, _RESULT.iter_unpack(body[_RUN_HEAD.size:])):
+            out.append(_classify(job, call, rec, server_pid, pgrp))
+        return out
+
+    def install_error(self, filters: Sequence, flags=None) -> tuple[int, int] | None:
+        """(index, errno) of the first filter of the stack the kernel refuses, or None."""
+        job = self._job(filters, [], flags, False, None, False)
+        result = self._decode_run(job, self._ask(_OP_RUN, self._run_payload(job, int(self.timeout * 1000)))[0])
+        if isinstance(result, KernelInstallError):
+            return result.index, result.errno
+        return None
+
+    def install_result(self, filters: Sequence, flags=None) -> int | None:
+        """The errno with which seccomp(2) refuses the stack (its first refused filter), or None."""
+        found = self.install_error(filters, flags)
+        return None if found is None else found[1]
+
+    def check_programs(self, programs: Iterable, flags: int = 0) -> list[int | None]:
+        """For each program alone on a fresh thread: None if seccomp(2) accepts it, else errno."""
+        blobs = [_filter_bytes(p) for p in programs]
+        out: list[int | None] = []
+        start = 0
+        while start < len(blobs):
+            end, size = start, 0
+            while end < len(blobs) and end - start < _MAX_FILTERS and size + len(blobs[end]) <= _MAX_INSN_BYTES:
+                size += len(blobs[end])
+                end += 1
+            if end == start:
+                raise ValueError("program too large")
+            chunk = blobs[start:end]
+            payload = [struct.pack("<II", len(chunk), int(self.timeout * 1000))]
+            for blob in chunk:
+                payload.append(struct.pack("<II", flags, len(blob) // 8))
+                payload.append(blob)
+            body, _ = self._ask(_OP_EACH, b"".join(payload))
+            status, suspended, n = struct.unpack_from("<3I", body)
+            if status != _ST_OK:
+                raise KernelError(errnos.ETIMEDOUT if status == _ST_TIMEOUT else errnos.EIO,
+                                  "the oracle helper failed to check programs")
+            self.suspended = bool(suspended)
+            out.extend(-r if r < 0 else None for r in struct.unpack_from(f"<{n}i", body, 12))
+            start = end
+        return out
+
+    def dump_filters(self, pid: int) -> list[bytes]:
+        """Every filter attached to thread ``pid``, oldest first (PTRACE_SECCOMP_GET_FILTER)."""
+        if pid <= 0 or pid == os.getpid():
+            raise KernelError(errnos.EINVAL, f"cannot dump thread {pid} (use another process)")
+        body, _ = self._ask(_OP_DUMP, struct.pack("<iI", pid, int(self.timeout * 1000)))
+        err, count = struct.unpack_from("<II", body)
+        if err:
+            reason = {
+                errnos.ESRCH: f"no thread {pid}",
+                errnos.EPERM: f"not allowed to trace thread {pid} (needs CAP_SYS_ADMIN to read filters)",
+                errnos.EACCES: f"not allowed to read the filters of thread {pid} (needs CAP_SYS_ADMIN)",
+                errnos.EINVAL: f"thread {pid} is not in seccomp filter mode",
+                errnos.EMEDIUMTYPE: f"thread {pid} has a filter the kernel cannot dump",
+            }.get(err, f"cannot read the filters of thread {pid}")
+            raise KernelError(err, reason)
+        out, pos = [], 8
+        for _ in range(count):
+            (n,) = struct.unpack_from("<I", body, pos)
+            out.append(body[pos + 4:pos + 4 + 8 * n])
+            pos += 4 + 8 * n
+        return out
+
+
+def _classify(job: _Job, call: Call, rec, server_pid: int, pgrp: int) -> Outcome:
+    """Turn one raw observation into an Outcome with the exact set of consistent verdicts."""
+    (_state, fate, flags, sig, pid, tid, ret, msg, si_signo, si_code, si_errno, si_syscall,
+     si_arch, _pad, si_addr, sd) = rec
+    facts = job.facts
+    common = dict(call=call, guarded=job.guarded, traced=job.traced,
+                  seccomp_data=sd if flags & _RF_SD else None)
+    native_bypass = call.arch == "x86_64" and call.nr in _NATIVE_UNFILTERED
+    if fate == _FATE_NOT_RUN:
+        raise KernelError(errnos.EIO, f"the oracle did not run {call}")
+    if fate in (_FATE_THREAD, _FATE_PROCESS):
+        core = bool(flags & _RF_CORE)
+        if native_bypass:
+            name, cands = "NOT_FILTERED", _BYPASS_IS_ALLOW
+        elif sig != signals.SIGSYS:
+            name, cands = "SIGNALED", ()
+        elif fate == _FATE_THREAD:
+            name, cands = "KILL_THREAD", (("KILL_THREAD", None),)
+        else:
+            name, cands = "KILL_PROCESS", (("KILL_PROCESS", None),)
+        return Outcome(action=name, data=None, retval=None, errno=None, candidates=cands,
+                       signal=sig, core_dump=core, **common)
+    if call.arch == "i386":
+        ret = ((ret & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+    err = -ret if -abi.MAX_ERRNO <= ret <= -1 else None
+    base = dict(retval=ret, errno=err, **common)
+    if flags & _RF_TRAP:
+        info = Siginfo(si_signo, si_code, si_errno, si_syscall, si_arch, si_addr)
+        return Outcome(action="TRAP", data=si_errno, candidates=(("TRAP", si_errno),), siginfo=info,
+                       **base)
+    if flags & _RF_NOTIF:
+        return Outcome(action="USER_NOTIF", data=None, candidates=(("USER_NOTIF", None),), **base)
+    if flags & _RF_EVENT:
+        if job.guarded and msg == facts.tag:
+            if facts.proven:
+                cands = tuple((a, None) for a in ("LOG", "ALLOW")
+                              if facts.possible(getattr(abi, f"SECCOMP_RET_{a}")))
+                return Outcome(action="LOG_OR_ALLOW", data=None, candidates=cands, **base)
+            cands = (("LOG", None), ("ALLOW", None), ("TRACE", msg), ("KILL_PROCESS", None))
+            return Outcome(action="GUARDED", data=None, candidates=cands, **base)
+        return Outcome(action="TRACE", data=msg, candidates=(("TRACE", msg),), **base)
+    if native_bypass:
+        return Outcome(action="NOT_FILTERED", data=None, candidates=_BYPASS_IS_ALLOW, **base)
+    natural = None if job.guarded else _natural(call, pid, tid, server_pid, pgrp)
+    cands: list[tuple[str, int | None]] = []
+    if natural is not None and ret == natural:
+        cands += [(a, None) for a in ("LOG", "ALLOW") if facts.possible(getattr(abi, f"SECCOMP_RET_{a}"))]
+    if ret == 0:
+        cands.append(("ERRNO", 0))
+    elif err is not None:
+        if err != errnos.ENOSYS or facts.possible_errno(err):
+            cands.append(("ERRNO", err))
+        if err == errnos.ENOSYS:
+            if not job.traced and facts.possible(abi.SECCOMP_RET_TRACE):
+                cands.append(("TRACE", None))
+            if facts.possible(abi.SECCOMP_RET_USER_NOTIF):
+                cands.append(("USER_NOTIF", None))
+    if not cands:
+        raise KernelError(errnos.EIO, f"unexplained result {ret} for {call}")
+    names = {c[0] for c in cands}
+    if names <= {"LOG", "ALLOW"}:
+        name, data = "LOG_OR_ALLOW", None
+    elif len(cands) == 1:
+        name, data = cands[0]
+    else:
+        name, data = ("ZERO_AMBIGUOUS" if ret == 0 else "ENOSYS_AMBIGUOUS"), None
+    return Outcome(action=name, data=data, candidates=tuple(cands), **base)
+
+
+# ------------------------------------------------------------------------------ module API
+
+_default: Oracle | None = None
+_default_lock = threading.Lock()
+_reason: list[str | None] = []
+
+
+def _oracle() -> Oracle:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Oracle()
+            atexit.register(_default.close)
+        return _default
+
+
+def seccomp_unavailable_reason() -> str | None:
+    """None when this machine can run the oracle, else why not (used by tests to skip)."""
+    if _reason:
+        return _reason[0]
+    reason = None
+    if sys.platform != "linux":
+        reason = f"the kernel oracle needs Linux, not {sys.platform}"
+    elif platform.machine() not in ("x86_64", "AMD64"):
+        reason = f"the kernel oracle's helper is x86_64-only, not {platform.machine()}"
+    elif _compiler() is None and not any(_cache_dir().glob("oracle-*")):
+        reason = "no C compiler (cc or gcc) to build the kernel oracle's helper"
+    else:
+        try:
+            oracle = _oracle()
+            oracle.hello()
+            errno_one = struct.pack("<HBBI", _RET_K, 0, 0, abi.SECCOMP_RET_ERRNO | 1)
+            got = oracle.run_calls([errno_one], [Call(39)])[0]
+            if got.action != "ERRNO" or got.data != 1:
+                reason = f"seccomp does not behave as expected here (ERRNO|1 gave {got})"
+        except (KernelError, KernelInstallError, OSError) as failure:
+            reason = f"cannot install seccomp filters in a child: {failure}"
+    _reason.append(reason)
+    return reason
+
+
+def run_calls(filters: Sequence, calls: Iterable[Call | tuple], *, flags=None, tracer: bool = False,
+              listener: int | None = None, guard: bool | None = None) -> list[Outcome]:
+    """``Oracle.run_calls`` on the shared default oracle."""
+    return _oracle().run_calls(filters, calls, flags=flags, tracer=tracer, listener=listener, guard=guard)
+
+
+def run_batch(items, *, flags=None, tracer: bool = False, listener: int | None = None,
+              guard: bool | None = None):
+    """``Oracle.run_batch`` on the shared default oracle."""
+    return _oracle().run_batch(items, flags=flags, tracer=tracer, listener=listener, guard=guard)
+
+
+def install_result(filters: Sequence, flags=None) -> int | None:
+    """``Oracle.install_result`` on the shared default oracle."""
+    return _oracle().install_result(filters, flags)
+
+
+def install_error(filters: Sequence, flags=None) -> tuple[int, int] | None:
+    """``Oracle.install_error`` on the shared default oracle."""
+    return _oracle().install_error(filters, flags)
+
+
+def check_programs(programs: Iterable, flags: int = 0) -> list[int | None]:
+    """``Oracle.check_programs`` on the shared default oracle."""
+    return _oracle().check_programs(programs, flags)
+
+
+def dump_filters(pid: int) -> list[bytes]:
+    """``Oracle.dump_filters`` on the shared default oracle."""
+    return _oracle().dump_filters(pid)
+
+
+def _random_filter(rng: random.Random) -> bytes:
+    """A small nr/arg-checking filter with varied actions, for the benchmark."""
+    actions = [abi.SECCOMP_RET_ALLOW, abi.SECCOMP_RET_ERRNO | 1, abi.SECCOMP_RET_ERRNO | 13,
+               abi.SECCOMP_RET_TRAP | 7, abi.SECCOMP_RET_TRACE | 3, abi.SECCOMP_RET_LOG,
+               abi.SECCOMP_RET_KILL_THREAD]
+    insn = lambda c, jt, jf, k: struct.pack("<HBBI", c, jt, jf, k)
+    body = [insn(0x20, 0, 0, 0)]
+    for _ in range(rng.randint(1, 4)):
+        body += [insn(0x15, 0, 1, rng.randrange(0, 64)), insn(_RET_K, 0, 0, rng.choice(actions))]
+    body += [insn(0x20, 0, 0, 16), insn(0x25, 0, 1, rng.randrange(1 << 32)),
+             insn(_RET_K, 0, 0, rng.choice(actions)), insn(_RET_K, 0, 0, abi.SECCOMP_RET_ALLOW)]
+    return b"".join(body)
+
+
+def bench_throughput(seconds: float = 2.0, calls_per_stack: int = 32, seed: int = 0) -> float:
+    """Kernel-checked (stack, call) cases per second through ``run_batch`` (for ``make bench``)."""
+    rng = random.Random(seed)
+    oracle = _oracle()
+    done, start = 0, time.monotonic()
+    while time.monotonic() - start < seconds:
+        items = []
+        for _ in range(16):
+            stack = [_random_filter(rng) for _ in range(rng.randint(1, 3))]
+            calls = [Call(rng.randrange(0, 64), (rng.randrange(1 << 32),)) for _ in range(calls_per_stack)]
+            items.append((stack, calls))
+        for result in oracle.run_batch(items):
+            done += len(result) if isinstance(result, list) else 1
+    return done / (time.monotonic() - start)

@@ -1,0 +1,405 @@
+"""The kernel oracle against facts of kernel-semantics.md (§2, §4, §5, §9) on the real kernel.
+
+Expected values come from the reference, never from bpfsim's simulator.
+"""
+
+import ctypes
+import errno
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bpfsim import abi, kernel
+from bpfsim.kernel import Call, KernelError, KernelInstallError, Oracle
+
+pytestmark = [
+    pytest.mark.kernel,
+    pytest.mark.skipif(kernel.seccomp_unavailable_reason() is not None,
+                       reason=str(kernel.seccomp_unavailable_reason())),
+]
+
+GETPID, GETPPID, GETTID, KILL, NOSUCH = 39, 110, 186, 62, 5000
+I386_GETPID = 20
+AUDIT_ARCH_X86_64, AUDIT_ARCH_I386 = 0xC000003E, 0x40000003
+
+
+def insn(code, jt, jf, k):
+    return struct.pack("<HBBI", code, jt, jf, k)
+
+
+def ret(k):
+    return insn(0x06, 0, 0, k)
+
+
+def on_nr(nr, hit, miss=abi.SECCOMP_RET_ALLOW):
+    """LD nr; JEQ nr; RET hit; RET miss."""
+    return insn(0x20, 0, 0, 0) + insn(0x15, 0, 1, nr) + ret(hit) + ret(miss)
+
+
+def one(filters, call, **kw):
+    return kernel.run_calls(filters, [call], **kw)[0]
+
+
+# --- ERRNO (§5, §9) ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data, seen", [
+    pytest.param(1, errno.EPERM, id="ERRNO|1 gives EPERM"),
+    pytest.param(4095, 4095, id="ERRNO|4095 passes"),
+    pytest.param(4096, 4095, id="ERRNO|4096 is capped to 4095"),
+    pytest.param(0xFFFF, 4095, id="ERRNO|0xffff is capped to 4095"),
+])
+def test_errno_data_becomes_the_capped_errno(data, seen):
+    got = one([ret(abi.SECCOMP_RET_ERRNO | data)], Call(GETPID))
+    assert (got.action, got.data, got.errno, got.retval) == ("ERRNO", seen, seen, -seen)
+    assert got.admits("ERRNO", data)
+
+
+def test_errno_zero_makes_getpid_return_zero():
+    got = one([ret(abi.SECCOMP_RET_ERRNO)], Call(GETPID))
+    assert (got.action, got.data, got.retval, got.errno) == ("ERRNO", 0, 0, None)
+
+
+def test_errno_order_newest_of_equal_actions_wins():
+    stack = [ret(abi.SECCOMP_RET_ERRNO | e) for e in (11, 13, 12)]  # selftest ERRNO_order
+    assert one(stack, Call(GETPID)).data == 12
+
+
+def test_precedence_errno_22_installed_second_beats_errno_1_and_allow():
+    stack = [ret(abi.SECCOMP_RET_ERRNO | 1), ret(abi.SECCOMP_RET_ERRNO | 22), ret(abi.SECCOMP_RET_ALLOW)]
+    got = one(stack, Call(GETPID))
+    assert (got.action, got.data) == ("ERRNO", 22)
+
+
+def test_allowed_getpid_runs_and_returns_the_subjects_pid():
+    got = one([ret(abi.SECCOMP_RET_ALLOW)], Call(GETPID))
+    assert got.action == "LOG_OR_ALLOW" and not got.guarded
+    assert got.retval > 0 and got.admits("ALLOW")
+
+
+def test_log_and_allow_are_never_told_apart():
+    got = one([ret(abi.SECCOMP_RET_LOG)], Call(GETPID))
+    assert got.action == "LOG_OR_ALLOW" and got.admits("LOG") and got.retval > 0
+
+
+# --- TRAP (§5, §9) ----------------------------------------------------------------------------
+
+def test_trap_siginfo_carries_data_nr_arch_and_returns_the_nr():
+    got = one([ret(abi.SECCOMP_RET_TRAP | 0x1234)], Call(GETPID))
+    si = got.siginfo
+    assert (got.action, got.data) == ("TRAP", 0x1234)
+    assert (si.si_signo, si.si_code, si.si_errno) == (signal.SIGSYS, 1, 0x1234)
+    assert (si.si_syscall, si.si_arch) == (GETPID, AUDIT_ARCH_X86_64)
+    assert got.retval == GETPID  # rax rolled back to the syscall number
+    assert si.si_call_addr == kernel._oracle().instruction_pointer("x86_64")
+
+
+def test_trap_returns_into_the_thread_so_later_calls_run():
+    outs = kernel.run_calls([on_nr(GETPID, abi.SECCOMP_RET_TRAP | 7)], [Call(GETPID), Call(GETTID)])
+    assert [o.action for o in outs] == ["TRAP", "LOG_OR_ALLOW"]
+
+
+# --- kills (§5, §9) ---------------------------------------------------------------------------
+
+def test_kill_thread_in_the_second_thread_kills_only_that_thread():
+    stack = [on_nr(NOSUCH, abi.SECCOMP_RET_KILL_THREAD, abi.SECCOMP_RET_ERRNO | 5)]
+    outs = kernel.run_calls(stack, [Call(GETPID), Call(NOSUCH), Call(GETPID)])
+    assert [o.action for o in outs] == ["ERRNO", "KILL_THREAD", "ERRNO"]
+    assert outs[1].signal == signal.SIGSYS and outs[1].retval is None
+
+
+@pytest.mark.parametrize("value", [
+    pytest.param(abi.SECCOMP_RET_KILL_PROCESS, id="KILL_PROCESS"),
+    pytest.param(0x10000000, id="unknown 0x10000000 kills like KILL_PROCESS"),
+    pytest.param(0x7FFE0000, id="unknown 0x7ffe0000 beats ALLOW and kills"),
+    pytest.param(0xAAAAAAAA, id="unknown 0xaaaaaaaa (selftest KILL_unknown)"),
+])
+def test_kill_process_and_unknown_actions_kill_the_whole_process(value):
+    outs = kernel.run_calls([on_nr(NOSUCH, value, abi.SECCOMP_RET_ERRNO | 5)],
+                            [Call(NOSUCH), Call(GETPID)])
+    assert outs[0].action == "KILL_PROCESS" and outs[0].signal == signal.SIGSYS
+    assert outs[1].action == "ERRNO"  # the remaining calls ran in a new subject
+
+
+def test_kill_process_cannot_be_downgraded_by_a_later_kill_thread():
+    stack = [ret(abi.SECCOMP_RET_KILL_PROCESS), ret(abi.SECCOMP_RET_KILL_THREAD)]
+    assert one(stack, Call(GETPID)).action == "KILL_PROCESS"
+
+
+# --- TRACE and USER_NOTIF (§5, §9) ------------------------------------------------------------
+
+def test_trace_without_a_tracer_fails_with_enosys():
+    got = one([ret(abi.SECCOMP_RET_TRACE | 0x1001)], Call(GETPID))
+    assert not got.traced and got.errno == errno.ENOSYS
+    assert got.admits("TRACE", 0x1001) and not got.admits("ALLOW")
+
+
+def test_trace_with_a_tracer_gives_the_data_as_event_message():
+    got = one([ret(abi.SECCOMP_RET_TRACE | 0x1001)], Call(GETPID, (7,)), tracer=True)
+    assert (got.action, got.data, got.errno) == ("TRACE", 0x1001, errno.ENOSYS)
+    nr, arch, ip, arg0 = struct.unpack_from("<iIQQ", got.seccomp_data)
+    assert (nr, arch, arg0) == (GETPID, AUDIT_ARCH_X86_64, 7)
+
+
+def test_user_notif_without_listener_fails_with_enosys():
+    got = one([ret(abi.SECCOMP_RET_USER_NOTIF)], Call(GETPID))
+    assert got.errno == errno.ENOSYS and got.admits("USER_NOTIF")
+
+
+def test_user_notif_with_listener_delivers_the_exact_seccomp_data():
+    args = (1, 0xFFFFFFFFFFFFFFFF, 0x1122334455667788, 4, 5, 6)
+    got = one([ret(abi.SECCOMP_RET_USER_NOTIF)], Call(GETPID, args), listener=0)
+    assert got.action == "USER_NOTIF" and got.errno == kernel.NOTIF_ERRNO
+    ip = kernel._oracle().instruction_pointer("x86_64")
+    assert got.seccomp_data == struct.pack("<iIQ6Q", GETPID, AUDIT_ARCH_X86_64, ip, *args)
+
+
+def test_user_notif_goes_to_the_winning_filter_which_has_no_listener():
+    stack = [ret(abi.SECCOMP_RET_USER_NOTIF), ret(abi.SECCOMP_RET_USER_NOTIF)]
+    got = one(stack, Call(GETPID), listener=0)  # the newer filter wins the tie: no listener
+    assert got.errno == errno.ENOSYS
+
+
+def test_user_notif_beats_trace_and_trap_beats_errno():
+    assert one([ret(abi.SECCOMP_RET_USER_NOTIF), ret(abi.SECCOMP_RET_TRACE)], Call(GETPID),
+               listener=0).action == "USER_NOTIF"
+    assert one([ret(abi.SECCOMP_RET_TRAP), ret(abi.SECCOMP_RET_ERRNO | 1)], Call(GETPID)).action == "TRAP"
+
+
+# --- x86 specifics (§3.4) ---------------------------------------------------------------------
+
+def test_int80_is_seen_as_i386_with_full_64_bit_registers():
+    got = one([ret(abi.SECCOMP_RET_USER_NOTIF)], Call(I386_GETPID, (0x00000ABC00000DEF,), "i386"),
+              listener=0)
+    nr, arch, _ip, arg0 = struct.unpack_from("<iIQQ", got.seccomp_data)
+    assert (nr, arch, arg0) == (I386_GETPID, AUDIT_ARCH_I386, 0x00000ABC00000DEF)
+    trap = one([ret(abi.SECCOMP_RET_TRAP | 3)], Call(I386_GETPID, (), "i386"))
+    assert (trap.siginfo.si_arch, trap.siginfo.si_syscall) == (AUDIT_ARCH_I386, I386_GETPID)
+
+
+def test_int80_getpid_runs_when_allowed():
+    got = one([ret(abi.SECCOMP_RET_ALLOW)], Call(I386_GETPID, (), "i386"))
+    assert got.action == "LOG_OR_ALLOW" and got.retval > 0
+
+
+def test_negative_nr_is_seen_as_0xffffffff():
+    stack = [insn(0x20, 0, 0, 0) + insn(0x15, 0, 1, 0xFFFFFFFF) + ret(abi.SECCOMP_RET_ERRNO | 77)
+             + ret(abi.SECCOMP_RET_ALLOW)]
+    assert one(stack, Call(-1)).data == 77
+    allowed = one([ret(abi.SECCOMP_RET_ALLOW)], Call(-1))
+    assert allowed.errno == errno.ENOSYS and allowed.admits("ALLOW")
+
+
+# --- the guard (safety) -----------------------------------------------------------------------
+
+@pytest.fixture
+def bystander():
+    """A process whose death would prove that a guarded kill(2) really ran."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("stack", [
+    pytest.param([ret(abi.SECCOMP_RET_ALLOW)], id="ALLOW"),
+    pytest.param([ret(abi.SECCOMP_RET_LOG)], id="LOG"),
+    pytest.param([ret(abi.SECCOMP_RET_TRACE | 5)], id="TRACE"),
+    pytest.param([insn(0x00, 0, 0, abi.SECCOMP_RET_ALLOW) + insn(0x16, 0, 0, 0)], id="RET A = ALLOW"),
+    pytest.param([], id="no filter at all"),
+])
+def test_an_allowed_unsafe_call_never_executes(bystander, stack):
+    call = Call(KILL, (bystander.pid, signal.SIGKILL))
+    for tracer in (False, True):
+        got = one(stack, call, tracer=tracer)
+        assert got.guarded
+    time.sleep(0.05)
+    assert bystander.poll() is None, "kill(2) ran in the subject"
+
+
+def test_guard_results_say_what_they_prove(bystander):
+    call = Call(KILL, (bystander.pid, signal.SIGKILL))
+    assert one([ret(abi.SECCOMP_RET_ALLOW)], call).action == "LOG_OR_ALLOW"
+    ret_a = one([insn(0x00, 0, 0, abi.SECCOMP_RET_ALLOW) + insn(0x16, 0, 0, 0)], call)
+    assert ret_a.action == "GUARDED" and ret_a.admits("ALLOW") and ret_a.admits("KILL_PROCESS")
+    trace = one([ret(abi.SECCOMP_RET_TRACE | 0xB5F0)], call)  # the default tag: another is chosen
+    assert (trace.action, trace.data) == ("TRACE", 0xB5F0)
+    assert one([ret(abi.SECCOMP_RET_ERRNO | 9)], call).data == 9
+    assert bystander.poll() is None
+
+
+def test_guard_cannot_see_unknown_actions_between_trace_and_allow(bystander):
+    got = one([ret(0x7FFE0000)], Call(KILL, (bystander.pid, signal.SIGKILL)))
+    assert got.action == "GUARDED" and got.admits("KILL_PROCESS")
+    assert bystander.poll() is None
+
+
+def test_unsafe_calls_are_refused_without_the_guard():
+    with pytest.raises(ValueError):
+        kernel.run_calls([ret(abi.SECCOMP_RET_ALLOW)], [Call(KILL, (1, 9))], guard=False)
+
+
+def test_x32_calls_are_guarded_and_seen_with_the_x32_bit():
+    stack = [on_nr(0x40000027, abi.SECCOMP_RET_ERRNO | 3)]
+    assert one(stack, Call(0x40000027)).data == 3
+    assert one([ret(abi.SECCOMP_RET_ALLOW)], Call(0x40000027)).guarded
+
+
+# --- installing (§2) --------------------------------------------------------------------------
+
+def test_invalid_program_is_refused_with_einval():
+    assert kernel.install_result([insn(0xFFFF, 0, 0, 0)]) == errno.EINVAL
+    with pytest.raises(KernelInstallError) as refused:
+        kernel.run_calls([ret(abi.SECCOMP_RET_ALLOW), b"\x00" * 8], [Call(GETPID)])
+    assert (refused.value.errno, refused.value.index) == (errno.EINVAL, 1)
+
+
+def test_4096_instructions_install_and_4097_do_not():
+    assert kernel.check_programs([ret(0) * 4096, ret(0) * 4097, b""]) == [None, errno.EINVAL, errno.EINVAL]
+
+
+def test_check_programs_matches_install_result():
+    progs = [ret(abi.SECCOMP_RET_ALLOW), insn(0x20, 0, 0, 2) + ret(0), insn(0x20, 0, 0, 60) + ret(0),
+             insn(0x60, 0, 0, 0) + ret(0), insn(0x74, 0, 0, 32) + ret(0)]
+    assert kernel.check_programs(progs) == [kernel.install_result([p]) for p in progs] \
+        == [None, errno.EINVAL, None, errno.EINVAL, errno.EINVAL]
+
+
+def test_path_limit_3641_one_instruction_filters_install_and_the_3642nd_fails_enomem():
+    allow = ret(abi.SECCOMP_RET_ALLOW)
+    assert kernel.install_error([allow] * 3641) is None
+    assert kernel.install_error([allow] * 3642) == (3641, errno.ENOMEM)
+
+
+def test_a_second_listener_is_ebusy():
+    flags = [abi.SECCOMP_FILTER_FLAG_NEW_LISTENER] * 2
+    assert kernel.install_error([ret(abi.SECCOMP_RET_ALLOW)] * 2, flags) == (1, errno.EBUSY)
+
+
+def test_unknown_flag_is_einval():
+    assert kernel.install_result([ret(abi.SECCOMP_RET_ALLOW)], 0x40) == errno.EINVAL
+
+
+def test_program_objects_with_to_bytes_are_accepted():
+    class Prog:
+        def to_bytes(self):
+            return ret(abi.SECCOMP_RET_ERRNO | 2)
+    assert one([Prog()], Call(GETPID)).data == 2
+
+
+# --- reading filters back ---------------------------------------------------------------------
+
+def _child_with_filters(filters):
+    """Fork a child that installs ``filters`` with seccomp(2) and waits; returns (pid, release)."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    libc = ctypes.CDLL(None, use_errno=True)
+    keep = [ctypes.create_string_buffer(f, len(f)) for f in filters]
+
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    progs = [Fprog(len(f) // 8, ctypes.addressof(b)) for f, b in zip(filters, keep)]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(go_w)
+            os.close(ready_r)
+            signal.alarm(30)  # never outlive the test for long, whatever happens to it
+            for p in progs:
+                if libc.syscall(317, 1, 0, ctypes.byref(p)) != 0:
+                    os._exit(1)
+            os.write(ready_w, b"x")
+            os.read(go_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(go_r)
+
+    def release():
+        os.close(go_w)
+        for _ in range(500):
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+    try:
+        assert os.read(ready_r, 1) == b"x", "the child could not install its filters"
+    except BaseException:
+        release()
+        raise
+    finally:
+        os.close(ready_r)
+    return pid, release
+
+
+def test_dump_filters_returns_every_filter_oldest_first():
+    filters = [on_nr(NOSUCH, abi.SECCOMP_RET_ERRNO | 5), ret(abi.SECCOMP_RET_ALLOW)]
+    pid, release = _child_with_filters(filters)
+    try:
+        assert kernel.dump_filters(pid) == filters
+    finally:
+        release()
+
+
+def test_dump_filters_of_an_unfiltered_process_is_einval():
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with pytest.raises(KernelError) as failed:
+            kernel.dump_filters(proc.pid)
+        assert failed.value.errno == errno.EINVAL
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_dump_filters_of_a_missing_pid_is_esrch():
+    with pytest.raises(KernelError) as failed:
+        kernel.dump_filters(2 ** 22 + 12345)
+    assert failed.value.errno == errno.ESRCH
+
+
+# --- robustness -------------------------------------------------------------------------------
+
+def test_a_hung_subject_is_killed_and_reported_and_the_oracle_recovers():
+    with Oracle(workers=1, timeout=1.0, answer_notifications=False) as oracle:
+        with pytest.raises(KernelError) as hung:
+            oracle.run_calls([ret(abi.SECCOMP_RET_USER_NOTIF)], [Call(GETPID)], listener=0)
+        assert hung.value.errno == errno.ETIMEDOUT
+        assert oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 1)], [Call(GETPID)])[0].data == 1
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def test_nothing_is_left_running_after_close():
+    oracle = Oracle(workers=1)
+    oracle.run_calls([ret(abi.SECCOMP_RET_KILL_PROCESS)], [Call(GETPID)])
+    oracle.run_calls([ret(abi.SECCOMP_RET_KILL_THREAD)], [Call(GETPID), Call(GETPID)])
+    helpers = oracle.helper_pids()
+    subjects = [c for h in helpers for c in _children(h)]
+    assert len(helpers) == 1 and len(subjects) <= 1
+    oracle.close()
+    for pid in helpers + subjects:
+        assert not os.path.exists(f"/proc/{pid}"), f"process {pid} outlived the oracle"
+
+
+def test_batches_agree_with_single_runs():
+    items = [([ret(abi.SECCOMP_RET_ERRNO | n)], [Call(GETPID)] * 3) for n in range(1, 40)]
+    results = kernel.run_batch(items)
+    assert [[o.data for o in r] for r in results] == [[n] * 3 for n in range(1, 40)]
+
+
+def test_throughput_is_at_least_5000_cases_per_second():
+    assert kernel.bench_throughput(1.0) >= 5000
