@@ -9,16 +9,19 @@ import gzip
 import json
 import re
 import signal
+from errno import ENOMEM
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
-from bpfsim import Action, Program, SeccompData, evaluate
+from bpfsim import Action, FilterChain, Program, SeccompData, SeccompError, evaluate
+from bpfsim.verifier import converted_length
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 SPECIAL = {"all_instructions", "regressions"}
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*(-[a-z0-9][a-z0-9_.]*)+$")
+MAX_INSNS_PER_PATH = (1 << 18) // 8  # kernel/seccomp.c
 SYS_SECCOMP = 1  # si_code of a seccomp SIGSYS (include/uapi/asm-generic/siginfo.h)
 FORMS = ("filter.bpf", "filter.asm", "filter.c", "filter.elf")
 CASE_DIRS = sorted(d for d in CORPUS.iterdir() if d.is_dir() and d.name not in SPECIAL)
@@ -87,6 +90,23 @@ def test_bpfsim_gives_every_verdict_the_kernel_gave(case_dir):
             wrong.append(f"{arch} nr={nr:#x} args={[hex(a) for a in args]}: kernel {expect}, "
                          f"bpfsim {verdict!r}: {verdict.outcome}")
     assert not wrong, f"{len(wrong)} of {len(recorded['cases'])} disagree:\n" + "\n".join(wrong[:20])
+
+
+@pytest.mark.parametrize("case_dir", RECORDED, ids=[d.name for d in RECORDED])
+def test_as_many_copies_fit_on_a_thread_as_the_kernel_took(case_dir):
+    """kernel/seccomp.c:seccomp_attach_filter: the new filter's length plus, for each attached one,
+    its length + 4 must stay within MAX_INSNS_PER_PATH, lengths counted after the cBPF→eBPF
+    conversion. FilterChain itself is driven to the limit only where that takes few attaches."""
+    for name, (accepted, errno) in load_cases(case_dir).get("copies_accepted", {}).items():
+        prog = Program.from_bytes((case_dir / name).read_bytes(), name=name)
+        size = converted_length(prog)
+        assert size + (accepted - 1) * (size + 4) <= MAX_INSNS_PER_PATH < size + accepted * (size + 4), name
+        assert errno == ENOMEM
+        if accepted <= 64:
+            chain = FilterChain([prog] * accepted)
+            with pytest.raises(SeccompError) as refused:
+                chain.attach(prog)
+            assert refused.value.errno == errno, name
 
 
 @pytest.mark.parametrize("case_dir", CASE_DIRS, ids=[d.name for d in CASE_DIRS])

@@ -141,6 +141,16 @@ def check_siginfo(outcome: kernel.Outcome, arch: str, nr: int, ip: int) -> None:
         raise RuntimeError(f"unexpected TRAP siginfo for {arch} {nr:#x}: {info}")
 
 
+def copies_accepted(blob: bytes, oracle: kernel.Oracle) -> list[int]:
+    """[n, errno]: the kernel attached n copies of this filter to one thread and refused the next
+    with errno (the per-thread instruction budget of seccomp_attach_filter)."""
+    bound = (1 << 15) // (len(blob) // 8 + 4) + 2
+    refused = oracle.install_error([blob] * bound)
+    if refused is None:
+        raise RuntimeError(f"the kernel accepted {bound} copies of a {len(blob) // 8}-instruction filter")
+    return list(refused)
+
+
 def record(case_dir: Path, oracle: kernel.Oracle) -> int:
     files = stack_files(case_dir)
     programs = [Program.from_bytes(p.read_bytes(), name=str(p)) for p in files]
@@ -168,6 +178,7 @@ def record(case_dir: Path, oracle: kernel.Oracle) -> int:
         "filters": [p.name for p in files],
         "instruction_pointer": ips,
         "threads": 2,
+        "copies_accepted": {p.name: copies_accepted(b, oracle) for p, b in zip(files, blobs)},
         "case": "[arch, nr as u32, args (trailing zeros dropped), verdicts the kernel admits]",
     }
     text = json.dumps(head, indent=1)[:-2] + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n"
