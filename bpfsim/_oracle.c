@@ -105,7 +105,7 @@ struct result {
 
 struct shm {
 	volatile uint32_t cmd, mode, nfilters, first_filter, ncalls, first_call;
-	volatile uint32_t phase, cur, installing, installed_upto;
+	volatile uint32_t phase, cur, installing, installed_upto, share;
 	volatile int32_t listener_fd;
 	struct sock_fprog fprogs[MAX_FILTERS];
 	uint32_t fflags[MAX_FILTERS];
@@ -172,16 +172,25 @@ static void t2_body(void)
 
 	s->phase = PHASE_INSTALLING;
 	if (s->mode == MODE_EACH) {
+		/* kernel/seccomp.c seccomp_attach_filter: an accepted filter changes the next verdict
+		 * only through the path budget (len + 4 each, 32768 in all) or a second listener; the
+		 * converted length is at most 3 + 5 per instruction (DIV X), so stop sharing before
+		 * the budget could matter. */
+		uint32_t used = 0;
 		for (i = s->first_filter; i < s->nfilters; i++) {
+			uint32_t need = 3 + 5u * s->fprogs[i].len + 4;
+			if (used && (!s->share || used + need > 32768))
+				break;
 			s->installing = i;
 			long r = raw3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, s->fflags[i], (long)&s->fprogs[i]);
 			s->fret[i] = r;
-			if (r >= 0) {
-				if (r > 0)
-					s->listener_fd = (int32_t)r;
+			if (r > 0) {
+				s->listener_fd = (int32_t)r;
 				i++;
 				break;
 			}
+			if (r == 0)
+				used += need;
 		}
 		s->installed_upto = i;
 	} else {
@@ -759,14 +768,14 @@ static void op_run(const char *p, const char *end)
 
 static void op_each(const char *p, const char *end)
 {
-	uint32_t hdr[2];
+	uint32_t hdr[3];
 	int status = ST_OK;
-	if (end - p < 8) {
+	if (end - p < 12) {
 		put32(ST_ERROR);
 		return;
 	}
-	memcpy(hdr, p, 8);
-	p += 8;
+	memcpy(hdr, p, 12);
+	p += 12;
 	uint32_t n = hdr[0];
 	if (load_filters(&p, end, n) != 0) {
 		put32(ST_TOOBIG);
@@ -784,6 +793,7 @@ static void op_each(const char *p, const char *end)
 		}
 		S->first_filter = next;
 		S->installed_upto = next;
+		S->share = hdr[2] && can_suspend > 0;
 		status = run_t2(0, deadline, &t2_status, &sub_status, &sub_died);
 		if (status != ST_OK)
 			break;

@@ -89,7 +89,7 @@ from .errors import BpfsimError, SeccompError, errno_name
 __all__ = [
     "Call", "Siginfo", "Outcome", "KernelError", "KernelInstallError", "Oracle",
     "seccomp_unavailable_reason", "run_calls", "run_batch", "install_result", "install_error",
-    "check_programs", "dump_filters", "bench_throughput", "is_harmless", "is_nonexistent",
+    "check_programs", "dump_filters", "instruction_pointer", "bench_throughput", "is_harmless", "is_nonexistent",
     "HARMLESS_X86_64", "HARMLESS_I386", "NOTIF_ERRNO",
 ]
 
@@ -260,6 +260,22 @@ def _observable_unguarded(call: Call) -> bool:
     return name not in ids or ids[name]() != 0
 
 
+def _jit_harden() -> int:
+    """net.core.bpf_jit_harden: constant blinding lengthens converted programs (§2.5)."""
+    try:
+        with open("/proc/sys/net/core/bpf_jit_harden") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 2
+
+
+def _check_flags(flags: int) -> None:
+    """TSYNC would put the filter on the subject's unfiltered main thread too: refuse it."""
+    if flags & (abi.SECCOMP_FILTER_FLAG_TSYNC | abi.SECCOMP_FILTER_FLAG_TSYNC_ESRCH):
+        raise ValueError("the oracle cannot install with SECCOMP_FILTER_FLAG_TSYNC(_ESRCH): "
+                         "it would also filter the subject's main thread")
+
+
 def _filter_bytes(f) -> bytes:
     data = f if isinstance(f, (bytes, bytearray, memoryview)) else f.to_bytes()
     data = bytes(data)
@@ -325,8 +341,18 @@ def _compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("cc") or shutil.which("gcc")
 
 
+_built: dict[str, Path] = {}
+
+
 def _helper_executable() -> Path:
     """The compiled helper for this exact source, built once per user and source hash."""
+    if "exe" in _built and _built["exe"].exists():
+        return _built["exe"]
+    _built["exe"] = _build_helper()
+    return _built["exe"]
+
+
+def _build_helper() -> Path:
     source = Path(__file__).with_name("_oracle.c")
     text = source.read_bytes()
     exe = _cache_dir() / f"oracle-{hashlib.sha256(text).hexdigest()[:16]}"
@@ -462,7 +488,6 @@ class Oracle:
         self.size = workers or max(1, min(2, os.cpu_count() or 1))
         self.timeout = timeout
         self.answer_notifications = answer_notifications  # False leaves notified threads blocked
-        self._ips: dict[str, int] = {}
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self.suspended: bool | None = None
@@ -479,13 +504,23 @@ class Oracle:
         """Process ids of the running helpers (each forks and reaps its own subjects)."""
         return [w.proc.pid for w in self._workers if w.alive()]
 
+    _ips: dict[tuple[str, str], int] = {}
+
     def instruction_pointer(self, arch: str = "x86_64") -> int:
         """seccomp_data.instruction_pointer of every call made with ``arch`` (the helper is non-PIE)."""
-        if arch not in self._ips:
+        key = (str(_helper_executable()), arch)
+        if key not in Oracle._ips:
             trap = struct.pack("<HBBI", _RET_K, 0, 0, abi.SECCOMP_RET_TRAP)
             nr = 20 if arch == "i386" else 39
-            self._ips[arch] = self.run_calls([trap], [Call(nr, (), arch)])[0].siginfo.si_call_addr
-        return self._ips[arch]
+            Oracle._ips[key] = self.run_calls([trap], [Call(nr, (), arch)])[0].siginfo.si_call_addr
+        return Oracle._ips[key]
+
+    def __del__(self):
+        for w in getattr(self, "_workers", ()):
+            try:
+                w.close(force=True)
+            except Exception:
+                pass
 
     def close(self) -> None:
         """End every helper this oracle started."""
@@ -528,6 +563,8 @@ class Oracle:
         flags = list(flags)
         if len(flags) != len(blobs):
             raise ValueError("one flags value per filter")
+        for fl in flags:
+            _check_flags(fl)
         if listener is not None:
             if not 0 <= listener < len(blobs):
                 raise ValueError(f"listener {listener} is not a filter index")
@@ -585,19 +622,27 @@ class Oracle:
         An install refusal is returned in place of that pair's outcomes, not raised.
         """
         jobs = [self._job(f, c, flags, tracer, listener, guard) for f, c in items]
-        results: list = [None] * len(jobs)
+        requests = []
+        for job in jobs:
+            budget = self._timeout_for(len(job.calls))
+            requests.append((_OP_RUN, self._run_payload(job, int(budget * 1000)), budget))
+        return [self._decode_run(job, body) for job, body in zip(jobs, self._dispatch(requests))]
+
+    def _dispatch(self, requests: list[tuple[int, bytes, float]]) -> list[bytes]:
+        """Send (op, payload, seconds) requests over all helpers, one in flight per helper."""
+        results: list = [None] * len(requests)
         with self._lock:
             workers = self._pool()
-            pending = list(range(len(jobs) - 1, -1, -1))
+            pending = list(range(len(requests) - 1, -1, -1))
             running: dict[int, tuple[_Worker, int, float]] = {}
             try:
                 while pending or running:
                     for w in workers:
                         if not w.busy and pending:
                             i = pending.pop()
-                            budget = self._timeout_for(len(jobs[i].calls))
+                            op, payload, budget = requests[i]
                             deadline = time.monotonic() + budget + 2
-                            w.send(_OP_RUN, self._run_payload(jobs[i], int(budget * 1000)), deadline)
+                            w.send(op, payload, deadline)
                             running[w.rfd] = (w, i, deadline)
                     poller = select.poll()
                     for fd in running:
@@ -610,7 +655,7 @@ class Oracle:
                         continue
                     for fd, _ in ready:
                         w, i, deadline = running.pop(fd)
-                        results[i] = self._decode_run(jobs[i], w.recv(deadline))
+                        results[i] = w.recv(deadline)
             except BaseException:
                 for w, _, _ in running.values():
                     w.close(force=True)
@@ -651,30 +696,41 @@ class Oracle:
         return None if found is None else found[1]
 
     def check_programs(self, programs: Iterable, flags: int = 0) -> list[int | None]:
-        """For each program alone on a fresh thread: None if seccomp(2) accepts it, else errno."""
+        """For each program alone on a fresh thread: None if seccomp(2) accepts it, else errno.
+
+        Accepted programs share a thread while that cannot change a later verdict: installs run
+        under PTRACE_O_SUSPEND_SECCOMP and the budget left is larger than any program could
+        need (3 + 5 converted instructions per instruction, no JIT blinding, no listener).
+        """
+        _check_flags(flags)
         blobs = [_filter_bytes(p) for p in programs]
-        out: list[int | None] = []
-        start = 0
+        share = 1 if _jit_harden() == 0 and not flags & abi.SECCOMP_FILTER_FLAG_NEW_LISTENER else 0
+        chunks, start = [], 0
+        per_worker = max(1, -(-len(blobs) // self.size))
         while start < len(blobs):
             end, size = start, 0
-            while end < len(blobs) and end - start < _MAX_FILTERS and size + len(blobs[end]) <= _MAX_INSN_BYTES:
+            while (end < len(blobs) and end - start < min(_MAX_FILTERS, per_worker)
+                   and size + len(blobs[end]) <= _MAX_INSN_BYTES):
                 size += len(blobs[end])
                 end += 1
-            if end == start:
-                raise ValueError("program too large")
-            chunk = blobs[start:end]
-            payload = [struct.pack("<II", len(chunk), int(self.timeout * 1000))]
+            chunks.append(blobs[start:end])
+            start = end
+        requests = []
+        for chunk in chunks:
+            budget = self.timeout + 0.002 * len(chunk)
+            payload = [struct.pack("<III", len(chunk), int(budget * 1000), share)]
             for blob in chunk:
                 payload.append(struct.pack("<II", flags, len(blob) // 8))
                 payload.append(blob)
-            body, _ = self._ask(_OP_EACH, b"".join(payload))
+            requests.append((_OP_EACH, b"".join(payload), budget))
+        out: list[int | None] = []
+        for body in self._dispatch(requests):
             status, suspended, n = struct.unpack_from("<3I", body)
             if status != _ST_OK:
                 raise KernelError(errnos.ETIMEDOUT if status == _ST_TIMEOUT else errnos.EIO,
                                   "the oracle helper failed to check programs")
             self.suspended = bool(suspended)
             out.extend(-r if r < 0 else None for r in struct.unpack_from(f"<{n}i", body, 12))
-            start = end
         return out
 
     def dump_filters(self, pid: int) -> list[bytes]:
@@ -840,6 +896,11 @@ def check_programs(programs: Iterable, flags: int = 0) -> list[int | None]:
 def dump_filters(pid: int) -> list[bytes]:
     """``Oracle.dump_filters`` on the shared default oracle."""
     return _oracle().dump_filters(pid)
+
+
+def instruction_pointer(arch: str = "x86_64") -> int:
+    """``Oracle.instruction_pointer`` on the shared default oracle."""
+    return _oracle().instruction_pointer(arch)
 
 
 def _random_filter(rng: random.Random) -> bytes:

@@ -269,6 +269,16 @@ def test_check_programs_matches_install_result():
         == [None, errno.EINVAL, None, errno.EINVAL, errno.EINVAL]
 
 
+def test_checking_many_large_programs_is_not_skewed_by_the_path_budget():
+    big = ret(abi.SECCOMP_RET_ALLOW) * 4096  # 8195 converted instructions: 3 fit on one thread
+    assert kernel.check_programs([big] * 10) == [None] * 10
+
+
+def test_tsync_is_refused_because_it_would_filter_the_subjects_main_thread():
+    with pytest.raises(ValueError):
+        kernel.install_result([ret(abi.SECCOMP_RET_ALLOW)], abi.SECCOMP_FILTER_FLAG_TSYNC)
+
+
 def test_path_limit_3641_one_instruction_filters_install_and_the_3642nd_fails_enomem():
     allow = ret(abi.SECCOMP_RET_ALLOW)
     assert kernel.install_error([allow] * 3641) is None
