@@ -63,7 +63,7 @@ def agrees(verdict, expect: str) -> bool:
 
 def outcome_agrees(verdict, data: SeccompData) -> bool:
     """What the calling thread saw: the return value, the siginfo of a TRAP (the recorder checked
-    the kernel's described the call itself), which of two threads a kill took."""
+    that the kernel's describes the call itself), which of two threads a kill took."""
     out, action = verdict.outcome, verdict.action
     if action == Action.ERRNO:
         return out.runs is False and out.retval == -verdict.errno
