@@ -254,6 +254,7 @@ class FilterChain:
     def __init__(self, filters: Iterable = (), *, threads: int = 1):
         self._filters: list[Program] = []
         self._flags: list[int] = []
+        self._path_length = 0
         self.strict = False
         self.threads = threads
         for prog in filters:
@@ -279,7 +280,7 @@ class FilterChain:
 
     def path_length(self) -> int:
         """What ``seccomp_attach_filter`` adds up: converted lengths plus 4 per filter."""
-        return sum(converted_length(p) + abi.FILTER_PATH_PENALTY for p in self._filters)
+        return self._path_length
 
     def attach(self, prog, flags: int = 0) -> int | None:
         """Attach ``prog`` as seccomp(SECCOMP_SET_MODE_FILTER, flags) would; return the new listener's
@@ -303,12 +304,14 @@ class FilterChain:
                                               "an unsuspended strict thread is killed by the call itself")
         if flags & _FLAG_LISTENER and self.listener is not None:
             raise SeccompError(errnos.EBUSY, f"filter {self.listener} already has a listener (has_duplicate_listener)")
-        total = converted_length(prog) + self.path_length()
+        length = prog.derived("converted_length", converted_length)
+        total = length + self._path_length
         if total > abi.MAX_INSNS_PER_PATH:
             raise SeccompError(errnos.ENOMEM, f"{total} instructions on the path would exceed "
                                               f"MAX_INSNS_PER_PATH ({abi.MAX_INSNS_PER_PATH}) (seccomp_attach_filter)")
         self._filters.append(prog)
         self._flags.append(flags)
+        self._path_length += length + abi.FILTER_PATH_PENALTY
         return len(self._filters) - 1 if flags & _FLAG_LISTENER else None
 
     def set_mode_strict(self) -> None:
