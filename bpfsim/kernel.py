@@ -28,7 +28,8 @@ How each action shows up (``Outcome.action``):
   (see below): LOG, ALLOW, TRACE with the guard's tag, or an unknown action 0x7ff1..0x7ffe;
 - ``ENOSYS_AMBIGUOUS``: -ENOSYS with more than one possible cause (ERRNO 38, TRACE without a
   tracer, USER_NOTIF without a listener on the winning filter, an allowed nonexistent call);
-  ``candidates`` lists them, already narrowed by the RET K values the stack contains;
+  ``candidates`` lists them, narrowed by the RET K values the stack contains and, unless
+  ``resolve=False``, by probe reruns (``Oracle.run_batch``), after which it is rarely left;
 - ``ZERO_AMBIGUOUS``: 0 from an unguarded call whose natural result is 0 (ERRNO|0 or allowed);
 - ``NOT_FILTERED``: native 335/336 (uretprobe/uprobe), which never reach the filters on 6.18;
 - ``SIGNALED``: the subject died of a signal other than SIGSYS.
@@ -57,9 +58,25 @@ before the first call, so the stack is exactly the one given. Without that privi
 installed in order, like a real program does, and an earlier filter may block a later install
 (``KernelInstallError.blocked``); also each batch then needs a fresh subject process.
 
+TRAP is observed at the tracer's signal-delivery-stop (PTRACE_GETSIGINFO gives the siginfo an
+SA_SIGINFO handler would get) and the signal is then suppressed, so the thread continues after
+the call exactly as if a handler had returned, without an rt_sigreturn for the filters to judge.
+
 Not observable: LOG versus ALLOW; the data of USER_NOTIF, LOG, ALLOW and KILL actions; which
 filter won (except through TRACE data or the listener); core dumps (the subject runs with
-RLIMIT_CORE 0, so ``core_dump`` is normally False).
+RLIMIT_CORE 0, so ``core_dump`` is normally False); TRACE without a tracer once the guard is
+needed (the guard brings a tracer: such outcomes have ``traced=True``).
+
+Protocol with the helper (native byte order, u32 unless said): a request is ``op, length,
+payload``; a reply is ``length, payload``. RUN (1): ``nfilters, ncalls, options (1 trace, 2 do
+not answer notifications), notif_errno, timeout_ms``, then per filter ``flags, len, len*8
+bytes``, then per call ``kind (0 syscall, 1 int $0x80), i32 nr, 6*u64 args``; reply ``status,
+i32 install_index, i32 install_errno, i32 install_signal, suspended, spawns, helper_pid, n`` and
+n 136-byte records (``_RESULT``). EACH (2): ``n, timeout_ms, share`` and filters; reply
+``status, suspended, n, n*i32 (0 or -errno)``. DUMP (3): ``i32 pid, timeout_ms``; reply
+``errno, count`` and per filter ``len, len*8 bytes``. HELLO (0) starts a subject; QUIT (4)
+ends the helper. Every wait in the helper has a deadline: a hung subject is killed and the
+request answers ``status`` 1 (timeout), which becomes ``KernelError(ETIMEDOUT)``.
 """
 
 from __future__ import annotations
@@ -80,7 +97,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import abi
@@ -133,17 +150,24 @@ class KernelError(BpfsimError):
 class KernelInstallError(SeccompError):
     """seccomp(2) refused filter ``index`` (install order) of a stack with ``errno``.
 
-    ``blocked`` names the signal when an earlier filter killed the installing thread (only without
-    PTRACE_O_SUSPEND_SECCOMP); ``guarded`` says the oracle's guard filter was underneath, which
-    changes the per-thread instruction budget (ENOMEM) by 9.
+    ``suspended``: the stack was installed under PTRACE_O_SUSPEND_SECCOMP, so the errno is the
+    kernel's verdict on that filter; otherwise an earlier filter may have answered the seccomp()
+    call itself, and ``blocked`` names the signal when an earlier filter killed the installing
+    thread (``errno`` is then 0). ``guarded``: the oracle's guard filter was underneath, which
+    takes 9 from the per-thread instruction budget (ENOMEM).
     """
 
-    def __init__(self, errno: int, index: int, *, guarded: bool = False, blocked: int | None = None):
+    def __init__(self, errno: int, index: int, *, guarded: bool = False, blocked: int | None = None,
+                 suspended: bool = True):
         self.index = index
         self.guarded = guarded
         self.blocked = blocked
-        what = f"killed by signal {blocked}" if blocked else f"refused"
-        super().__init__(errno, f"filter {index} {what}" + (" (guard underneath)" if guarded else ""))
+        self.suspended = suspended
+        what = f"killed by signal {blocked}" if blocked else "refused"
+        notes = [] if suspended else ["installed in order, an earlier filter may have answered"]
+        if guarded:
+            notes.append("guard underneath")
+        super().__init__(errno, f"filter {index} {what}" + (f" ({'; '.join(notes)})" if notes else ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +282,18 @@ def _observable_unguarded(call: Call) -> bool:
     name = table.get(call.nr)
     ids = {"getuid": os.getuid, "getgid": os.getgid, "geteuid": os.geteuid, "getegid": os.getegid}
     return name not in ids or ids[name]() != 0
+
+
+def _flag_list(flags, count: int) -> list[int]:
+    """``flags`` as one value per filter (None: 0; an int: the same for every filter)."""
+    if flags is None:
+        return [0] * count
+    if isinstance(flags, int):
+        return [flags] * count
+    flags = list(flags)
+    if len(flags) != count:
+        raise ValueError("one flags value per filter")
+    return flags
 
 
 def _jit_harden() -> int:
@@ -553,16 +589,10 @@ class Oracle:
         self.suspended = bool(suspended)
         return self.suspended
 
-    def _job(self, filters, calls, flags, tracer, listener, guard) -> _Job:
+    def _job(self, filters, calls, flags, tracer, listener, guard, other_tag: bool = False) -> _Job:
         blobs = [_filter_bytes(f) for f in filters]
         calls = [c if isinstance(c, Call) else Call(*c) for c in calls]
-        if flags is None:
-            flags = [0] * len(blobs)
-        elif isinstance(flags, int):
-            flags = [flags] * len(blobs)
-        flags = list(flags)
-        if len(flags) != len(blobs):
-            raise ValueError("one flags value per filter")
+        flags = _flag_list(flags, len(blobs))
         for fl in flags:
             _check_flags(fl)
         if listener is not None:
@@ -572,6 +602,9 @@ class Oracle:
         if len(calls) > _MAX_CALLS:
             raise ValueError(f"at most {_MAX_CALLS} calls per stack")
         facts = _stack_facts(blobs)
+        if other_tag:  # a second guard tag tells a stack's TRACE with the first tag from LOG/ALLOW
+            taken = {facts.tag} | ({k & 0xFFFF for k in facts.rets if k >> 16 == 0x7FF0} if facts.rets else set())
+            facts = replace(facts, tag=next(t for t in _GUARD_TAGS if t not in taken))
         if guard is None:
             guard = not all(_observable_unguarded(c) for c in calls)
         elif not guard and not all(is_harmless(c) for c in calls):
@@ -598,35 +631,91 @@ class Oracle:
 
     def run_calls(self, filters: Sequence, calls: Iterable[Call | tuple], *, flags=None,
                   tracer: bool = False, listener: int | None = None,
-                  guard: bool | None = None) -> list[Outcome]:
+                  guard: bool | None = None, resolve: bool = True) -> list[Outcome]:
         """Install ``filters`` (install order) in a fresh thread, make each call, report.
 
         ``flags``: one int for all filters or one per filter. ``tracer``: attach a tracer with
         PTRACE_O_TRACESECCOMP that skips every traced call. ``listener``: filter index that gets
         SECCOMP_FILTER_FLAG_NEW_LISTENER, answered by a supervisor with ``-NOTIF_ERRNO``.
         ``guard``: None = only when some call is not harmless; False refuses unsafe calls.
-        Raises ``KernelInstallError`` when the kernel refuses the stack, ``KernelError`` when
-        the kernel could not be asked (timeouts included).
+        ``resolve``: rerun ambiguous calls with probes to narrow ``candidates`` (see
+        ``run_batch``). Raises ``KernelInstallError`` when the kernel refuses the stack and
+        ``KernelError`` when the kernel could not be asked (timeouts included).
         """
         result = self.run_batch([(filters, calls)], flags=flags, tracer=tracer,
-                                listener=listener, guard=guard)[0]
+                                listener=listener, guard=guard, resolve=resolve)[0]
         if isinstance(result, BaseException):
             raise result
         return result
 
     def run_batch(self, items: Iterable[tuple[Sequence, Sequence]], *, flags=None,
-                  tracer: bool = False, listener: int | None = None,
-                  guard: bool | None = None) -> list[list[Outcome] | KernelInstallError]:
+                  tracer: bool = False, listener: int | None = None, guard: bool | None = None,
+                  resolve: bool = True) -> list[list[Outcome] | KernelInstallError]:
         """``run_calls`` for many (filters, calls) pairs at once, spread over the helpers.
 
-        An install refusal is returned in place of that pair's outcomes, not raised.
+        An install refusal is returned in place of that pair's outcomes, not raised. With
+        ``resolve``, calls whose result had several causes (``ENOSYS_AMBIGUOUS``,
+        ``ZERO_AMBIGUOUS``) are rerun on fresh threads (filters are pure functions of the same
+        seccomp_data, so they decide the same): once guarded with a tracer (ALLOW/LOG show as
+        the guard's tag, TRACE as its data) and once with a *probe*, a newest filter returning
+        USER_NOTIF with a listener (notified unless the verdict outranks USER_NOTIF, i.e. it was
+        the ERRNO). ``retval``/``errno`` stay those of the requested setup; only ``candidates``
+        (and ``action``/``data`` when one remains) are narrowed.
         """
+        items = [(list(f), list(c)) for f, c in items]
         jobs = [self._job(f, c, flags, tracer, listener, guard) for f, c in items]
+        results = self._run_jobs(jobs)
+        if resolve:
+            self._resolve(items, jobs, results, flags, tracer, listener)
+        return results
+
+    def _run_jobs(self, jobs: list[_Job]) -> list:
         requests = []
         for job in jobs:
             budget = self._timeout_for(len(job.calls))
             requests.append((_OP_RUN, self._run_payload(job, int(budget * 1000)), budget))
         return [self._decode_run(job, body) for job, body in zip(jobs, self._dispatch(requests))]
+
+    def _resolve(self, items, jobs, results, flags, tracer, listener) -> None:
+        """Narrow ambiguous outcomes in place with the guarded rerun and the USER_NOTIF probe."""
+        todo: dict[int, list[int]] = {}
+        for j, result in enumerate(results):
+            if isinstance(result, list):
+                for i, outcome in enumerate(result):
+                    if outcome.action in ("ENOSYS_AMBIGUOUS", "ZERO_AMBIGUOUS"):
+                        todo.setdefault(j, []).append(i)
+        if not todo:
+            return
+        probe = struct.pack("<HBBI", _RET_K, 0, 0, abi.SECCOMP_RET_USER_NOTIF)
+        reruns: list[tuple[str, int, list[int], _Job]] = []
+        for j, idx in todo.items():
+            filters, calls = items[j][0], [jobs[j].calls[i] for i in idx]
+            if not jobs[j].guarded:
+                reruns.append(("guarded", j, idx, self._job(filters, calls, flags, True, listener, True)))
+                if not jobs[j].facts.proven:
+                    reruns.append(("guarded", j, idx, self._job(filters, calls, flags, True, listener,
+                                                                 True, other_tag=True)))
+            # Listeners do not change verdicts: the stack's own go, so the probe may have one.
+            fl = [f & ~abi.SECCOMP_FILTER_FLAG_NEW_LISTENER for f in _flag_list(flags, len(filters))]
+            reruns.append(("probe", j, idx, self._job(filters + [probe], calls, fl + [0], tracer,
+                                                       len(filters), jobs[j].guarded)))
+        answers = self._run_jobs([job for _, _, _, job in reruns])
+        for (kind, j, idx, _), answer in zip(reruns, answers):
+            if not isinstance(answer, list):
+                continue  # the rerun could not install (budget): keep what we know
+            for i, seen in zip(idx, answer):
+                mine = results[j][i]
+                if kind == "guarded":
+                    narrowed = _intersect(mine.candidates, seen.candidates)
+                elif seen.action == "USER_NOTIF":
+                    narrowed = [c for c in mine.candidates if c[0] != "ERRNO"]
+                elif seen.retval == mine.retval:
+                    narrowed = [c for c in mine.candidates if c[0] == "ERRNO"]
+                else:
+                    narrowed = []
+                if narrowed:
+                    name, data = _name(narrowed, mine.retval)
+                    results[j][i] = replace(mine, action=name, data=data, candidates=tuple(narrowed))
 
     def _dispatch(self, requests: list[tuple[int, bytes, float]]) -> list[bytes]:
         """Send (op, payload, seconds) requests over all helpers, one in flight per helper."""
@@ -675,7 +764,7 @@ class Oracle:
             if index < job.offset:
                 raise KernelError(err or errnos.EIO, "the kernel refused the oracle's guard filter")
             return KernelInstallError(err, index - job.offset, guarded=job.guarded,
-                                      blocked=sig if sig else None)
+                                      blocked=sig if sig else None, suspended=bool(suspended))
         pgrp = os.getpgrp()
         out = []
         for call, rec in zip(job.calls, _RESULT.iter_unpack(body[_RUN_HEAD.size:])):
@@ -815,14 +904,28 @@ def _classify(job: _Job, call: Call, rec, server_pid: int, pgrp: int) -> Outcome
                 cands.append(("USER_NOTIF", None))
     if not cands:
         raise KernelError(errnos.EIO, f"unexplained result {ret} for {call}")
+    name, data = _name(cands, ret)
+    return Outcome(action=name, data=data, candidates=tuple(cands), **base)
+
+
+def _name(cands, ret: int) -> tuple[str, int | None]:
+    """The action to report for a returned call with these candidate verdicts."""
     names = {c[0] for c in cands}
     if names <= {"LOG", "ALLOW"}:
-        name, data = "LOG_OR_ALLOW", None
-    elif len(cands) == 1:
-        name, data = cands[0]
-    else:
-        name, data = ("ZERO_AMBIGUOUS" if ret == 0 else "ENOSYS_AMBIGUOUS"), None
-    return Outcome(action=name, data=data, candidates=tuple(cands), **base)
+        return "LOG_OR_ALLOW", None
+    if len(cands) == 1:
+        return cands[0]
+    return ("ZERO_AMBIGUOUS" if ret == 0 else "ENOSYS_AMBIGUOUS"), None
+
+
+def _intersect(mine, theirs) -> list[tuple[str, int | None]]:
+    """Verdicts in both candidate lists; a known data value refines an unknown one."""
+    out = []
+    for name, data in mine:
+        for other, more in theirs:
+            if name == other and (data is None or more is None or data == more):
+                out.append((name, data if more is None else more))
+    return out
 
 
 # ------------------------------------------------------------------------------ module API
@@ -867,15 +970,18 @@ def seccomp_unavailable_reason() -> str | None:
 
 
 def run_calls(filters: Sequence, calls: Iterable[Call | tuple], *, flags=None, tracer: bool = False,
-              listener: int | None = None, guard: bool | None = None) -> list[Outcome]:
+              listener: int | None = None, guard: bool | None = None,
+              resolve: bool = True) -> list[Outcome]:
     """``Oracle.run_calls`` on the shared default oracle."""
-    return _oracle().run_calls(filters, calls, flags=flags, tracer=tracer, listener=listener, guard=guard)
+    return _oracle().run_calls(filters, calls, flags=flags, tracer=tracer, listener=listener,
+                               guard=guard, resolve=resolve)
 
 
 def run_batch(items, *, flags=None, tracer: bool = False, listener: int | None = None,
-              guard: bool | None = None):
+              guard: bool | None = None, resolve: bool = True):
     """``Oracle.run_batch`` on the shared default oracle."""
-    return _oracle().run_batch(items, flags=flags, tracer=tracer, listener=listener, guard=guard)
+    return _oracle().run_batch(items, flags=flags, tracer=tracer, listener=listener, guard=guard,
+                               resolve=resolve)
 
 
 def install_result(filters: Sequence, flags=None) -> int | None:

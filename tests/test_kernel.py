@@ -170,6 +170,31 @@ def test_user_notif_beats_trace_and_trap_beats_errno():
     assert one([ret(abi.SECCOMP_RET_TRAP), ret(abi.SECCOMP_RET_ERRNO | 1)], Call(GETPID)).action == "TRAP"
 
 
+# --- ENOSYS has several causes (oracle notes: "ENOSYS is ambiguous") ---------------------------
+
+def ret_a(value):
+    """LD IMM value; RET A: the stack's verdict cannot be read off its RET K values."""
+    return insn(0x00, 0, 0, value) + insn(0x16, 0, 0, 0)
+
+
+@pytest.mark.parametrize("stack, call, verdict", [
+    pytest.param([ret_a(abi.SECCOMP_RET_ERRNO | 38)], Call(GETPID), ("ERRNO", 38), id="ERRNO 38"),
+    pytest.param([ret_a(abi.SECCOMP_RET_USER_NOTIF)], Call(GETPID), ("USER_NOTIF", None),
+                 id="USER_NOTIF without listener"),
+    pytest.param([ret_a(abi.SECCOMP_RET_TRACE | 7)], Call(GETPID), ("TRACE", 7), id="TRACE without tracer"),
+    pytest.param([ret_a(abi.SECCOMP_RET_ALLOW)], Call(NOSUCH), ("LOG_OR_ALLOW", None),
+                 id="ALLOW of a nonexistent call"),
+    pytest.param([ret(abi.SECCOMP_RET_ERRNO | 38), ret(abi.SECCOMP_RET_USER_NOTIF)], Call(KILL, (0, 0)),
+                 ("ERRNO", 38), id="guarded ERRNO 38 under a newer USER_NOTIF"),
+])
+def test_enosys_is_resolved_by_probes(stack, call, verdict):
+    raw = one(stack, call, resolve=False)
+    assert raw.action == "ENOSYS_AMBIGUOUS" and raw.errno == errno.ENOSYS
+    got = one(stack, call)
+    assert (got.action, got.data) == verdict and got.errno == errno.ENOSYS
+    assert all(raw.admits(*c) for c in got.candidates)
+
+
 # --- x86 specifics (§3.4) ---------------------------------------------------------------------
 
 def test_int80_is_seen_as_i386_with_full_64_bit_registers():
