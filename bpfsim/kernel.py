@@ -427,7 +427,7 @@ class _Worker:
         os.set_blocking(self.wfd, False)
         os.set_blocking(self.rfd, False)
         self.busy = False
-        self.pgrp = os.getpgrp()
+        self.owner = os.getpid()
 
     def send(self, op: int, payload: bytes, deadline: float) -> None:
         view = memoryview(struct.pack("<II", op, len(payload)) + payload)
@@ -481,10 +481,17 @@ class _Worker:
         raise KernelError(errno, message)
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return os.getpid() == self.owner and self.proc.poll() is None
 
     def close(self, force: bool = False) -> None:
         """End the helper (its subjects die with it: PTRACE_O_EXITKILL and PDEATHSIG)."""
+        if os.getpid() != self.owner:  # a forked copy: the helper belongs to the parent
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+            return
         if self.proc.poll() is None and not force:
             try:
                 os.set_blocking(self.wfd, True)
@@ -529,6 +536,10 @@ class Oracle:
         self.suspended: bool | None = None
 
     def _pool(self) -> list[_Worker]:
+        if any(w.owner != os.getpid() for w in self._workers):  # we are a fork: start our own
+            for w in self._workers:
+                w.close()
+            self._workers = []
         self._workers = [w for w in self._workers if w.alive()]
         if len(self._workers) < self.size:
             exe = _helper_executable()
@@ -601,6 +612,8 @@ class Oracle:
             flags[listener] |= abi.SECCOMP_FILTER_FLAG_NEW_LISTENER
         if len(calls) > _MAX_CALLS:
             raise ValueError(f"at most {_MAX_CALLS} calls per stack")
+        if len(blobs) >= _MAX_FILTERS:
+            raise ValueError(f"at most {_MAX_FILTERS - 1} filters (the kernel's budget allows 3641)")
         facts = _stack_facts(blobs)
         if other_tag:  # a second guard tag tells a stack's TRACE with the first tag from LOG/ALLOW
             taken = {facts.tag} | ({k & 0xFFFF for k in facts.rets if k >> 16 == 0x7FF0} if facts.rets else set())
@@ -765,7 +778,7 @@ class Oracle:
                 raise KernelError(err or errnos.EIO, "the kernel refused the oracle's guard filter")
             return KernelInstallError(err, index - job.offset, guarded=job.guarded,
                                       blocked=sig if sig else None, suspended=bool(suspended))
-        pgrp = os.getpgrp()
+        pgrp = os.getpgid(server_pid)
         out = []
         for call, rec in zip(job.calls, _RESULT.iter_unpack(body[_RUN_HEAD.size:])):
             out.append(_classify(job, call, rec, server_pid, pgrp))

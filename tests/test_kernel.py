@@ -430,6 +430,26 @@ def test_nothing_is_left_running_after_close():
         assert not os.path.exists(f"/proc/{pid}"), f"process {pid} outlived the oracle"
 
 
+def test_a_forked_child_gets_its_own_helpers_and_leaves_the_parents_alone():
+    assert one([ret(abi.SECCOMP_RET_ERRNO | 1)], Call(GETPID)).data == 1
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.alarm(30)
+            code = 0 if one([ret(abi.SECCOMP_RET_ERRNO | 2)], Call(GETPID)).data == 2 else 1
+            kernel._oracle().close()
+        finally:
+            os.write(w, bytes([code]))
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"\x00"
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert one([ret(abi.SECCOMP_RET_ERRNO | 3)], Call(GETPID)).data == 3
+
+
 def test_batches_agree_with_single_runs():
     items = [([ret(abi.SECCOMP_RET_ERRNO | n)], [Call(GETPID)] * 3) for n in range(1, 40)]
     results = kernel.run_batch(items)
