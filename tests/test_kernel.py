@@ -6,10 +6,12 @@ Expected values come from the reference, never from bpfsim's simulator.
 import ctypes
 import errno
 import os
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -324,6 +326,45 @@ def test_program_objects_with_to_bytes_are_accepted():
         def to_bytes(self):
             return ret(abi.SECCOMP_RET_ERRNO | 2)
     assert one([Prog()], Call(GETPID)).data == 2
+
+
+UNPRIVILEGED_SCRIPT = """
+import errno, struct
+from bpfsim import abi, kernel
+ret = lambda k: struct.pack("<HBBI", 6, 0, 0, k)
+assert kernel.seccomp_unavailable_reason() is None, kernel.seccomp_unavailable_reason()
+oracle = kernel._oracle()
+assert oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 1)], [kernel.Call(39)])[0].data == 1
+assert oracle.suspended is False
+try:
+    oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 5), ret(abi.SECCOMP_RET_ALLOW)], [kernel.Call(39)])
+except kernel.KernelInstallError as e:
+    assert (e.index, e.errno, e.suspended) == (1, errno.EIO, False), e
+try:
+    oracle.run_calls([ret(abi.SECCOMP_RET_KILL_THREAD), ret(abi.SECCOMP_RET_ALLOW)], [kernel.Call(39)])
+except kernel.KernelInstallError as e:
+    assert (e.index, e.blocked) == (1, 31), e
+print("ok")
+"""
+
+
+def test_without_privilege_filters_install_in_order_and_block_later_installs():
+    python, setpriv = "/usr/bin/python3", "/usr/bin/setpriv"
+    if os.geteuid() != 0 or not (os.path.exists(python) and os.path.exists(setpriv)):
+        pytest.skip("needs root, setpriv and a system python3 to become an unprivileged user")
+    cache = tempfile.mkdtemp(prefix="bpfsim-nobody-")
+    os.chmod(cache, 0o777)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": cache, "PYTHONPATH": root}
+    try:
+        done = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", python,
+                               "-c", UNPRIVILEGED_SCRIPT], env=env, cwd=cache, capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    if "No module named" in done.stderr or "Permission denied" in done.stderr:
+        pytest.skip(f"the unprivileged user cannot run the checkout: {done.stderr.strip()[-200:]}")
+    assert done.stdout.strip() == "ok", done.stderr
 
 
 # --- reading filters back ---------------------------------------------------------------------
