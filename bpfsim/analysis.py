@@ -21,7 +21,7 @@ from .syscalls import syscall_table
 
 _M32 = 0xFFFFFFFF
 _KNOWN_WORDS = 2  # nr and arch; the instruction pointer and the arguments are unknown
-EXPLORATION_BUDGET = 200_000  # instructions explored per filter and syscall before giving up
+EXPLORATION_BUDGET = 50_000  # instructions explored per filter and syscall before giving up
 
 # A value is an int (known) or a term: ("w", index) for an unknown word, or (kind, term, operand).
 # A domain bounds what a term may be on one path: (lo, hi, bits set, bits clear, values excluded,

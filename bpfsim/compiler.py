@@ -1,10 +1,8 @@
 """A verified program turned into a Python function ``f(words) -> int`` with the interpreter's answers.
 
-Classic BPF only jumps forward, so a program is a DAG: it becomes straight-line Python with ``if``
-statements and locals for A, X and the scratch cells; a run of ``jeq #k`` (a syscall-number
-dispatch) becomes one dict lookup. A shared tail is copied when it is small
-and otherwise becomes a function of its own (called with the registers it reads), so code size
-stays linear in the program; a source Python cannot compile falls back to the interpreter loop.
+cBPF only jumps forward, so a program is a DAG: straight-line Python with ``if``s and locals for
+A, X and M[]; a run of ``jeq #k`` becomes one dict lookup; a large shared tail becomes a function
+(through a trampoline when calls nest deeply), so code stays linear in the program's length.
 """
 
 from __future__ import annotations
@@ -211,6 +209,7 @@ def source(prog: Sequence[Instruction]) -> str:
 
 
 def _build(prog: Program) -> Callable[[tuple[int, ...]], int]:
+    """Source Python refuses to compile (not seen so far) falls back to the interpreter's loop."""
     code = vm.decoded(prog)
     try:
         namespace: dict = {}
