@@ -672,8 +672,14 @@ static int load_filters(const char **pp, const char *end, uint32_t n)
 
 static int ensure_subject(long long deadline)
 {
-	if (sub_pid && sub_ready)
-		return 0;
+	if (sub_pid && sub_ready) {
+		int st;
+		pid_t r = waitpid(sub_pid, &st, WNOHANG | __WALL);
+		if (r == 0)
+			return 0;
+		if (r == sub_pid && (WIFEXITED(st) || WIFSIGNALED(st)))
+			subject_gone(); /* killed from outside while idle */
+	}
 	if (sub_pid)
 		kill_subject();
 	return spawn_subject(deadline);
@@ -845,8 +851,12 @@ static void op_dump(const char *p, const char *end)
 			err = r == -1 ? ETIMEDOUT : ECHILD;
 			break;
 		}
+		if (tid == sub_pid && (WIFEXITED(st) || WIFSIGNALED(st))) {
+			subject_gone(); /* killed from outside while idle: never signal its pid again */
+			continue;
+		}
 		if (tid != pid)
-			continue; /* a stale subject event cannot happen here: the subject is idle */
+			continue;
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
 			err = ESRCH;
 			break;

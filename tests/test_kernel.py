@@ -459,6 +459,15 @@ def _children(pid):
         return []
 
 
+def test_an_idle_subject_killed_from_outside_is_replaced():
+    with Oracle(workers=1) as oracle:
+        oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 1)], [Call(GETPID)])
+        for subject in _children(oracle.helper_pids()[0]):
+            os.kill(subject, signal.SIGKILL)
+        time.sleep(0.05)
+        assert oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 4)], [Call(GETPID)])[0].data == 4
+
+
 def test_nothing_is_left_running_after_close():
     oracle = Oracle(workers=1)
     oracle.run_calls([ret(abi.SECCOMP_RET_KILL_PROCESS)], [Call(GETPID)])
