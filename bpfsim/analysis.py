@@ -8,6 +8,7 @@ the table can say whether the verdict can change with them, and which verdicts a
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from .syscalls import syscall_table
 _M32 = 0xFFFFFFFF
 _KNOWN_WORDS = 2  # nr and arch; the instruction pointer and the arguments are unknown
 EXPLORATION_BUDGET = 50_000  # instructions explored per filter and syscall before giving up
+_PATHS_KEPT = 4  # per return value, paths kept to build witness inputs from
+_WITNESS_TRIES = 64
 
 # A value is an int (known) or a term: ("w", index) for an unknown word, or (kind, term, operand).
 # A domain bounds what a term may be on one path: (lo, hi, bits set, bits clear, values excluded,
@@ -132,10 +135,21 @@ def possible_returns(prog: Program, words: Sequence[int], budget: int = EXPLORAT
     is pruned only when those facts rule it out, so the set may hold values no input reaches
     (where facts about different terms interact) but never misses one.
     """
+    return set(_explore(prog, words, budget))
+
+
+def _explore(prog: Program, words: Sequence[int], budget: int) -> dict:
+    """``possible_returns`` with, for each value, the facts of the first paths that return it."""
     code = vm.decoded(prog)
     chains = prog.derived("jeq_chains", lambda p: jeq_chains(vm.decoded(p)))
     known = tuple(words[:_KNOWN_WORDS])
-    found: set = set()
+    found: dict = {}
+
+    def leaf(value, facts) -> None:
+        paths = found.setdefault(value, [])
+        if len(paths) < _PATHS_KEPT:
+            paths.append(facts)
+
     steps = 0
     stack = [(0, 0, 0, (0,) * 16, {})]
     while stack:
@@ -175,10 +189,10 @@ def possible_returns(prog: Program, words: Sequence[int], budget: int = EXPLORAT
                 taken, facts = branches[0]
                 pc = t if taken else f
             elif kind == vm.RET_K:
-                found.add(k)
+                leaf(k, facts)
                 break
             elif kind == vm.RET_A:
-                found.add(_resolve(a, facts))
+                leaf(_resolve(a, facts), facts)
                 break
             elif kind == vm.JA:
                 pc = t
@@ -203,13 +217,13 @@ def possible_returns(prog: Program, words: Sequence[int], budget: int = EXPLORAT
             elif kind == vm.DIV_X:
                 if type(x) is int:
                     if x == 0:
-                        found.add(0)  # net/core/filter.c:bpf_convert_filter: "return 0"
+                        leaf(0, facts)  # net/core/filter.c:bpf_convert_filter: "return 0"
                         break
                     a = a // x if type(a) is int else (kind, a, x)
                 else:
                     zero = _constrain(facts.get(x, _FULL), EQ, 0)
                     if _feasible(zero):
-                        found.add(0)
+                        leaf(0, {**facts, x: zero})
                     facts = {**facts, x: _constrain(facts.get(x, _FULL), NE, 0)}
                     if not _feasible(facts[x]):
                         break
@@ -231,6 +245,92 @@ def _resolve(value, facts):
         return value
     lo, hi, *_ = dom = facts.get(value, _FULL)
     return lo if lo == hi and _satisfies(lo, dom) else ANY
+
+
+def _pick(dom) -> int | None:
+    """A value that fits ``dom``, looked for near its bounds and required bits."""
+    lo, hi, ones, zeros, excluded, some = dom
+    start = max(lo, ones) | ones
+    allowed = ~zeros & _M32
+    candidates = [lo, hi, start, start & allowed, ones | allowed & -allowed, ones | allowed]
+    candidates += [start | (m & ~zeros & -(m & ~zeros)) for m in some]
+    for base in candidates:
+        for v in range(base, min(base + len(excluded) + 2, _M32 + 1)):
+            if _satisfies(v, dom):
+                return v
+    return None
+
+
+_INVERSES = {  # kind: (extra (bits set, bits clear) the result must have, the operand from the
+    # result, the operand's previous value and k)
+    vm.AND_K: (lambda k: (0, ~k & _M32), lambda v, old, k: v | (old & ~k & _M32)),
+    vm.OR_K: (lambda k: (k, 0), lambda v, old, k: v),
+    vm.XOR_K: (lambda k: (0, 0), lambda v, old, k: v ^ k),
+    vm.ADD_K: (lambda k: (0, 0), lambda v, old, k: (v - k) & _M32),
+    vm.SUB_K: (lambda k: (0, 0), lambda v, old, k: (v + k) & _M32),
+    vm.LSH_K: (lambda k: (0, (1 << k) - 1), lambda v, old, k: v >> k | (old & ~(_M32 >> k) & _M32)),
+    vm.RSH_K: (lambda k: (0, ~(_M32 >> k) & _M32), lambda v, old, k: v << k | (old & ((1 << k) - 1))),
+}
+
+
+def _value_of(term, words: dict) -> int | None:
+    """The value of ``term`` under the words chosen so far, or ``None``."""
+    if term[0] == "w":
+        return words.get(term[1])
+    kind, inner, k = term
+    if kind not in _INVERSES or type(k) is not int or type(inner) is not tuple:
+        return None
+    value = _value_of(inner, words)
+    return None if value is None else _ALU[kind](value, k)
+
+
+def _solve(term, dom, words: dict) -> bool:
+    """Choose unknown words so that ``term`` fits ``dom``, keeping words already chosen if they fit."""
+    current = _value_of(term, words)
+    if current is not None and _satisfies(current, dom):
+        return True
+    if term[0] == "w":
+        value = _pick(dom)
+        if value is not None:
+            words[term[1]] = value
+        return value is not None
+    kind, inner, k = term
+    if kind not in _INVERSES or type(k) is not int or type(inner) is not tuple:
+        return False
+    extra, inverse = _INVERSES[kind]
+    ones, zeros = extra(k)
+    lo, hi, set_bits, clear_bits, excluded, some = dom
+    value = _pick((lo, hi, set_bits | ones, clear_bits | zeros, excluded, some))
+    if value is None:
+        return False
+    operand = inverse(value, _value_of(inner, words) or 0, k)
+    return _solve(inner, (operand, operand, 0, 0, frozenset(), frozenset()), words)
+
+
+def _input_for(facts: dict, data: SeccompData) -> SeccompData | None:
+    """``data`` with unknown words chosen to fit the path's facts where they can be solved one
+    at a time; the input is then evaluated, so a wrong guess costs nothing but a witness."""
+    words: dict[int, int] = {}
+    for term, dom in sorted(facts.items(), key=lambda item: item[0][0] == "w"):
+        _solve(term, dom, words)
+    if not words:
+        return None
+    values = list(data.words())
+    for index, value in words.items():
+        values[index] = value
+    order = "<" if data.byteorder == "little" else ">"
+    return SeccompData.from_bytes(struct.pack(order + "16I", *values), byteorder=data.byteorder)
+
+
+def _witnesses(programs: Sequence[Program], data: SeccompData, ret: int, explored: list[dict]) -> tuple:
+    """Inputs for ``data``'s nr with distinct verdicts, by evaluation: the zero-args input first."""
+    found = {_key(ret): data}
+    paths = [facts for leaves in explored for facts_list in leaves.values() for facts in facts_list]
+    for facts in paths[:_WITNESS_TRIES]:
+        candidate = _input_for(facts, data)
+        if candidate is not None:
+            found.setdefault(_key(evaluate(programs, candidate).ret), candidate)
+    return tuple(found.values())
 
 
 def _combine(per_filter: list[set]) -> set:
@@ -261,10 +361,13 @@ def _key(ret) -> tuple:
 class PolicyRow:
     """The verdict of a filter stack for one syscall number, for zero arguments and ip 0.
 
-    ``depends_on_args``: some arguments or instruction pointer give another verdict (another
-    action or data) — found by exploring every path, never by sampling. ``possible`` is every
-    return value the stack may choose for this nr; ``unbounded`` says some of them are computed
+    ``depends_on_args``: some arguments or instruction pointer may give another verdict (action
+    or data), found by exploring every path: False is a proof that none does; True may
+    over-approximate where facts about different computed values interact. ``possible`` is
+    every return value the stack may choose for this nr; ``unbounded`` says some are computed
     from the arguments (``RET A``) or the exploration gave up, so ``possible`` is not all of them.
+    ``witnesses``: inputs with pairwise different verdicts, each checked by ``evaluate``, the
+    zero-args input first; two or more confirm the dependence.
     """
 
     nr: int
@@ -277,6 +380,7 @@ class PolicyRow:
     filter: int | None
     possible: tuple[int, ...] = ()
     unbounded: bool = False
+    witnesses: tuple[SeccompData, ...] = ()
 
     def as_dict(self) -> dict:
         """The object ``bpfsim table --json`` prints (CONTRACT.md)."""
@@ -288,17 +392,19 @@ def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | 
     """One row of the policy table: the verdict for ``nr`` and whether arguments can change it."""
     data = SeccompData(nr, arch)
     verdict = evaluate(programs, data)
-    if verdict.filter is None and not verdict.returns:  # a call that bypasses the filters
-        possible: set = {verdict.ret}
-    else:
+    possible: set = {verdict.ret}
+    explored: list[dict] = []
+    if verdict.filter is not None or verdict.returns:  # else a call that bypasses the filters
         try:
-            possible = _combine([possible_returns(p, data.words()) for p in programs])
+            explored = [_explore(p, data.words(), EXPLORATION_BUDGET) for p in programs]
+            possible = _combine([set(leaves) for leaves in explored])
         except _Unbounded:
             possible = {verdict.ret, ANY}
     unbounded = ANY in possible
-    keys = {_key(r) for r in possible if r is not ANY}
-    return PolicyRow(nr, name, verdict.action, verdict.data, verdict.errno, unbounded or len(keys) > 1,
-                     verdict.ret, verdict.filter, tuple(sorted(r for r in possible if r is not ANY)), unbounded)
+    depends = unbounded or len({_key(r) for r in possible if r is not ANY}) > 1
+    return PolicyRow(nr, name, verdict.action, verdict.data, verdict.errno, depends, verdict.ret, verdict.filter,
+                     tuple(sorted(r for r in possible if r is not ANY)), unbounded,
+                     _witnesses(programs, data, verdict.ret, explored) if depends else (data,))
 
 
 def policy_table(filters: Sequence, arch="x86_64") -> list[PolicyRow]:

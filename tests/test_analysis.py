@@ -45,7 +45,23 @@ def test_openat_depends_on_o_creat_and_nothing_else_does():
     assert dependent == ["openat"]
     openat = row([ERRNO_ON_CREATING_OPENAT], 257)
     assert (openat.action, openat.possible) == (Action.ALLOW, (ERRNO | EACCES, ALLOW))
+    assert openat.witnesses[1].args[2] & O_CREAT
     assert evaluate([ERRNO_ON_CREATING_OPENAT], SeccompData(257, args=(0, 0, O_CREAT))).errno == EACCES
+
+
+@pytest.mark.parametrize("getpid_filter, witness_args", [
+    pytest.param(getpid_only(ld_abs(ARG0), alu(op.BPF_AND, 0x7E020000), jump(JEQ, 0, 0, 1), ret(ALLOW),
+                             ret(ERRNO | 1)),
+                 (0x20000,), id="a masked argument (Docker's clone flags)"),
+    pytest.param(getpid_only(ld_abs(ARG0 + 4), jump(JEQ, 0, 0, 2), ld_abs(ARG0), jump(JEQ, 0x27, 1, 0),
+                             ret(ALLOW), ret(ERRNO | 1)),
+                 (0x27,), id="a 64-bit equality"),
+])
+def test_a_dependence_comes_with_inputs_that_show_it(getpid_filter, witness_args):
+    found = row([getpid_filter], 39)
+    zero, other = found.witnesses
+    assert zero == SeccompData(39) and other.args[:len(witness_args)] == witness_args
+    assert evaluate([getpid_filter], zero).ret != evaluate([getpid_filter], other).ret
 
 
 def test_contract_json_object_for_a_killed_execve():
@@ -133,3 +149,5 @@ def test_the_analysis_never_misses_a_verdict(stack, data):
         assert found.unbounded or verdict.ret in found.possible
         if not found.depends_on_args:
             assert (verdict.action, verdict.data) == (found.action, found.data)
+        shown = {(v.action, v.data) for v in (evaluate(stack, w) for w in found.witnesses)}
+        assert len(shown) == len(found.witnesses) and found.witnesses[0] == SeccompData(sample.nr)
