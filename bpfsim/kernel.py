@@ -18,7 +18,7 @@ How each action shows up (``Outcome.action``):
 - ``ERRNO``: the call returned ``-errno``; ``data`` = the observed errno (capped at 4095 by the
   kernel), or 0 when the call returned 0 without running (ERRNO with data 0);
 - ``USER_NOTIF``: the supervisor of the ``listener`` filter was notified (``seccomp_data`` is the
-  notification's); it answers every notification with ``-notif_errno``;
+  notification's); it answers every notification with ``-NOTIF_ERRNO``;
 - ``TRACE``: a tracer with PTRACE_O_TRACESECCOMP got PTRACE_EVENT_SECCOMP; ``data`` = the event
   message; the tracer skips the call (nr = -1), so it returns -ENOSYS;
 - ``LOG_OR_ALLOW``: the call ran (unguarded harmless call that returned its natural value), or

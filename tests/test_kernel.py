@@ -77,8 +77,9 @@ def test_precedence_errno_22_installed_second_beats_errno_1_and_allow():
     assert (got.action, got.data) == ("ERRNO", 22)
 
 
-def test_allowed_getpid_runs_and_returns_the_subjects_pid():
-    got = one([ret(abi.SECCOMP_RET_ALLOW)], Call(GETPID))
+@pytest.mark.parametrize("nr", [GETPID, GETPPID, GETTID, 111], ids=["getpid", "getppid", "gettid", "getpgrp"])
+def test_allowed_identity_calls_run_unguarded_and_return_their_natural_value(nr):
+    got = one([ret(abi.SECCOMP_RET_ALLOW)], Call(nr))
     assert got.action == "LOG_OR_ALLOW" and not got.guarded
     assert got.retval > 0 and got.admits("ALLOW")
 
@@ -344,6 +345,12 @@ try:
     oracle.run_calls([ret(abi.SECCOMP_RET_KILL_THREAD), ret(abi.SECCOMP_RET_ALLOW)], [kernel.Call(39)])
 except kernel.KernelInstallError as e:
     assert (e.index, e.blocked) == (1, 31), e
+try:
+    kernel.dump_filters(1)
+except kernel.KernelError as e:
+    assert e.errno in (errno.EPERM, errno.EACCES), e
+else:
+    raise AssertionError("an unprivileged user read init's filters")
 print("ok")
 """
 
