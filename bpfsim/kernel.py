@@ -97,7 +97,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import abi
@@ -135,7 +135,6 @@ _CALL = struct.Struct("<Ii6Q")
 _MAX_CALLS = 16384
 _MAX_FILTERS = 8192
 _MAX_INSN_BYTES = 24 << 20
-_SYS_SECCOMP_CODE = 1
 
 
 class KernelError(BpfsimError):
