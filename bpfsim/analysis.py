@@ -49,6 +49,8 @@ _ALU.update({
     vm.OR_X: _ALU[vm.OR_K], vm.XOR_X: _ALU[vm.XOR_K], vm.LSH_X: lambda a, b: (a << (b & 31)) & _M32,
     vm.RSH_X: lambda a, b: a >> (b & 31),
 })
+_COMPARE = {vm.JEQ_K: lambda a, b: a == b, vm.JGT_K: lambda a, b: a > b, vm.JGE_K: lambda a, b: a >= b,
+            vm.JSET_K: lambda a, b: bool(a & b)}
 _JUMPS = frozenset(_BRANCHES) | frozenset(_X_JUMPS)
 _JEQ_K, _LD_ABS = vm.JEQ_K, vm.LD_ABS
 _ALU_X = frozenset({vm.ADD_X, vm.SUB_X, vm.MUL_X, vm.AND_X, vm.OR_X, vm.XOR_X, vm.LSH_X, vm.RSH_X})
@@ -100,11 +102,11 @@ def _decide(kind: int, a, x, k: int):
     """A jump's outcome: True/False when the path decides it, else [(taken, term, relation, c)]."""
     if kind in _BRANCHES:
         if type(a) is int:
-            return _ALU_JUMP[kind](a, k)
+            return _COMPARE[kind](a, k)
         yes, no = _BRANCHES[kind]
         return [(True, a, yes, k), (False, a, no, k)]
     if type(a) is int and type(x) is int:
-        return _ALU_JUMP[_X_JUMPS[kind]](a, x)
+        return _COMPARE[_X_JUMPS[kind]](a, x)
     if type(a) is int:
         yes, no = _MIRRORED[kind]
         return [(True, x, yes, a), (False, x, no, a)]
@@ -114,10 +116,6 @@ def _decide(kind: int, a, x, k: int):
     if a == x and kind != vm.JSET_X:
         return kind != vm.JGT_X
     return [(True, None, None, None), (False, None, None, None)]
-
-
-_ALU_JUMP = {vm.JEQ_K: lambda a, b: a == b, vm.JGT_K: lambda a, b: a > b, vm.JGE_K: lambda a, b: a >= b,
-             vm.JSET_K: lambda a, b: bool(a & b)}
 
 
 class _Unbounded(Exception):
@@ -388,7 +386,8 @@ class PolicyRow:
                 "errno": self.errno, "depends_on_args": self.depends_on_args}
 
 
-def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | None = None) -> PolicyRow:
+def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | None = None, *,
+               budget: int = EXPLORATION_BUDGET) -> PolicyRow:
     """One row of the policy table: the verdict for ``nr`` and whether arguments can change it."""
     data = SeccompData(nr, arch)
     verdict = evaluate(programs, data)
@@ -396,7 +395,7 @@ def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | 
     explored: list[dict] = []
     if verdict.filter is not None or verdict.returns:  # else a call that bypasses the filters
         try:
-            explored = [_explore(p, data.words(), EXPLORATION_BUDGET) for p in programs]
+            explored = [_explore(p, data.words(), budget) for p in programs]
             possible = _combine([set(leaves) for leaves in explored])
         except _Unbounded:
             possible = {verdict.ret, ANY}
@@ -407,11 +406,12 @@ def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | 
                      _witnesses(programs, data, verdict.ret, explored) if depends else (data,))
 
 
-def policy_table(filters: Sequence, arch="x86_64") -> list[PolicyRow]:
+def policy_table(filters: Sequence, arch="x86_64", *, budget: int = EXPLORATION_BUDGET) -> list[PolicyRow]:
     """The verdict of ``filters`` (install order) for every syscall number in ``arch``'s table.
 
     The arch word is fixed to that arch's AUDIT_ARCH value, so only its own numbers are listed
-    (``"x32"`` lists x32's numbers, with the x32 bit, under AUDIT_ARCH_X86_64).
+    (``"x32"`` lists x32's numbers, with the x32 bit, under AUDIT_ARCH_X86_64). ``budget``:
+    instructions explored per filter and number before a row is reported as unbounded.
     """
     programs = [f if isinstance(f, Program) else Program(f) for f in filters]
-    return [policy_row(programs, nr, arch, name) for nr, name in syscall_table(arch).items()]
+    return [policy_row(programs, nr, arch, name, budget=budget) for nr, name in syscall_table(arch).items()]

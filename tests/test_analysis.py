@@ -151,3 +151,12 @@ def test_the_analysis_never_misses_a_verdict(stack, data):
             assert (verdict.action, verdict.data) == (found.action, found.data)
         shown = {(v.action, v.data) for v in (evaluate(stack, w) for w in found.witnesses)}
         assert len(shown) == len(found.witnesses) and found.witnesses[0] == SeccompData(sample.nr)
+
+
+def test_an_exhausted_budget_reports_an_unbounded_dependence():
+    """Twelve independent bit tests that rejoin: 4096 paths, more than a budget of 1000 steps."""
+    tests = [insn for bit in range(12) for insn in (jump(JSET, 1 << bit, 0, 1), alu(op.BPF_ADD, 1))]
+    stack = [getpid_only(ld_abs(ARG0), *tests, ret(ALLOW))]
+    found = policy_row(stack, 39, budget=1000)
+    assert (found.depends_on_args, found.unbounded, found.action) == (True, True, Action.ALLOW)
+    assert policy_row(stack, 39).depends_on_args is False
