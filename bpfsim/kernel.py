@@ -31,7 +31,8 @@ How each action shows up (``Outcome.action``):
   ``candidates`` lists them, narrowed by the RET K values the stack contains and, unless
   ``resolve=False``, by probe reruns (``Oracle.run_batch``), after which it is rarely left;
 - ``ZERO_AMBIGUOUS``: 0 from an unguarded call whose natural result is 0 (ERRNO|0 or allowed);
-- ``NOT_FILTERED``: native 335/336 (uretprobe/uprobe), which never reach the filters on 6.18;
+- ``NOT_FILTERED``: native 335/336 (uretprobe/uprobe), which never reach the filters on 6.18
+  (``seccomp_uprobe_exception``): they run whatever the stack says, so the candidate is ALLOW;
 - ``SIGNALED``: the subject died of a signal other than SIGSYS.
 
 ``Outcome.candidates`` is the exact set of (action, data) verdicts consistent with what was seen,
