@@ -204,7 +204,7 @@ class _Emitter:
 
 
 def source(prog: Sequence[Instruction]) -> str:
-    """The Python source ``compile`` builds for ``prog`` (for reading, and for tests)."""
+    """The Python source behind ``compiled(prog)``, for reading."""
     return _Emitter(vm.decoded(prog)).source()
 
 

@@ -50,6 +50,12 @@ def test_compiled_function_is_built_once_per_program():
     assert compiled(program) is compiled(program)
 
 
+def test_source_python_cannot_compile_falls_back_to_the_interpreter(monkeypatch):
+    monkeypatch.setattr("bpfsim.compiler._Emitter.source", lambda self: "def f(w):\n" + "    (\n" * 300)
+    program = prog(ld_abs(0), jump(op.BPF_JMP | op.BPF_JEQ | op.BPF_K, 1000, 0, 1), ret(0x00050001), RET_A)
+    assert compiled(program)(DATA.words()) == 0x00050001
+
+
 def diamonds(count: int):
     """``count`` tests of args[0] bits that all rejoin: 2**count paths through a linear program."""
     insns = [ld_abs(16)]
