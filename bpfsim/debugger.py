@@ -339,21 +339,26 @@ class Debugger:
         return self
 
     def run(self) -> "Debugger":
-        """Continue until a breakpoint or a condition holds, or the filter returns."""
+        """Continue until a breakpoint's pc, a condition becoming true, or the return."""
         while not self.finished:
+            held = self._holding()
             self.position += 1
-            hit = self._hit()
+            hit = self._hit(held)
             if hit:
                 self.stopped_by = hit
                 return self
         self.stopped_by = "returned"
         return self
 
-    def _hit(self) -> str | None:
-        for bp in self.breakpoints:
+    def _holding(self) -> set[int]:
+        return {i for i, bp in enumerate(self.breakpoints)
+                if isinstance(bp, Condition) and bp.holds(self.pc, self.a, self.x, self.mem)}
+
+    def _hit(self, held: set[int]) -> str | None:
+        for i, bp in enumerate(self.breakpoints):
             if isinstance(bp, int) and bp == self.pc:
                 return f"breakpoint at pc {bp}"
-            if isinstance(bp, Condition) and bp.holds(self.pc, self.a, self.x, self.mem):
+            if isinstance(bp, Condition) and i not in held and bp.holds(self.pc, self.a, self.x, self.mem):
                 return f"condition {bp}"
         return None
 
@@ -366,7 +371,7 @@ class Debugger:
         return len(self.breakpoints) - 1
 
     def break_if(self, condition: str) -> int:
-        """Stop ``run`` where a condition such as ``"A == 0x3b"`` holds; returns its number."""
+        """Stop ``run`` where a condition such as ``"A == 0x3b"`` becomes true; returns its number."""
         self.breakpoints.append(Condition.parse(condition))
         return len(self.breakpoints) - 1
 
@@ -473,7 +478,7 @@ class DebuggerShell(cmd.Cmd):
     do_continue = do_c = do_run
 
     def do_break(self, arg: str) -> None:
-        """break N | break if COND | break: stop before pc N, where COND holds (A == 0x3b), or list."""
+        """break N | break if COND | break: stop before pc N, where COND becomes true (A == 0x3b), or list."""
         arg = arg.strip()
         if not arg:
             shown = [f"{i}: {'pc ' + str(bp) if isinstance(bp, int) else 'if ' + str(bp)}"

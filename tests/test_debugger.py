@@ -167,6 +167,13 @@ def test_run_stops_at_breakpoints_and_conditions(setup, stop_pc, reason):
     assert (dbg.pc, dbg.stopped_by) == (stop_pc, reason)
 
 
+def test_a_condition_stops_where_it_becomes_true_not_while_it_stays_true():
+    dbg = Debugger([KILL_EXECVE, ARG_CHECK], SeccompData(EXECVE, args=(1,)))
+    dbg.break_if("A == 1")
+    assert dbg.run().pc == 1
+    assert (dbg.run().pc, dbg.stopped_by) == (None, "returned")
+
+
 @pytest.mark.parametrize("text", [
     pytest.param("B == 1", id="unknown register"),
     pytest.param("A = 1", id="assignment is not a comparison"),
