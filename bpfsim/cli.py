@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from . import abi
+from .analysis import policy_table
 from .data import SeccompData
 from .debugger import Debugger, DebuggerShell, trace_stack
 from .errors import BpfsimError, SeccompError, VerifyError, errno_name
@@ -75,14 +76,11 @@ def _number(text: str) -> int:
 
 
 def _arg_pair(text: str) -> tuple[int, int]:
+    """``--arg 2=0x1``: which of the six arguments, and its value."""
     index, sep, value = text.partition("=")
     if not sep or not index.strip().isdigit() or not 0 <= int(index) < 6:
         raise argparse.ArgumentTypeError(f"{text!r} is not INDEX=VALUE with INDEX 0..5")
     return int(index), _number(value)
-
-
-def _load(path: str) -> Program:
-    return Program.load(path)
 
 
 def _load_verified(paths: list[str]) -> list[Program]:
@@ -90,7 +88,7 @@ def _load_verified(paths: list[str]) -> list[Program]:
     chain = FilterChain()
     programs = []
     for path in paths:
-        prog = _load(path)
+        prog = Program.load(path)
         try:
             chain.attach(prog)
         except (VerifyError, SeccompError) as error:
@@ -171,7 +169,6 @@ def _cmd_debug(args) -> int:
 
 
 def _cmd_table(args) -> int:
-    from .analysis import policy_table
     programs = _load_verified(args.filters)
     rows = [row.as_dict() for row in policy_table(programs, _arch(args, programs))]
     if args.json:
@@ -192,7 +189,7 @@ def _cmd_table(args) -> int:
 
 
 def _cmd_disasm(args) -> int:
-    prog = _load(args.filter)
+    prog = Program.load(args.filter)
     arch = args.arch or prog.arch
     if args.c:
         print(prog.to_c(arch=arch), end="")
@@ -206,7 +203,7 @@ def _cmd_disasm(args) -> int:
 
 
 def _cmd_asm(args) -> int:
-    prog = _load(args.file)
+    prog = Program.load(args.file)
     out = Path(args.output)
     if args.format == "c":
         out.write_text(prog.to_c(arch=prog.arch))
