@@ -1,9 +1,8 @@
-"""Step traces of a whole filter stack and an interactive debugger over them.
+"""Step traces of a whole filter stack, and an interactive debugger over them.
 
-``trace_stack`` runs every filter as ``seccomp_run_filters`` (kernel/seccomp.c) does and explains
-each branch and why the winning value won; ``Debugger`` walks those traces forwards and backwards
-with breakpoints, and ``DebuggerShell`` is its command loop, modelled on the kernel's
-tools/bpf/bpf_dbg.
+``trace_stack`` runs every filter as kernel/seccomp.c:seccomp_run_filters does and explains each
+branch and why the winner won; ``Debugger`` walks the traces both ways with breakpoints, and
+``DebuggerShell`` is its command loop, modelled on the kernel's tools/bpf/bpf_dbg.
 """
 
 from __future__ import annotations
