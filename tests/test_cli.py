@@ -173,6 +173,16 @@ def test_disasm_prints_the_numbered_listing(capsys, write):
     assert "0015   0   1 0000003b  jeq #0x3b, 0, 1" in lines[1]
 
 
+@pytest.mark.parametrize("option, read_back", [
+    pytest.param("--asm", Program.from_asm, id="assembler text"),
+    pytest.param("--pseudo-c", Program.from_asm, id="seccomp-tools pseudo-C"),
+    pytest.param("--c", Program.from_c, id="C initializer"),
+])
+def test_disasm_formats_read_back_to_the_same_filter(capsys, write, option, read_back):
+    status, out, _ = _run(capsys, "disasm", write(KILL_EXECVE), "--arch", "x86_64", option)
+    assert status == 0 and read_back(out) == KILL_EXECVE
+
+
 def test_asm_writes_raw_records(capsys, tmp_path):
     source = tmp_path / "filter.asm"
     source.write_text("ld [0]\njeq #59, 0, 1\nret #0x80000000\nret #0x7fff0000\n")
@@ -199,6 +209,13 @@ def test_table_json_has_one_object_per_syscall(capsys, write, name, row):
     status, out, _ = _run(capsys, "table", write(KILL_EXECVE), "--arch", "x86_64", "--json")
     rows = json.loads(out)
     assert status == 0 and next(r for r in rows if r["name"] == name) == row
+
+
+def test_table_csv_has_a_header_and_json_spellings(capsys, write):
+    status, out, _ = _run(capsys, "table", write(KILL_EXECVE), "--csv")
+    lines = out.splitlines()
+    assert status == 0 and lines[0] == "nr,name,action,data,errno,depends_on_args"
+    assert "59,execve,KILL_PROCESS,0,,false" in lines
 
 
 def test_table_text_is_aligned_rows(capsys, write):
