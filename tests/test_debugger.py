@@ -8,14 +8,15 @@ import io
 
 import pytest
 
-from bpfsim import SeccompData
+from bpfsim import FilterChain, SeccompData
+from bpfsim import abi
 from bpfsim import opcodes as op
 from bpfsim.debugger import (Condition, Debugger, DebuggerError, DebuggerShell, explain_step, format_steps,
                              trace_stack)
 from bpfsim.interpreter import trace
 from tests.build import RET_A, alu, jump, ld_abs, ld_imm, ldx_imm, prog, ret, stmt
 
-ALLOW, KILL_PROCESS, ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
+ALLOW, KILL_PROCESS, ERRNO, USER_NOTIF = 0x7FFF0000, 0x80000000, 0x00050000, 0x7FC00000
 JEQ, JGT, JGE, JSET = (op.BPF_JMP | j | op.BPF_K for j in (op.BPF_JEQ, op.BPF_JGT, op.BPF_JGE, op.BPF_JSET))
 JEQ_X = op.BPF_JMP | op.BPF_JEQ | op.BPF_X
 EXECVE = 59
@@ -112,6 +113,18 @@ def test_why_ranks_filters_and_marks_the_chosen_one(returns, winner, chosen_line
     ranked = stack.why.splitlines()[1:]
     assert ranked[0].startswith("  " + chosen_line) and ranked[0].endswith("<- chosen")
     assert len(ranked) == len(returns)
+
+
+@pytest.mark.parametrize("listener_filter, expected_listener", [
+    pytest.param(1, 1, id="the winning filter's listener is notified"),
+    pytest.param(0, None, id="an older filter's listener is not: ENOSYS"),
+])
+def test_a_filter_chain_brings_its_listener(listener_filter, expected_listener):
+    chain = FilterChain()
+    for i in range(2):
+        chain.attach(prog(ret(USER_NOTIF)), abi.SECCOMP_FILTER_FLAG_NEW_LISTENER if i == listener_filter else 0)
+    outcome = trace_stack(chain, SeccompData(39)).verdict.outcome
+    assert (outcome.listener, outcome.errno) == (expected_listener, None if expected_listener is not None else 38)
 
 
 def test_every_filter_allowing_keeps_the_initial_allow():
