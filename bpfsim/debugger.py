@@ -135,6 +135,8 @@ class StackTrace:
 
     def _text(self, shown) -> str:
         parts = [f"{self.data!r}"]
+        if not self.verdict.returns:
+            shown = ()  # the call never reached the filters
         for i in sorted(shown, reverse=True):
             run = self.traces[i]
             origin = f" ({run.program.name})" if run.program.name else ""

@@ -136,6 +136,7 @@ def test_every_filter_allowing_keeps_the_initial_allow():
 def test_uretprobe_bypasses_the_filters_and_why_says_so():
     stack = trace_stack([prog(ret(KILL_PROCESS))], SeccompData(335))
     assert stack.verdict.filter is None and "bypasses every filter" in stack.why
+    assert "filter 0:" not in str(stack)
 
 
 def test_stack_text_runs_newest_first_and_brief_keeps_the_decider():
