@@ -138,7 +138,7 @@ def _cmd_eval(args) -> int:
     data = _input(args, programs)
     if args.trace:
         stack = trace_stack(programs, data, **_options(args))
-        for i in range(len(programs) - 1, -1, -1):
+        for i in range(len(programs) - 1, -1, -1) if stack.verdict.returns else ():
             print(f"filter {i} ({args.filters[i]}):\n{stack.traces[i]}\n")
         verdict = stack.verdict
     else:
