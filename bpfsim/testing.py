@@ -70,8 +70,8 @@ def assert_verdict(filters, syscall: int | str, args=(), *, action, errno: int |
     call = SeccompData(syscall, arch, ip, args)
     stack = trace_stack(load_filters(filters), call, tracer=tracer, listener=listener, threads=threads)
     if _mismatch(stack.verdict, action, errno, data):
-        pytest.fail(f"expected {_expected_text(action, errno, data)}, got {stack.verdict!r}\n"
-                    f"{stack.brief()}", pytrace=False)
+        raise AssertionError(f"expected {_expected_text(action, errno, data)}, got {stack.verdict!r}\n"
+                             f"{stack.brief()}")
     return stack.verdict
 
 
@@ -140,13 +140,13 @@ def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=N
             wrong.append((row, problem))
     if wanted:
         missing = ", ".join(str(nr) for nr in wanted)
-        pytest.fail(f"no row for syscall number(s) {missing} in the {arch} policy table", pytrace=False)
+        raise AssertionError(f"no row for syscall number(s) {missing} in the {arch} policy table")
     if wrong:
         lines = [f"{len(wrong)} syscall(s) differ from the expected {arch} policy:"]
         lines += [f"  {row.name or row.nr:<20} {problem}" for row, problem in wrong]
         lines.append("the first one, traced with all arguments 0:")
         lines.append(trace_stack(stack, SeccompData(wrong[0][0].nr, arch)).brief())
-        pytest.fail("\n".join(lines), pytrace=False)
+        raise AssertionError("\n".join(lines))
 
 
 @pytest.fixture

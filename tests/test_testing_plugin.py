@@ -59,7 +59,7 @@ def test_assert_verdict_passes_and_returns_the_verdict(filters, syscall, args, e
                  ["filter 1 returned ERRNO(1)", "filter 0 returned ALLOW"], id="every filter's return"),
 ])
 def test_assert_verdict_failure_shows_why(filters, syscall, args, expected, shown):
-    with pytest.raises(pytest.fail.Exception) as failure:
+    with pytest.raises(AssertionError) as failure:
         assert_verdict(filters, syscall, args=args, **expected)
     for text in shown:
         assert text in str(failure.value)
@@ -138,6 +138,6 @@ def test_assert_policy_passes(expected, default):
                  id="a verdict the arguments cannot give"),
 ])
 def test_assert_policy_failures_name_the_rows(expected, default, shown):
-    with pytest.raises(pytest.fail.Exception) as failure:
+    with pytest.raises(AssertionError) as failure:
         assert_policy([SANDBOX], expected, default=default)
     assert shown in str(failure.value)
