@@ -42,12 +42,20 @@ word_offsets = st.sampled_from(range(0, abi.SECCOMP_DATA_SIZE, 4))
 arg_words = st.sampled_from(range(abi.OFFSET_ARGS, abi.SECCOMP_DATA_SIZE, 4))
 
 
+# Real filters mostly allow or fail with an errno and kill rarely; so do generated ones, or a
+# stack's most severe action would nearly always be a kill and hide everything else.
+_ACTION_WEIGHTS = ((abi.SECCOMP_RET_ALLOW, 8), (abi.SECCOMP_RET_ERRNO, 6), (abi.SECCOMP_RET_LOG, 2),
+                   (abi.SECCOMP_RET_TRACE, 2), (abi.SECCOMP_RET_USER_NOTIF, 2), (abi.SECCOMP_RET_TRAP, 2),
+                   (abi.SECCOMP_RET_KILL_THREAD, 1), (abi.SECCOMP_RET_KILL_PROCESS, 1))
+_WEIGHTED_ACTIONS = tuple(action for action, weight in _ACTION_WEIGHTS for _ in range(weight))
+
+
 @st.composite
 def return_values(draw) -> int:
-    """A filter's return value: mostly a known action with small data, sometimes any 32 bits."""
-    if draw(st.integers(0, 9)) == 0:
+    """A filter's return value: mostly a known action with small data, now and then any 32 bits."""
+    if draw(st.integers(0, 24)) == 0:
         return draw(u32)
-    action = draw(st.sampled_from(ACTIONS))
+    action = draw(st.sampled_from(_WEIGHTED_ACTIONS))
     data = draw(st.one_of(st.integers(0, 40), st.integers(0, 0xFFFF))) if action in abi.ACTIONS_WITH_DATA else 0
     return action | data
 
@@ -80,7 +88,8 @@ def instructions(draw, code: int | None = None) -> tuple[int, int, int, int]:
 
 
 def _arch_check(draw) -> list:
-    arch = draw(st.sampled_from([a.value for a in abi.ARCHES if a.seccomp]))
+    native = (abi.NATIVE_ARCH.value, abi.arch_info("i386").value)  # what a kernel-checked input can carry
+    arch = draw(st.sampled_from([*native, *native, *(a.value for a in abi.ARCHES if a.seccomp)]))
     return [(_LD_W_ABS, 0, 0, abi.OFFSET_ARCH), (_JEQ_K, 1, 0, arch), (_RET_K, 0, 0, draw(return_values()))]
 
 

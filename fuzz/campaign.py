@@ -62,36 +62,32 @@ class Stats:
         return self.cases / max(time.monotonic() - self.started, 1e-9)
 
 
-def _data_for(call: live.Call, ip: int) -> SeccompData:
-    return SeccompData(call.nr, call.arch, ip, call.args)
-
-
 def check_stacks(oracle: live.Oracle, batches, *, tracer: bool, listener: int | None, stats: Stats) -> None:
     """Run every (stack, calls) pair on both sides and raise the first ``Divergence``."""
-    ips = {arch: oracle.instruction_pointer(arch) for arch in KERNEL_ARCHES}
     asked: dict = {}
+    requests = [(stack, [call for call, _ in pairs]) for stack, pairs in batches]
     kernel_side = threading.Thread(target=lambda: asked.update(
-        results=_capture(oracle.run_batch, batches, tracer=tracer, listener=listener)))
+        results=_capture(oracle.run_batch, requests, tracer=tracer, listener=listener)))
     kernel_side.start()  # the helpers work in other processes while bpfsim evaluates here
-    verdicts = [[evaluate(stack, _data_for(call, ips[call.arch]), tracer=tracer, listener=listener, threads=2)
-                 for call in calls] for stack, calls in batches]
+    verdicts = [[evaluate(stack, data, tracer=tracer, listener=listener, threads=2) for _, data in pairs]
+                for stack, pairs in batches]
     kernel_side.join()
     results = asked["results"]
     if isinstance(results, BaseException):
         raise results
-    for (stack, calls), result, said in zip(batches, results, verdicts):
+    for (stack, pairs), result, said in zip(batches, results, verdicts):
         options = {"tracer": tracer, "listener": listener}
         if isinstance(result, live.KernelInstallError):
             raise Divergence("install", stack, options={**options, "kernel_errno": result.errno,
                                                         "index": result.index})
-        for call, outcome, verdict in zip(calls, result, said):
+        for (call, data), outcome, verdict in zip(pairs, result, said):
             stats.cases += 1
             agrees = outcome.admits(verdict.action.name, verdict.data)
             if agrees and verdict.outcome.siginfo and outcome.siginfo:
                 agrees = (outcome.siginfo.si_syscall, outcome.siginfo.si_arch) == (
                     verdict.outcome.siginfo.si_syscall, verdict.outcome.siginfo.si_arch)
             if not agrees:
-                raise Divergence("verdict", list(stack), [_call_dict(call, ips[call.arch])],
+                raise Divergence("verdict", list(stack), [_call_dict(call, data.instruction_pointer)],
                                  [_outcome_dict(outcome)], [verdict.as_dict()], options)
 
 
@@ -125,22 +121,24 @@ def _outcome_dict(outcome: live.Outcome) -> dict:
             "candidates": [list(c) for c in outcome.candidates]}
 
 
-def _calls(rng: random.Random, stack, count: int) -> list[live.Call]:
-    calls = []
+def _calls(rng: random.Random, stack, count: int, ips: dict) -> list[tuple[live.Call, SeccompData]]:
+    """Inputs for one stack, each as the oracle's call and as bpfsim's data (with the kernel's ip)."""
+    pairs = []
     near = gen.constants(stack)
     for _ in range(count):
         arch = "i386" if rng.random() < 0.2 else "x86_64"
-        data = gen.random_seccomp_data(rng, near, arch)
-        calls.append(live.Call(data.nr, data.args, arch))
-    return calls
+        data = gen.random_seccomp_data(rng, near, arch).replace(instruction_pointer=ips[arch])
+        pairs.append((live.Call(data.nr, data.args, arch), data))
+    return pairs
 
 
 def run(cases: int, seed: int, *, seconds: float | None = None, stacks_per_example: int = 8,
-        calls_per_stack: int = 256, save: bool = True, progress=None) -> Stats:
+        calls_per_stack: int = 512, save: bool = True, progress=None) -> Stats:
     """Check at least ``cases`` (stack, input) cases, or run for ``seconds``; never raise on a
     divergence: shrink it, save it, and go on with the next seed."""
     stats = Stats()
     oracle = live.Oracle()
+    ips = {arch: oracle.instruction_pointer(arch) for arch in KERNEL_ARCHES}
     deadline = None if seconds is None else stats.started + seconds
     round_seed = seed
 
@@ -161,7 +159,7 @@ def run(cases: int, seed: int, *, seconds: float | None = None, stacks_per_examp
         def example(data):
             stacks = data.draw(st.lists(gen.filter_stacks(1, 8), min_size=1, max_size=stacks_per_example))
             rng = random.Random(data.draw(st.integers(0, 2**32 - 1)))
-            batches = [(stack, _calls(rng, stack, calls_per_stack)) for stack in stacks]
+            batches = [(stack, _calls(rng, stack, calls_per_stack, ips)) for stack in stacks]
             smallest = min(len(s) for s in stacks)
             tracer = data.draw(st.booleans())
             listener = data.draw(st.none() | st.integers(0, smallest - 1))
