@@ -163,7 +163,7 @@ def run(cases: int, seed: int, *, seconds: float | None = None, stacks_per_examp
             smallest = min(len(s) for s in stacks)
             tracer = data.draw(st.booleans())
             listener = data.draw(st.none() | st.integers(0, smallest - 1))
-            invalid = data.draw(st.lists(gen.invalid_programs(), max_size=4))
+            invalid = data.draw(st.lists(gen.invalid_programs(), min_size=1, max_size=4))
             try:
                 check_stacks(oracle, batches, tracer=tracer, listener=listener, stats=stats)
                 check_verifier(oracle, invalid, stats)
