@@ -22,8 +22,8 @@ from .syscalls import syscall_table
 
 _M32 = 0xFFFFFFFF
 _KNOWN_WORDS = 2  # nr and arch; the instruction pointer and the arguments are unknown
-EXPLORATION_BUDGET = 50_000  # instructions explored per filter and syscall before giving up
-_PATHS_KEPT = 4  # per return value, paths kept to build witness inputs from
+EXPLORATION_BUDGET = 50_000  # instructions explored per syscall, over the whole stack, before giving up
+_MAX_STATES = 256  # joint paths carried from one filter to the next before their facts are dropped
 _WITNESS_TRIES = 64
 
 # A value is an int (known) or a term: ("w", index) for an unknown word, or (kind, term, operand).
@@ -55,6 +55,28 @@ _JUMPS = frozenset(_BRANCHES) | frozenset(_X_JUMPS)
 _JEQ_K, _LD_ABS = vm.JEQ_K, vm.LD_ABS
 _ALU_X = frozenset({vm.ADD_X, vm.SUB_X, vm.MUL_X, vm.AND_X, vm.OR_X, vm.XOR_X, vm.LSH_X, vm.RSH_X})
 _ZEROING = {vm.AND_K, vm.MUL_K, vm.AND_X, vm.MUL_X}  # an unknown times or and 0 is 0
+
+
+_NONE = frozenset()
+_RANGES = {  # what a computed value can be, from the operation and its constant operand k
+    vm.AND_K: lambda k: (0, k, 0, ~k & _M32, _NONE, _NONE),
+    vm.OR_K: lambda k: (k, _M32, k, 0, _NONE, _NONE),
+    vm.RSH_K: lambda k: (0, _M32 >> (k & 31), 0, ~(_M32 >> (k & 31)) & _M32, _NONE, _NONE),
+    vm.LSH_K: lambda k: (0, (_M32 << (k & 31)) & _M32, 0, (1 << (k & 31)) - 1, _NONE, _NONE),
+    vm.DIV_K: lambda k: (0, _M32 // k, 0, 0, _NONE, _NONE),
+}
+_RANGES.update({vm.AND_X: _RANGES[vm.AND_K], vm.OR_X: _RANGES[vm.OR_K], vm.RSH_X: _RANGES[vm.RSH_K],
+                vm.LSH_X: _RANGES[vm.LSH_K]})
+
+
+def _domain(facts: dict, term):
+    """What the path knows about ``term``: its facts, else the range of its operation."""
+    dom = facts.get(term)
+    if dom is not None:
+        return dom
+    if term[0] in _RANGES and type(term[2]) is int and term[2]:
+        return _RANGES[term[0]](term[2])
+    return _FULL
 
 
 def _satisfies(v: int, dom) -> bool:
@@ -119,7 +141,7 @@ def _decide(kind: int, a, x, k: int):
 
 
 class _Unbounded(Exception):
-    """The exploration of one filter went over EXPLORATION_BUDGET."""
+    """The exploration of a stack for one syscall went over its budget."""
 
 
 ANY = None  # in a set of possible return values: some value computed from unknown words
@@ -133,23 +155,21 @@ def possible_returns(prog: Program, words: Sequence[int], budget: int = EXPLORAT
     is pruned only when those facts rule it out, so the set may hold values no input reaches
     (where facts about different terms interact) but never misses one.
     """
-    return set(_explore(prog, words, budget))
+    return {value for value, _ in _explore(prog, words, {}, budget)[0]}
 
 
-def _explore(prog: Program, words: Sequence[int], budget: int) -> dict:
-    """``possible_returns`` with, for each value, the facts of the first paths that return it."""
+def _explore(prog: Program, words: Sequence[int], facts: dict, budget: int) -> tuple[list, int]:
+    """The (value, facts) of every path of ``prog`` that ``facts`` allow, and the steps taken."""
     code = vm.decoded(prog)
     chains = prog.derived("jeq_chains", lambda p: jeq_chains(vm.decoded(p)))
     known = tuple(words[:_KNOWN_WORDS])
     found: dict = {}
 
     def leaf(value, facts) -> None:
-        paths = found.setdefault(value, [])
-        if len(paths) < _PATHS_KEPT:
-            paths.append(facts)
+        found.setdefault((value, frozenset(facts.items())), (value, facts))
 
     steps = 0
-    stack = [(0, 0, 0, (0,) * 16, {})]
+    stack = [(0, 0, 0, (0,) * 16, facts)]
     while stack:
         pc, a, x, mem, facts = stack.pop()
         while True:
@@ -177,7 +197,7 @@ def _explore(prog: Program, words: Sequence[int], budget: int) -> dict:
                     if term is None:
                         branches.append((taken, facts))
                         continue
-                    dom = _constrain(facts.get(term, _FULL), relation, c)
+                    dom = _constrain(_domain(facts, term), relation, c)
                     if _feasible(dom):
                         branches.append((taken, {**facts, term: dom}))
                 if not branches:
@@ -219,10 +239,10 @@ def _explore(prog: Program, words: Sequence[int], budget: int) -> dict:
                         break
                     a = a // x if type(a) is int else (kind, a, x)
                 else:
-                    zero = _constrain(facts.get(x, _FULL), EQ, 0)
+                    zero = _constrain(_domain(facts, x), EQ, 0)
                     if _feasible(zero):
                         leaf(0, {**facts, x: zero})
-                    facts = {**facts, x: _constrain(facts.get(x, _FULL), NE, 0)}
+                    facts = {**facts, x: _constrain(_domain(facts, x), NE, 0)}
                     if not _feasible(facts[x]):
                         break
                     a = (kind, a, x)
@@ -234,14 +254,14 @@ def _explore(prog: Program, words: Sequence[int], budget: int) -> dict:
                     a = 0
                 else:
                     a = (kind, a, operand)
-    return found
+    return list(found.values()), steps
 
 
 def _resolve(value, facts):
     """A term the facts pin to one value is that value; any other term is ``ANY``."""
     if type(value) is int:
         return value
-    lo, hi, *_ = dom = facts.get(value, _FULL)
+    lo, hi, *_ = dom = _domain(facts, value)
     return lo if lo == hi and _satisfies(lo, dom) else ANY
 
 
@@ -305,50 +325,57 @@ def _solve(term, dom, words: dict) -> bool:
     return _solve(inner, (operand, operand, 0, 0, frozenset(), frozenset()), words)
 
 
-def _input_for(facts: dict, data: SeccompData) -> SeccompData | None:
-    """``data`` with unknown words chosen to fit the path's facts where they can be solved one
-    at a time; the input is then evaluated, so a wrong guess costs nothing but a witness."""
+def _input_for(facts: dict, data: SeccompData, fill: int) -> SeccompData:
+    """``data`` with its unknown words set to ``fill``, then chosen to fit the path's facts where
+    they can be solved one at a time; the input is evaluated, so a wrong guess costs nothing."""
     words: dict[int, int] = {}
     for term, dom in sorted(facts.items(), key=lambda item: item[0][0] == "w"):
         _solve(term, dom, words)
-    if not words:
-        return None
-    values = list(data.words())
+    values = list(data.words()[:_KNOWN_WORDS]) + [fill] * (len(data.words()) - _KNOWN_WORDS)
     for index, value in words.items():
         values[index] = value
     order = "<" if data.byteorder == "little" else ">"
     return SeccompData.from_bytes(struct.pack(order + "16I", *values), byteorder=data.byteorder)
 
 
-def _witnesses(programs: Sequence[Program], data: SeccompData, ret: int, explored: list[dict]) -> tuple:
-    """Inputs for ``data``'s nr with distinct verdicts, by evaluation: the zero-args input first."""
+def _witnesses(programs: Sequence[Program], data: SeccompData, ret: int, outcomes: list) -> tuple:
+    """Inputs for ``data``'s nr with distinct verdicts, by evaluation: the zero-args input first.
+    Each joint path is tried with its other unknown words 0, all ones, then 1."""
     found = {_key(ret): data}
-    paths = [facts for leaves in explored for facts_list in leaves.values() for facts in facts_list]
-    for facts in paths[:_WITNESS_TRIES]:
-        candidate = _input_for(facts, data)
-        if candidate is not None:
+    tries = [(facts, fill) for fill in (0, _M32, 1) for _, facts in outcomes][:_WITNESS_TRIES]
+    for facts, fill in tries:
+        candidate = _input_for(facts, data, fill)
+        if candidate != data:
             found.setdefault(_key(evaluate(programs, candidate).ret), candidate)
     return tuple(found.values())
 
 
-def _combine(per_filter: list[set]) -> set:
-    """kernel/seccomp.c:seccomp_run_filters over sets of possible values, newest filter first:
-    a value replaces the current one only when its action is strictly more severe."""
-    results = {abi.SECCOMP_RET_ALLOW}
-    for values in reversed(per_filter):
-        combined = set()
-        for current in results:
-            for value in values:
-                if value is ANY:
-                    combined.add(current)
-                    if current is ANY or precedence(current) > -(1 << 31):
-                        combined.add(ANY)
-                elif current is ANY:
-                    combined.update((ANY, value))
-                else:
-                    combined.add(value if precedence(value) < precedence(current) else current)
-        results = combined
-    return results
+def _choose(current, value) -> tuple:
+    """kernel/seccomp.c:seccomp_run_filters, one filter further: ``value`` replaces the value
+    chosen so far only when its action is strictly more severe (``ANY`` may be anything)."""
+    if value is ANY:
+        return (current, ANY) if current is ANY or precedence(current) > -(1 << 31) else (current,)
+    if current is ANY:
+        return (ANY, value)
+    return (value if precedence(value) < precedence(current) else current,)
+
+
+def _stack_outcomes(programs: Sequence[Program], words: Sequence[int], budget: int) -> list:
+    """(value chosen, facts) of every joint path through the filters, newest first, each filter
+    explored under the facts the newer ones established on that path."""
+    states = [(abi.SECCOMP_RET_ALLOW, {})]
+    for prog in reversed(programs):
+        following: dict = {}
+        for current, facts in states:
+            leaves, steps = _explore(prog, words, facts, budget)
+            budget -= steps
+            for value, leaf_facts in leaves:
+                for chosen in _choose(current, value):
+                    following.setdefault((chosen, frozenset(leaf_facts.items())), (chosen, leaf_facts))
+        states = list(following.values())
+        if len(states) > _MAX_STATES:  # forget the facts (sound) rather than multiply paths
+            states = list({chosen: (chosen, {}) for chosen, _ in states}.values())
+    return states
 
 
 def _key(ret) -> tuple:
@@ -392,18 +419,18 @@ def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | 
     data = SeccompData(nr, arch)
     verdict = evaluate(programs, data)
     possible: set = {verdict.ret}
-    explored: list[dict] = []
+    outcomes: list = []
     if verdict.filter is not None or verdict.returns:  # else a call that bypasses the filters
         try:
-            explored = [_explore(p, data.words(), budget) for p in programs]
-            possible = _combine([set(leaves) for leaves in explored])
+            outcomes = _stack_outcomes(programs, data.words(), budget)
+            possible = {chosen for chosen, _ in outcomes}
         except _Unbounded:
             possible = {verdict.ret, ANY}
     unbounded = ANY in possible
     depends = unbounded or len({_key(r) for r in possible if r is not ANY}) > 1
     return PolicyRow(nr, name, verdict.action, verdict.data, verdict.errno, depends, verdict.ret, verdict.filter,
                      tuple(sorted(r for r in possible if r is not ANY)), unbounded,
-                     _witnesses(programs, data, verdict.ret, explored) if depends else (data,))
+                     _witnesses(programs, data, verdict.ret, outcomes) if depends else (data,))
 
 
 def policy_table(filters: Sequence, arch="x86_64", *, budget: int = EXPLORATION_BUDGET) -> list[PolicyRow]:
@@ -411,7 +438,7 @@ def policy_table(filters: Sequence, arch="x86_64", *, budget: int = EXPLORATION_
 
     The arch word is fixed to that arch's AUDIT_ARCH value, so only its own numbers are listed
     (``"x32"`` lists x32's numbers, with the x32 bit, under AUDIT_ARCH_X86_64). ``budget``:
-    instructions explored per filter and number before a row is reported as unbounded.
+    instructions explored per number, over the whole stack, before a row is reported as unbounded.
     """
     programs = [f if isinstance(f, Program) else Program(f) for f in filters]
     return [policy_row(programs, nr, arch, name, budget=budget) for nr, name in syscall_table(arch).items()]

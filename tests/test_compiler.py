@@ -94,5 +94,5 @@ def test_compiled_equals_interpreter_on_aimed_inputs(case):
     stack, data = case
     for program in stack:
         assert compiled(program)(data.words()) == run(program, data)
-    verdict = evaluate(stack, data)
-    assert verdict.returns == tuple(run(p, data) for p in stack)
+    bypassed = data.arch == 0xC000003E and data.nr in (335, 336)  # kernel/seccomp.c:seccomp_uprobe_exception
+    assert evaluate(stack, data).returns == (() if bypassed else tuple(run(p, data) for p in stack))
