@@ -30,12 +30,12 @@ _WITNESS_TRIES = 64
 # A domain bounds what a term may be on one path: (lo, hi, bits set, bits clear, values excluded,
 # masks of which some bit is set).
 _FULL = (0, _M32, 0, 0, frozenset(), frozenset())
-EQ, NE, GT, LE, GE, LT, SET, CLEAR = range(8)
+_EQ, _NE, _GT, _LE, _GE, _LT, _SET, _CLEAR = range(8)
 _BRANCHES = {  # a K jump on a term A: (relation when taken, relation when not)
-    vm.JEQ_K: (EQ, NE), vm.JGT_K: (GT, LE), vm.JGE_K: (GE, LT), vm.JSET_K: (SET, CLEAR),
+    vm.JEQ_K: (_EQ, _NE), vm.JGT_K: (_GT, _LE), vm.JGE_K: (_GE, _LT), vm.JSET_K: (_SET, _CLEAR),
 }
 _MIRRORED = {  # an X jump with A known and X a term: the relation seen from X
-    vm.JEQ_X: (EQ, NE), vm.JGT_X: (LT, GE), vm.JGE_X: (LE, GT), vm.JSET_X: (SET, CLEAR),
+    vm.JEQ_X: (_EQ, _NE), vm.JGT_X: (_LT, _GE), vm.JGE_X: (_LE, _GT), vm.JSET_X: (_SET, _CLEAR),
 }
 _X_JUMPS = {vm.JEQ_X: vm.JEQ_K, vm.JGT_X: vm.JGT_K, vm.JGE_X: vm.JGE_K, vm.JSET_X: vm.JSET_K}
 _ALU = {
@@ -98,19 +98,19 @@ def _feasible(dom) -> bool:
 
 def _constrain(dom, relation: int, c: int):
     lo, hi, ones, zeros, excluded, some = dom
-    if relation == EQ:
+    if relation == _EQ:
         lo, hi = max(lo, c), min(hi, c)
-    elif relation == NE:
+    elif relation == _NE:
         excluded = excluded | {c}
-    elif relation == GT:
+    elif relation == _GT:
         lo = max(lo, c + 1)
-    elif relation == LE:
+    elif relation == _LE:
         hi = min(hi, c)
-    elif relation == GE:
+    elif relation == _GE:
         lo = max(lo, c)
-    elif relation == LT:
+    elif relation == _LT:
         hi = min(hi, c - 1)
-    elif relation == SET:
+    elif relation == _SET:
         if c and not c & (c - 1):
             ones |= c
         else:
@@ -239,10 +239,10 @@ def _explore(prog: Program, words: Sequence[int], facts: dict, budget: int) -> t
                         break
                     a = a // x if type(a) is int else (kind, a, x)
                 else:
-                    zero = _constrain(_domain(facts, x), EQ, 0)
+                    zero = _constrain(_domain(facts, x), _EQ, 0)
                     if _feasible(zero):
                         leaf(0, {**facts, x: zero})
-                    facts = {**facts, x: _constrain(_domain(facts, x), NE, 0)}
+                    facts = {**facts, x: _constrain(_domain(facts, x), _NE, 0)}
                     if not _feasible(facts[x]):
                         break
                     a = (kind, a, x)
