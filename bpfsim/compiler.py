@@ -19,7 +19,7 @@ _MAX_DEPTH = 24  # nested ifs before a branch is moved into a function of its ow
 _MIN_CHAIN = 5  # jeq instructions in a row before they become one dict lookup
 _MAX_CALLS = 64  # nested helper calls on one path before helpers return to a trampoline instead
 
-_STATEMENTS = {
+_STATEMENTS = {  # the interpreter's semantics: 32-bit wrap, shifts by X & 31 as the x86-64 JIT does
     vm.LD_IMM: "a = {k}", vm.LD_MEM: "a = m{k}", vm.LDX_IMM: "x = {k}", vm.LDX_MEM: "x = m{k}",
     vm.LD_ABS: "a = w[{k}]", vm.ST: "m{k} = a", vm.STX: "m{k} = x", vm.TAX: "x = a", vm.TXA: "a = x",
     vm.ADD_K: "a = (a + {k}) & 0xffffffff", vm.SUB_K: "a = (a - {k}) & 0xffffffff",
