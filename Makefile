@@ -18,6 +18,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PY) bench/run.py
 
 fuzz: $(STAMP)
