@@ -14,6 +14,7 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
     raise ImportError("bpfsim.strategies needs hypothesis: pip install 'bpfsim[test]' "
                       "(or pip install hypothesis)") from missing
 
+import functools
 import struct
 
 from . import abi
@@ -222,25 +223,29 @@ def seccomp_data(draw, progs=(), arch: str | int | None = None):
     return SeccompData.from_bytes(struct.pack(order + "16I", *values), byteorder=info.byteorder)
 
 
-def random_seccomp_data(rng, near: list[int] = (), arch: str | int = "x86_64"):
+def random_seccomp_data(rng, near: list[int] = (), arch: str | int = "x86_64", instruction_pointer: int | None = None):
     """The same bias as ``seccomp_data`` (towards ``near``, e.g. ``constants(progs)``) drawn from a
     ``random.Random``: a fuzzer needs thousands of inputs per second, far more than hypothesis
-    draws."""
+    draws. ``instruction_pointer`` replaces the drawn one (a kernel call has its own)."""
     from .data import SeccompData
     info = abi.arch_info(arch)
-    special = (0, 1, 0xFFFFFFFF, 0x80000000)
-    values = []
-    for _ in range(abi.SECCOMP_DATA_SIZE // 4):
-        roll = rng.random()
-        if near and roll < 0.6:
-            values.append((rng.choice(near) + rng.choice((0, 0, 0, 1, -1))) & 0xFFFFFFFF)
-        elif roll < 0.8:
-            values.append(rng.choice(special))
-        else:
-            values.append(rng.getrandbits(32))
-    values[abi.OFFSET_ARCH // 4] = info.value
-    order = "<" if info.byteorder == "little" else ">"
-    return SeccompData.from_bytes(struct.pack(order + "16I", *values), byteorder=info.byteorder)
+    pool = _input_pool(tuple(near))
+    words = [rng.choice(pool) if rng.random() < 0.8 else rng.getrandbits(32) for _ in range(16)]
+    if info.byteorder == "big":  # words pair up high half first
+        words[2::2], words[3::2] = words[3::2], words[2::2]
+    nr = words[0]
+    ip = words[2] | words[3] << 32 if instruction_pointer is None else instruction_pointer
+    args = [words[i] | words[i + 1] << 32 for i in range(4, 16, 2)]
+    return SeccompData(nr, info, ip, args, byteorder=info.byteorder)
+
+
+@functools.lru_cache(maxsize=256)
+def _input_pool(near: tuple[int, ...]) -> tuple[int, ...]:
+    """Each constant, its neighbours, and the edge values, with the constants three times as likely."""
+    pool = [0, 1, 0xFFFFFFFF, 0x80000000]
+    for k in near:
+        pool += [k, k, k, (k + 1) & 0xFFFFFFFF, (k - 1) & 0xFFFFFFFF]
+    return tuple(pool)
 
 
 def filter_stacks(min_size: int = 1, max_size: int = 8, max_segments: int = 6):

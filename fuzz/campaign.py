@@ -127,7 +127,7 @@ def _calls(rng: random.Random, stack, count: int, ips: dict) -> list[tuple[live.
     near = gen.constants(stack)
     for _ in range(count):
         arch = "i386" if rng.random() < 0.2 else "x86_64"
-        data = gen.random_seccomp_data(rng, near, arch).replace(instruction_pointer=ips[arch])
+        data = gen.random_seccomp_data(rng, near, arch, instruction_pointer=ips[arch])
         pairs.append((live.Call(data.nr, data.args, arch), data))
     return pairs
 
