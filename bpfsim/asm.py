@@ -720,10 +720,11 @@ class _Writer:
         base, half = name.split(".")
         return base if half == "lo" else f"{base} >> 32"
 
-    def constant(self, k: int, a_holds: int | None) -> str:
+    def constant(self, k: int, a_holds: int | None, operation: int) -> str:
+        """An arch constant, or for an equality on nr a syscall name, as seccomp-tools shows them."""
         if a_holds == abi.OFFSET_ARCH and abi.arch_name(k):
             return abi.arch_info(k).constant
-        if a_holds == abi.OFFSET_NR and self.arch:
+        if a_holds == abi.OFFSET_NR and self.arch and operation == op.BPF_JEQ:
             from .syscalls import syscall_name, syscall_number
             try:
                 name = syscall_name(k, self.arch)
@@ -760,7 +761,7 @@ class _Writer:
             return "return A" if row.form == op.A_REG else f"return {_action(k)}"
         if row.form == op.JUMP:
             return f"goto {self.target(pc, k)}"
-        rhs = "X" if row.form == op.COND_X else self.constant(k, a_holds)
+        rhs = "X" if row.form == op.COND_X else self.constant(k, a_holds, row.op)
         if insn.jt == 0 and insn.jf != 0:
             condition = f"!(A & {rhs})" if row.op == op.BPF_JSET else f"A {_COMPARE_SYMBOL[row.op, True]} {rhs}"
             return f"if ({condition}) goto {self.target(pc, insn.jf)}"

@@ -206,8 +206,8 @@ def _comment(pc: int, insn: Instruction, a_holds: int | None, arch: str | None, 
     if row.code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
         field = abi.field_name(insn.k, byteorder)
         parts.append(f"A = {field}" if field else "outside seccomp_data")
-    elif row.form == op.COND_K and a_holds is not None:
-        parts.append(_constant_meaning(insn.k, a_holds, arch))
+    elif row.form == op.COND_K and a_holds is not None and (row.op == op.BPF_JEQ or a_holds == abi.OFFSET_ARCH):
+        parts.append(_constant_meaning(insn.k, a_holds, arch))  # only equality names a syscall
     elif row.is_return and row.form == op.IMM:
         parts.append(abi.describe_return(insn.k))
     if row.is_jump and jumps:
