@@ -103,10 +103,12 @@ class Program(Sequence[Instruction]):
         return asm.disassemble(self, arch=arch or self.arch, dialect=dialect)
 
     @classmethod
-    def from_c(cls, text: str, symbol: str | None = None, *, name: str | None = None) -> "Program":
-        """A C initializer of BPF_STMT/BPF_JUMP macros or ``{code, jt, jf, k}`` rows."""
+    def from_c(cls, text: str, symbol: str | None = None, *, name: str | None = None,
+               arch: str | None = None) -> "Program":
+        """A C initializer of BPF_STMT/BPF_JUMP macros or ``{code, jt, jf, k}`` rows; ``arch``
+        decides ``__NR_`` numbers and ``#if`` branches (x86_64 by default)."""
         from . import csource
-        return csource.parse(text, symbol=symbol, name=name)
+        return csource.parse(text, symbol=symbol, name=name, arch=arch)
 
     def to_c(self, *, symbol: str = "filter", arch: str | None = None) -> str:
         from . import csource
@@ -257,7 +259,8 @@ def format_listing(prog: Sequence[Instruction], *, raw: bool = False, arch: str 
     for pc, insn in enumerate(prog):
         marker = (marks or {}).get(pc, "")
         jump_in = ">>" if pc in targets else "  "
-        cells = [f"{marker:>3} {jump_in} {pc:>{width}}"]
+        head = f"{jump_in} {pc:>{width}}"
+        cells = [head if marks is None else f"{marker:>3} {head}"]
         if raw:
             cells.append(f"{insn.code:04x} {insn.jt:3d} {insn.jf:3d} {insn.k:08x}")
         cells.append(texts[pc].ljust(text_width))
