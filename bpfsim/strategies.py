@@ -21,7 +21,7 @@ from . import abi
 from . import opcodes as op
 from .insn import Instruction
 from .program import Program
-from .verifier import verify
+from .verifier import unwritten_scratch_loads, verify
 
 __all__ = ["ACTIONS", "SECCOMP_CODES", "arg_words", "constants", "filter_stacks", "instructions", "programs",
            "invalid_programs", "random_seccomp_data", "return_values", "seccomp_data", "stacks_and_data", "u32", "u8", "word_offsets", "words"]
@@ -138,23 +138,10 @@ _SEGMENTS = (_arch_check, _x32_check, _nr_chain, _arg_compare, _scratch, _random
 
 
 def _repair_scratch_loads(items: list) -> None:
-    """Make loads of unwritten cells constant loads, following net/core/filter.c:check_load_and_stores."""
-    all_cells = (1 << op.BPF_MEMWORDS) - 1
-    masks = [all_cells] * len(items)
-    valid = 0
-    for pc, (code, jt, jf, k) in enumerate(items):
-        valid &= masks[pc]
-        if code in (op.BPF_ST, op.BPF_STX):
-            valid |= 1 << k
-        elif code in _LOADS_OF_CELLS and not valid >> k & 1:
-            items[pc] = (_LOADS_OF_CELLS[code], jt, jf, k)
-        elif code == op.BPF_JMP | op.BPF_JA:
-            masks[pc + 1 + k] &= valid
-            valid = all_cells
-        elif op.OPCODES[code].is_conditional:
-            masks[pc + 1 + jt] &= valid
-            masks[pc + 1 + jf] &= valid
-            valid = all_cells
+    """Make the loads that net/core/filter.c:check_load_and_stores would refuse constant loads."""
+    for pc in unwritten_scratch_loads([Instruction(*item) for item in items]):
+        code, jt, jf, k = items[pc]
+        items[pc] = (_LOADS_OF_CELLS[code], jt, jf, k)
 
 
 @st.composite

@@ -64,15 +64,25 @@ def _bpf_check_classic(prog: Sequence[Instruction]) -> None:
 
 
 def _check_load_and_stores(prog: Sequence[Instruction]) -> None:
-    """net/core/filter.c:check_load_and_stores: a linear pass, not a control-flow analysis.
+    """net/core/filter.c:check_load_and_stores: refuse the first load of a cell not yet written."""
+    refused = unwritten_scratch_loads(prog)
+    if refused:
+        pc = refused[0]
+        raise _fail(pc, prog, f"M[{prog[pc].k}] may be read before it is written", "check_load_and_stores")
 
-    The set of written cells flows from one instruction to the next in program order, also
-    across a RET; a jump narrows its targets' masks and then resets the set to "all written".
-    So a load the kernel refuses may be unreachable, and one it accepts may be dead code.
+
+def unwritten_scratch_loads(prog: Sequence[Instruction]) -> list[int]:
+    """The pcs of the scratch loads that check_load_and_stores judges unwritten, all of them.
+
+    It is a linear pass, not a control-flow analysis: the set of written cells flows from one
+    instruction to the next in program order, also across a RET; a jump narrows its targets'
+    masks and then resets the set to "all written". So a load the kernel refuses may be
+    unreachable, and one it accepts may be dead code. Jump targets must be in range.
     """
     all_cells = (1 << op.BPF_MEMWORDS) - 1
     masks = [all_cells] * len(prog)
     valid = 0
+    refused = []
     for pc, insn in enumerate(prog):
         valid &= masks[pc]
         code = insn.code
@@ -80,7 +90,7 @@ def _check_load_and_stores(prog: Sequence[Instruction]) -> None:
             valid |= 1 << insn.k
         elif code in (op.BPF_LD | op.BPF_MEM, op.BPF_LDX | op.BPF_MEM):
             if not valid >> insn.k & 1:
-                raise _fail(pc, prog, f"M[{insn.k}] may be read before it is written", "check_load_and_stores")
+                refused.append(pc)
         elif code == op.BPF_JMP | op.BPF_JA:
             masks[pc + 1 + insn.k] &= valid
             valid = all_cells
@@ -88,6 +98,7 @@ def _check_load_and_stores(prog: Sequence[Instruction]) -> None:
             masks[pc + 1 + insn.jt] &= valid
             masks[pc + 1 + insn.jf] &= valid
             valid = all_cells
+    return refused
 
 
 def _seccomp_check_filter(prog: Sequence[Instruction]) -> None:
