@@ -103,9 +103,10 @@ from pathlib import Path
 
 from . import abi
 from .errors import BpfsimError, SeccompError, errno_name
+from .seccomp import SigInfo
 
 __all__ = [
-    "Call", "Siginfo", "Outcome", "KernelError", "KernelInstallError", "Oracle",
+    "Call", "Outcome", "KernelError", "KernelInstallError", "Oracle",
     "seccomp_unavailable_reason", "run_calls", "run_batch", "install_result", "install_error",
     "check_programs", "dump_filters", "instruction_pointer", "bench_throughput", "is_harmless", "is_nonexistent",
     "HARMLESS_X86_64", "HARMLESS_I386", "NOTIF_ERRNO",
@@ -197,18 +198,6 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
-class Siginfo:
-    """The SIGSYS siginfo of a TRAP (kernel/signal.c ``force_sig_seccomp``)."""
-
-    si_signo: int
-    si_code: int
-    si_errno: int
-    si_syscall: int
-    si_arch: int
-    si_call_addr: int
-
-
-@dataclass(frozen=True, slots=True)
 class Outcome:
     """What the calling thread observed for one ``call`` (see the module docstring per action).
 
@@ -227,7 +216,7 @@ class Outcome:
     candidates: tuple[tuple[str, int | None], ...]
     signal: int | None = None
     core_dump: bool = False
-    siginfo: Siginfo | None = None
+    siginfo: SigInfo | None = None
     seccomp_data: bytes | None = None
     guarded: bool = False
     traced: bool = False
@@ -885,7 +874,7 @@ def _classify(job: _Job, call: Call, rec, server_pid: int, pgrp: int) -> Outcome
     err = -ret if -abi.MAX_ERRNO <= ret <= -1 else None
     base = dict(retval=ret, errno=err, **common)
     if flags & _RF_TRAP:
-        info = Siginfo(si_signo, si_code, si_errno, si_syscall, si_arch, si_addr)
+        info = SigInfo(si_signo, si_code, si_errno, si_syscall, si_arch, si_addr)
         return Outcome(action="TRAP", data=si_errno, candidates=(("TRAP", si_errno),), siginfo=info,
                        **base)
     if flags & _RF_NOTIF:

@@ -44,6 +44,10 @@ A_VALUES = [
     pytest.param([ld_imm(0xF0F0), alu(op.BPF_OR, 0x0F0F)], 0xFFFF, id="or k"),
     pytest.param([ld_imm(0xFFFF), alu(op.BPF_XOR, 0x0F0F)], 0xF0F0, id="xor k"),
     pytest.param([ldx_imm(5), ld_imm(7), alu(op.BPF_SUB)], 2, id="sub x"),
+    pytest.param([ldx_imm(0xFFFFFFFF), ld_imm(3), alu(op.BPF_ADD)], 2, id="add x wraps"),
+    pytest.param([ldx_imm(0xFF00), ld_imm(0xF0F0), alu(op.BPF_AND)], 0xF000, id="and x"),
+    pytest.param([ldx_imm(0x0F0F), ld_imm(0xF0F0), alu(op.BPF_OR)], 0xFFFF, id="or x"),
+    pytest.param([ldx_imm(0x0F0F), ld_imm(0xFFFF), alu(op.BPF_XOR)], 0xF0F0, id="xor x"),
     pytest.param([ldx_imm(0x12345678), TXA], 0x12345678, id="txa copies X"),
     pytest.param([ld_imm(0x1234), stmt(op.BPF_ST, 15), ld_imm(0), stmt(op.BPF_LD | op.BPF_MEM, 15)], 0x1234,
                  id="st then ld M[15]"),
@@ -67,6 +71,16 @@ def test_register_a_after(insns, expected, kernel):
     program = prog(*insns, RET_A)
     assert run(program, DATA) == expected
     kernel.check_value(insns, DATA, expected)
+
+
+@pytest.mark.parametrize("offset", range(0, 64, 4), ids=lambda k: f"ld [{k}]")
+def test_every_word_of_seccomp_data(offset, kernel):
+    """Each 32-bit word, both halves of every 64-bit arg: native (little-endian) order on x86_64."""
+    data = SeccompData(1000, "x86_64", 0, [(0x11111111 * i) << 32 | 0x02020202 * i for i in range(1, 7)])
+    words = [1000, 0xC000003E, 0, 0] + [part for i in range(1, 7) for part in (0x02020202 * i, 0x11111111 * i)]
+    expected = words[offset // 4]
+    assert run(prog(ld_abs(offset), RET_A), data) == expected
+    kernel.check_value([ld_abs(offset)], data, expected)
 
 
 JUMPS = [
