@@ -21,7 +21,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
 from hypothesis import strategies as st
 
-from bpfsim import Program, SeccompData, evaluate, verify
+from bpfsim import Program, SeccompData, evaluate, trace_stack, verify
 from bpfsim import kernel as live
 from bpfsim import strategies as gen
 from bpfsim.errors import VerifyError
@@ -47,6 +47,9 @@ class Divergence(AssertionError):
             lines.append(f"filter {i}:\n{prog.listing()}")
         for call, seen, said in zip(self.calls, self.kernel, self.bpfsim):
             lines.append(f"call {call}\n  kernel: {seen}\n  bpfsim: {said}")
+            data = SeccompData(call["nr"], call["arch"], call["instruction_pointer"], call["args"])
+            lines.append("bpfsim's trace:\n" + str(trace_stack(self.filters, data, threads=2, **{
+                key: self.options[key] for key in ("tracer", "listener")})))
         return "\n".join(lines)
 
 

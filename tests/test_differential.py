@@ -51,3 +51,19 @@ def _replay(case_dir):
         observed = live.Outcome(live.Call(call["nr"], call["args"], call["arch"]), seen["action"], seen["data"],
                                 seen["retval"], None, tuple(map(tuple, seen["candidates"])))
         assert observed.admits(verdict.action.name, verdict.data), (seen, verdict)
+
+
+def test_a_divergence_is_reported_with_both_answers_and_saved_replayably(tmp_path):
+    from fuzz.campaign import Divergence, save_regression
+    program = Program.from_asm("ld [nr]\njeq #39, 0, 1\nret ERRNO(3)\nret ALLOW")
+    call = {"nr": 39, "arch": "x86_64", "args": [0] * 6, "instruction_pointer": 0x401000}
+    seen = {"action": "ERRNO", "data": 2, "retval": -2, "candidates": [["ERRNO", 2]]}  # a made-up kernel answer
+    divergence = Divergence("verdict", [program], [call], [seen], [{"action": "ERRNO", "data": 3}],
+                            {"tracer": False, "listener": None})
+    report = str(divergence)
+    assert "kernel: {'action': 'ERRNO', 'data': 2" in report and "bpfsim: {'action': 'ERRNO', 'data': 3}" in report
+    assert "returns ERRNO(3)" in report  # bpfsim's trace of the case
+    saved = save_regression(divergence, tmp_path)
+    assert saved.name == "kernel-errno-bpfsim-errno" and (saved / "0.bpf").read_bytes() == program.to_bytes()
+    with pytest.raises(AssertionError):
+        _replay(saved)  # bpfsim still says ERRNO(3): the saved case fails until bpfsim agrees
