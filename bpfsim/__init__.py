@@ -4,21 +4,38 @@
     >>> prog = bpfsim.Program([bpfsim.Instruction(0x06, 0, 0, 0x00050001)])
     >>> bpfsim.evaluate([prog], bpfsim.SeccompData(nr=59))
     Verdict(ERRNO, errno=1 EPERM, filter=0)
+
+The names below are imported on first use (PEP 562), so that ``bpfsim table`` and other short
+commands do not pay for the debugger and the assembler at every start.
 """
 
-from .data import SeccompData
-from .debugger import Debugger, StackTrace, trace_stack
-from .errors import AsmError, BpfsimError, FormatError, SeccompError, VerifyError
-from .insn import Instruction
-from .interpreter import Step, Trace, run, trace
-from .program import Program
-from .seccomp import Action, FilterChain, Outcome, SigInfo, Verdict, evaluate
-from .verifier import verify
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Action", "AsmError", "BpfsimError", "Debugger", "FilterChain", "FormatError", "Instruction", "Outcome",
-    "Program", "SeccompData", "SeccompError", "SigInfo", "StackTrace", "Step", "Trace", "Verdict", "VerifyError",
-    "evaluate", "run", "trace", "trace_stack", "verify", "__version__",
-]
+_HOMES = {
+    "SeccompData": "data",
+    "Debugger": "debugger", "StackTrace": "debugger", "trace_stack": "debugger",
+    "AsmError": "errors", "BpfsimError": "errors", "FormatError": "errors", "SeccompError": "errors",
+    "VerifyError": "errors",
+    "Instruction": "insn",
+    "Step": "interpreter", "Trace": "interpreter", "run": "interpreter", "trace": "interpreter",
+    "Program": "program",
+    "Action": "seccomp", "FilterChain": "seccomp", "Outcome": "seccomp", "SigInfo": "seccomp",
+    "Verdict": "seccomp", "evaluate": "seccomp",
+    "verify": "verifier",
+}
+
+__all__ = sorted(_HOMES) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'bpfsim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

@@ -8,20 +8,18 @@ unreadable input, reported as one line on stderr that names the file and what is
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import sys
-from pathlib import Path
 
 from . import abi
-from .analysis import policy_table
 from .data import SeccompData
-from .debugger import Debugger, DebuggerShell, trace_stack
 from .errors import BpfsimError, SeccompError, VerifyError, errno_name
 from .program import Program
-from .seccomp import Action, FilterChain, evaluate
+from .seccomp import FilterChain, evaluate
 from .syscalls import UnknownSyscallError, describe_nr
+
+# The debugger, the analysis and the output formats are imported by the commands that use them:
+# a one-shot command spends most of its time starting up.
 
 
 class _UsageError(Exception):
@@ -55,11 +53,11 @@ class _Parser(argparse.ArgumentParser):
 
 # -- colors -------------------------------------------------------------------------------------
 
-_COLORS = {Action.KILL_PROCESS: "31", Action.KILL_THREAD: "31", Action.TRAP: "33", Action.ERRNO: "33",
-           Action.USER_NOTIF: "36", Action.TRACE: "36", Action.LOG: "32", Action.ALLOW: "32"}
+_COLORS = {"KILL_PROCESS": "31", "KILL_THREAD": "31", "TRAP": "33", "ERRNO": "33", "USER_NOTIF": "36",
+           "TRACE": "36", "LOG": "32", "ALLOW": "32"}
 
 
-def _color(text: str, action: Action) -> str:
+def _color(text: str, action: str) -> str:
     if not sys.stdout.isatty() or "NO_COLOR" in os.environ:
         return text
     return f"\x1b[1;{_COLORS[action]}m{text}\x1b[0m"
@@ -137,6 +135,7 @@ def _cmd_eval(args) -> int:
     programs = _load_verified(args.filters)
     data = _input(args, programs)
     if args.trace:
+        from .debugger import trace_stack
         stack = trace_stack(programs, data, **_options(args))
         for i in range(len(programs) - 1, -1, -1) if stack.verdict.returns else ():
             print(f"filter {i} ({args.filters[i]}):\n{stack.traces[i]}\n")
@@ -144,9 +143,10 @@ def _cmd_eval(args) -> int:
     else:
         verdict = evaluate(programs, data, **_options(args))
     if args.json:
+        import json
         print(json.dumps(verdict.as_dict()))
         return 0
-    print(_color(str(verdict), verdict.action))
+    print(_color(str(verdict), verdict.action.name))
     print(f"{_call_name(data)}: {verdict.outcome}")
     if args.trace:
         print(stack.why)
@@ -154,6 +154,7 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_trace(args) -> int:
+    from .debugger import trace_stack
     programs = _load_verified(args.filters)
     stack = trace_stack(programs, _input(args, programs), **_options(args))
     print(str(stack))
@@ -161,6 +162,7 @@ def _cmd_trace(args) -> int:
 
 
 def _cmd_debug(args) -> int:
+    from .debugger import Debugger, DebuggerShell
     programs = _load_verified(args.filters)
     debugger = Debugger(programs, _input(args, programs), **_options(args))
     shell = DebuggerShell(debugger, stdin=None if sys.stdin.isatty() else sys.stdin, stdout=sys.stdout)
@@ -169,11 +171,14 @@ def _cmd_debug(args) -> int:
 
 
 def _cmd_table(args) -> int:
+    from .analysis import policy_table
     programs = _load_verified(args.filters)
     rows = [row.as_dict() for row in policy_table(programs, _arch(args, programs))]
     if args.json:
+        import json
         print(json.dumps(rows))
     elif args.csv:
+        import csv
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["nr"], lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: str(v).lower() if isinstance(v, bool) else v for k, v in r.items()} for r in rows)
@@ -182,7 +187,7 @@ def _cmd_table(args) -> int:
         print(f"{'nr':>5}  {'name':<{width}}  {'action':<12}  {'errno':<16}  depends on args")
         for r in rows:
             err = "" if r["errno"] is None else f"{r['errno']} ({errno_name(r['errno'])})"
-            action = _color(r["action"].ljust(12), Action[r["action"]])
+            action = _color(r["action"].ljust(12), r["action"])
             print(f"{r['nr']:>5}  {r['name'] or '':<{width}}  {action}  {err:<16}  "
                   f"{'yes' if r['depends_on_args'] else ''}".rstrip())
     return 0
@@ -203,6 +208,7 @@ def _cmd_disasm(args) -> int:
 
 
 def _cmd_asm(args) -> int:
+    from pathlib import Path
     prog = Program.load(args.file)
     out = Path(args.output)
     if args.format == "c":
@@ -221,6 +227,7 @@ def _cmd_verify(args) -> int:
 
 def _cmd_dump(args) -> int:
     from .kernel import dump_filters
+    from pathlib import Path
     blobs = dump_filters(args.pid)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

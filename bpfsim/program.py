@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from typing import overload
 
 from . import abi
 from . import opcodes as op
@@ -50,12 +49,8 @@ class Program(Sequence[Instruction]):
     def __len__(self) -> int:
         return len(self._insns)
 
-    @overload
-    def __getitem__(self, index: int) -> Instruction: ...
-    @overload
-    def __getitem__(self, index: slice) -> "Program": ...
-
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Instruction | Program:
+        """One instruction, or a slice as a Program of its own."""
         if isinstance(index, slice):
             return Program(self._insns[index], name=self.name, arch=self.arch)
         return self._insns[index]
@@ -123,7 +118,6 @@ class Program(Sequence[Instruction]):
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Program":
         """Any supported format, recognized from the content: ELF, raw records, C, bytecode, assembler."""
-        from . import asm
         source = os.fsdecode(path)
         try:
             with open(path, "rb") as file:
@@ -140,6 +134,7 @@ class Program(Sequence[Instruction]):
             return cls.from_bytes(data, name=source)
         if _C_SOURCE.search(text):
             return cls.from_c(text, name=source)
+        from . import asm
         if asm.BYTECODE.fullmatch(text):
             return asm.parse_bytecode(text, name=source)
         return cls.from_asm(text, name=source)

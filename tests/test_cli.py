@@ -288,3 +288,25 @@ def test_dump_writes_a_live_process_filters_oldest_first(capsys, tmp_path):
     assert (status, err) == (0, "")
     assert [(tmp_path / "out" / f"{i}.bpf").read_bytes() for i in range(2)] == [first, second]
     assert not (tmp_path / "out" / "2.bpf").exists()
+
+
+def test_the_package_names_every_public_object_in_its_home_module():
+    import bpfsim
+    from bpfsim import debugger, errors, interpreter, seccomp
+    assert bpfsim.Debugger is debugger.Debugger and bpfsim.trace is interpreter.trace
+    assert bpfsim.Verdict is seccomp.Verdict and bpfsim.VerifyError is errors.VerifyError
+    assert set(bpfsim.__all__) <= set(dir(bpfsim))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        bpfsim.Nope  # noqa: B018
+
+
+def test_the_table_command_leaves_the_debugger_and_the_assembler_unloaded(write):
+    """Start-up is most of a one-shot command's time (README, Performance)."""
+    path = write(KILL_EXECVE)
+    script = ("import sys; from bpfsim.cli import main; main(['table', sys.argv[1], '--json']); "
+              "print(' '.join(sorted(m for m in sys.modules if m.startswith('bpfsim'))), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True, check=True)
+    loaded = set(done.stderr.split())
+    assert {"bpfsim.analysis", "bpfsim.seccomp"} <= loaded
+    assert not loaded & {"bpfsim.debugger", "bpfsim.asm", "bpfsim.csource", "bpfsim.elf", "bpfsim.kernel"}
+    assert json.loads(done.stdout)[59]["action"] == "KILL_PROCESS"

@@ -8,7 +8,6 @@ the EABI private calls at 0x0f0000 + n (``__ARM_NR_*``), which seccomp sees befo
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from functools import cache
 
@@ -70,6 +69,7 @@ def syscall_number(name: str, arch: str | int | Arch) -> int:
     try:
         return _by_name(table)[name]
     except KeyError:
+        import difflib  # only for the error message; costs 1 ms at import
         close = difflib.get_close_matches(name, _by_name(table), n=3)
         raise UnknownSyscallError(name, table, tuple(close)) from None
 
