@@ -7,6 +7,7 @@ include/uapi/linux/elf-em.h and include/linux/err.h (Linux 6.18).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from .errors import BpfsimError
 
@@ -104,6 +105,12 @@ class Arch:
     aliases: tuple[str, ...] = ()
 
     @property
+    def errno_family(self) -> str:
+        """Whose <asm/errno.h> the architecture's kernel uses: its own on alpha, mips, parisc,
+        powerpc and sparc, else asm-generic's (tools/gen_errnos.py)."""
+        return _ERRNO_FAMILIES.get(self.value & 0xFFFF, "generic")
+
+    @property
     def bits(self) -> int:
         return 64 if self.value & 0x80000000 else 32  # __AUDIT_ARCH_64BIT (a name mangled in a class)
 
@@ -173,6 +180,52 @@ def arch_info(arch: int | str | Arch) -> Arch:
     except (KeyError, AttributeError):
         known = ", ".join(a.name for a in ARCHES if a.seccomp)
         raise UnknownArchError(f"unknown architecture {arch!r} (known: {known}, x32)") from None
+
+
+# ELF machine numbers (include/uapi/linux/elf-em.h) of the arches with their own errno numbers.
+_ERRNO_FAMILIES = {2: "sparc", 43: "sparc", 8: "mips", 15: "parisc", 20: "powerpc", 21: "powerpc",
+                   0x9026: "alpha"}
+# glibc's and musl's <bits/errno.h> name EOPNOTSUPP ENOTSUP as well; C filters use either.
+_LIBC_ALIASES = {"ENOTSUP": "EOPNOTSUPP"}
+
+
+@cache
+def _errnos(family: str) -> tuple[dict[str, int], dict[int, str]]:
+    """A family's numbers by name and names by number."""
+    from ._errnos import ERRNOS  # 800 lines of data, read when a name is first wanted
+    numbers = ERRNOS[family] | {alias: ERRNOS[family][name] for alias, name in _LIBC_ALIASES.items()}
+    names: dict[int, str] = {}
+    for name, number in numbers.items():
+        names.setdefault(number, name)
+    return numbers, names
+
+
+def _errno_family(arch: int | str | Arch | None) -> str:
+    return "generic" if arch is None else arch_info(arch).errno_family
+
+
+def errno_numbers(arch: int | str | Arch | None = None) -> dict[str, int]:
+    """Every errno name of ``arch``'s <asm/errno.h> (aliases such as EWOULDBLOCK too, and
+    ENOTSUP), with its number there; ``None`` means asm-generic's, which x86 and arm64 use."""
+    return dict(_errnos(_errno_family(arch))[0])
+
+
+def errno_names(arch: int | str | Arch | None = None) -> dict[int, str]:
+    """Each errno number of ``arch`` with its name: the first its header defines, so EAGAIN
+    rather than EWOULDBLOCK."""
+    return dict(_errnos(_errno_family(arch))[1])
+
+
+def errno_number(name: str, arch: int | str | Arch | None = None) -> int:
+    """The number of errno ``name`` on ``arch``: ``ENOSYS`` is 38 on x86_64 and 89 on mips."""
+    return _errnos(_errno_family(arch))[0][name]
+
+
+def errno_name(number: int | None, arch: int | str | Arch | None = None) -> str:
+    """The name of errno ``number`` on ``arch``, else its digits; ``"-"`` for ``None``."""
+    if number is None:
+        return "-"
+    return _errnos(_errno_family(arch))[1].get(number, str(number))
 
 
 def arch_name(value: int) -> str | None:

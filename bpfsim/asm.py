@@ -7,7 +7,6 @@ syscall, action and errno names. Each line is read in the dialect its first word
 
 from __future__ import annotations
 
-import errno as _errno
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +35,6 @@ _EXTENSIONS = {"proto": 0, "type": 4, "ifidx": 8, "nla": 12, "nlan": 16, "mark":
                "vlan_avail": 48, "poff": 52, "rand": 56, "vlan_tpid": 60}
 
 _ACTIONS = {name: value for value, name in abi.ACTION_NAMES.items()} | {"KILL": abi.SECCOMP_RET_KILL}
-_ERRNOS = {name: getattr(_errno, name) for name in dir(_errno) if re.fullmatch(r"E[A-Z0-9]+", name)}
 
 # Pseudo-C operators (seccomp-tools lib/seccomp-tools/asm/sasm.y).
 _ALU_SYMBOLS = {op.BPF_ADD: "+", op.BPF_SUB: "-", op.BPF_MUL: "*", op.BPF_DIV: "/", op.BPF_OR: "|",
@@ -288,8 +286,9 @@ class _Assembler:
                 return abi.arch_info("AUDIT_" + name.removeprefix("AUDIT_")).value
             except abi.UnknownArchError:
                 raise cur.fail(f"unknown architecture constant '{name}'", token) from None
-        if name in _ERRNOS:
-            return _ERRNOS[name]
+        errnos = abi.errno_numbers(self.arch)  # numbered as the arch's <asm/errno.h> says
+        if name in errnos:
+            return errnos[name]
         if self.arch is None:
             raise cur.fail(f"unknown name '{name}' (a syscall name needs an arch: write "
                            "'arch x86_64' first or pass arch=)", token)

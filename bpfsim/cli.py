@@ -13,7 +13,7 @@ import sys
 
 from . import abi
 from .data import SeccompData
-from .errors import BpfsimError, SeccompError, VerifyError, errno_name
+from .errors import BpfsimError, SeccompError, VerifyError
 from .program import Program
 from .seccomp import FilterChain, evaluate
 from .syscalls import UnknownSyscallError, describe_nr
@@ -173,7 +173,8 @@ def _cmd_debug(args) -> int:
 def _cmd_table(args) -> int:
     from .analysis import policy_table
     programs = _load_verified(args.filters)
-    rows = [row.as_dict() for row in policy_table(programs, _arch(args, programs))]
+    arch = _arch(args, programs)
+    rows = [row.as_dict() for row in policy_table(programs, arch)]
     if args.json:
         import json
         print(json.dumps(rows))
@@ -186,7 +187,7 @@ def _cmd_table(args) -> int:
         width = max((len(r["name"] or "") for r in rows), default=4)
         print(f"{'nr':>5}  {'name':<{width}}  {'action':<12}  {'errno':<16}  depends on args")
         for r in rows:
-            err = "" if r["errno"] is None else f"{r['errno']} ({errno_name(r['errno'])})"
+            err = "" if r["errno"] is None else f"{r['errno']} ({abi.errno_name(r['errno'], arch)})"
             action = _color(r["action"].ljust(12), r["action"])
             print(f"{r['nr']:>5}  {r['name'] or '':<{width}}  {action}  {err:<16}  "
                   f"{'yes' if r['depends_on_args'] else ''}".rstrip())

@@ -7,7 +7,6 @@ seccomp_data, ...)``, casts, and the file's own #defines and #if branches, decid
 
 from __future__ import annotations
 
-import errno as _errno
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ _TOKEN = re.compile(r"""
 _NAMES = ({n: v for n, v in vars(op).items() if n.startswith(("BPF_", "SKF_")) and isinstance(v, int)}
           | {n: v for n, v in vars(abi).items() if n.startswith("SECCOMP_") and isinstance(v, int)}
           | {a.constant: a.value for a in abi.ARCHES}
-          | {n: getattr(_errno, n) for n in dir(_errno) if re.fullmatch(r"E[A-Z0-9]+", n)}
           | {"__X32_SYSCALL_BIT": abi.X32_SYSCALL_BIT, "STDIN_FILENO": 0, "STDOUT_FILENO": 1, "STDERR_FILENO": 2,
              "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_ACCMODE": 3, "PROT_NONE": 0, "PROT_READ": 1,
              "PROT_WRITE": 2, "PROT_EXEC": 4})  # unistd.h, asm-generic/fcntl.h and mman-common.h
@@ -70,6 +68,7 @@ class _Source:
 
     def __init__(self, text: str, source: str, arch: str):
         self.source, self.arch = source, arch
+        self.errnos = abi.errno_numbers(arch)  # <errno.h> as compiled for this arch
         self.macros: dict[str, _Macro] = {
             name: _Macro(None, (_Token("num", str(value), 0, 0),)) for name, value in _predefined(arch).items()}
         self.tokens: list[_Token] = []
@@ -156,7 +155,7 @@ class _Source:
 
     def defined(self, name: str) -> bool:
         """A #define of this file, a compiler or header macro, or a syscall this arch has."""
-        if name in self.macros or name in _NAMES:
+        if name in self.macros or name in _NAMES or name in self.errnos:
             return True
         syscall = re.fullmatch(r"(?:__NR_|SYS_)(\w+)", name)
         if syscall is None:
@@ -495,6 +494,8 @@ class _Parser:
     def name(self, token: _Token) -> int:
         if token.text in _NAMES:
             return _NAMES[token.text]
+        if token.text in self.src.errnos:
+            return self.src.errnos[token.text]
         syscall = re.fullmatch(r"(?:__NR_|SYS_)(\w+)", token.text)
         if syscall:
             from .syscalls import syscall_number
@@ -615,7 +616,7 @@ def _code(insn: Instruction) -> str:
     return " | ".join(parts)
 
 
-def _k(insn: Instruction, a_holds: int | None, byteorder: str) -> str:
+def _k(insn: Instruction, a_holds: int | None, byteorder: str, errnos: dict[int, str]) -> str:
     row, k = insn.opcode, insn.k
     if row.form == op.ABS and insn.size == op.BPF_W and (field := abi.field_name(k, byteorder)):
         member = field.split(".")[0]
@@ -631,7 +632,7 @@ def _k(insn: Instruction, a_holds: int | None, byteorder: str) -> str:
         if name is not None:
             if not data:
                 return f"SECCOMP_RET_{name}"
-            shown = _errno.errorcode.get(data) if action == abi.SECCOMP_RET_ERRNO else None
+            shown = errnos.get(data) if action == abi.SECCOMP_RET_ERRNO else None
             return f"SECCOMP_RET_{name} | {shown or hex_or_dec(data)}"
     return hex_or_dec(k)
 
@@ -641,9 +642,11 @@ def render(prog: Sequence[Instruction], *, symbol: str = "filter", arch: str | N
     if not re.fullmatch(r"[A-Za-z_]\w*", symbol):
         raise ValueError(f"{symbol!r} is not a C identifier")
     try:
-        byteorder = abi.arch_info(arch).byteorder if arch else "little"
+        info = abi.arch_info(arch) if arch else None
     except abi.UnknownArchError:
-        byteorder = "little"
+        info = None
+    byteorder = info.byteorder if info else "little"
+    errnos = abi.errno_names(info)  # names parse() reads back for the same arch
     comments = annotate(prog, arch=arch)
     a_holds = _known_a_contents(prog)
     lines = ["#include <stddef.h>", "#include <errno.h>", "#include <linux/audit.h>", "#include <linux/filter.h>",
@@ -653,9 +656,9 @@ def render(prog: Sequence[Instruction], *, symbol: str = "filter", arch: str | N
         if not insn.is_canonical():
             texts.append(f"{{ {insn.code:#06x}, {insn.jt}, {insn.jf}, {insn.k:#010x} }},")
         elif insn.opcode.is_jump:
-            texts.append(f"BPF_JUMP({_code(insn)}, {_k(insn, a_holds[pc], byteorder)}, {insn.jt}, {insn.jf}),")
+            texts.append(f"BPF_JUMP({_code(insn)}, {_k(insn, a_holds[pc], byteorder, errnos)}, {insn.jt}, {insn.jf}),")
         else:
-            texts.append(f"BPF_STMT({_code(insn)}, {_k(insn, a_holds[pc], byteorder)}),")
+            texts.append(f"BPF_STMT({_code(insn)}, {_k(insn, a_holds[pc], byteorder, errnos)}),")
     width = max((len(t) for t in texts), default=0)
     for pc, text in enumerate(texts):
         note = f": {comments[pc]}" if comments[pc] else ""

@@ -6,8 +6,6 @@ into these at the one boundary of each input format, so callers catch ``BpfsimEr
 
 from __future__ import annotations
 
-import errno as _errno
-
 
 class BpfsimError(Exception):
     """Base class of every error bpfsim raises on purpose."""
@@ -53,11 +51,10 @@ class AsmError(FormatError):
         return where
 
 
-def errno_name(number: int | None) -> str:
-    """``errno.EINVAL`` → ``"EINVAL"``; unknown numbers print as digits."""
-    if number is None:
-        return "-"
-    return _errno.errorcode.get(number, str(number))
+def _errno_name(number: int) -> str:
+    """seccomp(2)'s own errnos (EINVAL, ENOMEM, EFAULT, ...) are numbered alike on every arch."""
+    from .abi import errno_name  # abi imports this module
+    return errno_name(number)
 
 
 class VerifyError(BpfsimError):
@@ -78,7 +75,7 @@ class VerifyError(BpfsimError):
     def __str__(self) -> str:
         where = "" if self.pc is None else f"pc {self.pc}: "
         shown = "" if self.insn is None else f" [{self.insn}]"
-        return f"{errno_name(self.errno)}: {where}{self.message}{shown}"
+        return f"{_errno_name(self.errno)}: {where}{self.message}{shown}"
 
 
 class SeccompError(BpfsimError):
@@ -87,4 +84,4 @@ class SeccompError(BpfsimError):
     def __init__(self, errno: int, message: str):
         self.errno = errno
         self.message = message
-        super().__init__(f"{errno_name(errno)}: {message}")
+        super().__init__(f"{_errno_name(errno)}: {message}")

@@ -102,7 +102,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import abi
-from .errors import BpfsimError, SeccompError, errno_name
+from .errors import BpfsimError, SeccompError
 from .seccomp import SigInfo
 
 __all__ = [
@@ -145,7 +145,7 @@ class KernelError(BpfsimError):
     def __init__(self, errno: int, message: str):
         self.errno = errno
         self.message = message
-        super().__init__(f"{errno_name(errno)}: {message}")
+        super().__init__(f"{abi.errno_name(errno)}: {message}")
 
 
 class KernelInstallError(SeccompError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from . import abi
 from .data import SeccompData
-from .errors import SeccompError, errno_name
+from .errors import SeccompError
 from .insn import Instruction
 from .compiler import compiled
 from .program import Program
@@ -106,6 +106,7 @@ class Verdict:
     ``ret`` is the chosen 32-bit value as its filter returned it, ``data`` its low 16 bits,
     ``filter`` the install-order index of that filter (``None`` when no filter decided: the
     call bypassed the filters, or strict mode decided). ``errno`` is set for ERRNO only.
+    ``arch`` is the call's AUDIT_ARCH value, which names its errno (89 is ENOSYS on mips).
     """
 
     action: Action
@@ -116,6 +117,7 @@ class Verdict:
     outcome: Outcome = field(compare=False)
     returns: tuple[int, ...] = field(default=(), compare=False)
     reason: str = field(default="", compare=False)
+    arch: int | None = field(default=None, compare=False)
 
     @property
     def known_action(self) -> bool:
@@ -134,7 +136,8 @@ class Verdict:
     def __repr__(self) -> str:
         parts = [self.action.name]
         if self.errno is not None:
-            parts.append(f"errno={self.errno} {errno_name(self.errno)}" if self.errno else "errno=0 (returns 0)")
+            parts.append(f"errno={self.errno} {abi.errno_name(self.errno, self.arch)}" if self.errno
+                         else "errno=0 (returns 0)")
         elif self.action in (Action.TRAP, Action.TRACE) or (self.data and self.known_action):
             parts.append(f"data={self.data}")
         if not self.known_action:
@@ -156,7 +159,7 @@ def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompDa
     value = ret & abi.SECCOMP_RET_DATA
     if action == Action.ERRNO:
         err = min(value, abi.MAX_ERRNO)  # "Set low-order bits as an errno, capped at MAX_ERRNO."
-        text = (f"fails with errno {err} ({errno_name(err)})" if err
+        text = (f"fails with errno {err} ({abi.errno_name(err, data.arch)})" if err
                 else "returns 0 without running (ERRNO with data 0)")
         return Outcome(False, -err, err, description=text)
     if action == Action.TRAP:
@@ -164,16 +167,18 @@ def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompDa
         return Outcome(False, signal=abi.SIGSYS, siginfo=info,
                        description=f"SIGSYS (si_code SYS_SECCOMP, si_errno {value}) to the thread; "
                                    "a returning handler sees the call return its own number on x86")
+    # The kernel's own ENOSYS, which is the arch's (tools/gen_errnos.py): 89 on mips.
+    enosys = abi.errno_number("ENOSYS", data.arch)
     if action == Action.TRACE:
         if not tracer:
-            return Outcome(False, -errnos.ENOSYS, errnos.ENOSYS,
+            return Outcome(False, -enosys, enosys,
                            description="fails with ENOSYS: no tracer asked for PTRACE_EVENT_SECCOMP")
         return Outcome(None, trace_message=value,
                        description=f"PTRACE_EVENT_SECCOMP stop, event message {value}; the filters run "
                                    "again after the tracer resumes, and TRACE then means ALLOW")
     if action == Action.USER_NOTIF:
         if listener is None or listener != filter_index:
-            return Outcome(False, -errnos.ENOSYS, errnos.ENOSYS,
+            return Outcome(False, -enosys, enosys,
                            description="fails with ENOSYS: the deciding filter has no listener")
         return Outcome(None, listener=listener,
                        description=f"notification to the listener of filter {listener}; the supervisor decides")
@@ -195,7 +200,7 @@ def _verdict(ret: int, index: int | None, data: SeccompData, returns: tuple[int,
     value = ret & abi.SECCOMP_RET_DATA
     err = min(value, abi.MAX_ERRNO) if action == Action.ERRNO else None
     outcome = _outcome(action, ret, index, data, tracer=tracer, listener=listener, threads=threads)
-    return Verdict(action, value, ret, err, index, outcome, returns, reason)
+    return Verdict(action, value, ret, err, index, outcome, returns, reason, data.arch)
 
 
 def _bypass(data: SeccompData) -> str | None:

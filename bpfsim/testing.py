@@ -16,7 +16,6 @@ import pytest
 from . import abi
 from .data import SeccompData
 from .debugger import trace_stack
-from .errors import errno_name
 from .program import Program
 from .seccomp import Action, FilterChain, Verdict
 
@@ -48,10 +47,20 @@ def _action(action: str | int) -> Action:
         raise ValueError(f"unknown action {action!r}; one of {', '.join(a.name for a in Action)}") from None
 
 
-def _expected_text(action, errno: int | None, data: int | None) -> str:
+def _errno(value: int | str | None, arch: str) -> int | None:
+    """An expected errno: a number, or a name numbered as ``arch`` numbers it (ENOSYS is 89 on mips)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return abi.errno_number(value, arch)
+    except KeyError:
+        raise ValueError(f"unknown errno name {value!r} for {arch}") from None
+
+
+def _expected_text(action, errno: int | None, data: int | None, arch: str) -> str:
     text = _action(action).name
     if errno is not None:
-        text += f" errno={errno} ({errno_name(errno)})"
+        text += f" errno={errno} ({abi.errno_name(errno, arch)})"
     if data is not None:
         text += f" data={data}"
     return text
@@ -62,32 +71,35 @@ def _mismatch(verdict: Verdict, action, errno: int | None, data: int | None) -> 
             or (data is not None and verdict.data != data))
 
 
-def assert_verdict(filters, syscall: int | str, args=(), *, action, errno: int | None = None,
+def assert_verdict(filters, syscall: int | str, args=(), *, action, errno: int | str | None = None,
                    data: int | None = None, arch: str = "x86_64", ip: int = 0, tracer: bool = False,
                    listener: int | None = None, threads: int = 1) -> Verdict:
-    """Assert the stack's verdict for one call; on failure the message holds the deciding trace."""
+    """Assert the stack's verdict for one call; on failure the message holds the deciding trace.
+    ``errno`` may be a name (``"EACCES"``), numbered as ``arch`` numbers it."""
     __tracebackhide__ = True
+    errno = _errno(errno, arch)
     call = SeccompData(syscall, arch, ip, args)
     stack = trace_stack(load_filters(filters), call, tracer=tracer, listener=listener, threads=threads)
     if _mismatch(stack.verdict, action, errno, data):
-        raise AssertionError(f"expected {_expected_text(action, errno, data)}, got {stack.verdict!r}\n"
+        raise AssertionError(f"expected {_expected_text(action, errno, data, arch)}, got {stack.verdict!r}\n"
                              f"{stack.brief()}")
     return stack.verdict
 
 
-def _expectation(value) -> tuple[str, int | None]:
-    """``"ALLOW"``, ``Action.ALLOW`` or ``("ERRNO", errno.EACCES)`` as (action name, errno)."""
+def _expectation(value, arch: str) -> tuple[str, int | None]:
+    """``"ALLOW"``, ``Action.ALLOW``, ``("ERRNO", errno.EACCES)`` or ``("ERRNO", "EACCES")`` as
+    (action name, errno)."""
     if isinstance(value, tuple):
         name, err = value
-        return _expectation(name)[0], err
+        return _expectation(name, arch)[0], _errno(err, arch)
     return _action(value.name if isinstance(value, Action) else value).name, None
 
 
-def _expectations(value) -> frozenset[tuple[str, int | None]] | tuple[str, int | None]:
+def _expectations(value, arch: str) -> frozenset[tuple[str, int | None]] | tuple[str, int | None]:
     """One expectation, or a set of them: every verdict the arguments can produce."""
     if isinstance(value, (set, frozenset)):
-        return frozenset(_expectation(v) for v in value)
-    return _expectation(value)
+        return frozenset(_expectation(v, arch) for v in value)
+    return _expectation(value, arch)
 
 
 def _satisfied(got: tuple[str, int | None], want: tuple[str, int | None]) -> bool:
@@ -101,13 +113,14 @@ def _possible(row) -> set[tuple[str, int | None]]:
              else None) for r in row.possible}
 
 
-def _row_problem(row, want) -> str | None:
+def _row_problem(row, want, arch: str) -> str | None:
     """Why ``row`` does not meet ``want``, or ``None`` when it does."""
     got = (row.action.name, row.errno)
     if isinstance(want, tuple):
         if _satisfied(got, want):
             return None
-        return (f"expected {_expected_text(*want, None)}, got {_expected_text(*got, None)} for zero arguments"
+        return (f"expected {_expected_text(*want, None, arch)}, got {_expected_text(*got, None, arch)} "
+                "for zero arguments"
                 + ("; it depends on the arguments" if row.depends_on_args else ""))
     if row.unbounded:
         return "expected a set of verdicts, but some verdicts are computed from the arguments"
@@ -116,26 +129,27 @@ def _row_problem(row, want) -> str | None:
     missing = [w for w in want if not any(_satisfied(g, w) for g in possible)]
     if not extra and not missing:
         return None
-    shown = ", ".join(sorted(_expected_text(*g, None) for g in possible))
-    return f"expected {{{', '.join(sorted(_expected_text(*w, None) for w in want))}}}, the arguments can give {{{shown}}}"
+    shown = ", ".join(sorted(_expected_text(*g, None, arch) for g in possible))
+    wanted = ", ".join(sorted(_expected_text(*w, None, arch) for w in want))
+    return f"expected {{{wanted}}}, the arguments can give {{{shown}}}"
 
 
 def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=None) -> None:
     """Assert the policy table of ``arch`` in one go.
 
-    ``expected`` maps syscall names or numbers to ``"ALLOW"``, ``("ERRNO", errno.EACCES)`` or an
+    ``expected`` maps syscall names or numbers to ``"ALLOW"``, ``("ERRNO", "EACCES")`` or an
     ``Action`` (the verdict for zero arguments), or to a set of them (every verdict the
     arguments can produce); ``default``, if given, is expected of every syscall not named.
     """
     __tracebackhide__ = True
     from .analysis import policy_table
     stack = load_filters(filters)
-    wanted = {_nr(k, arch): _expectations(v) for k, v in expected.items()}
-    fallback = None if default is None else _expectations(default)
+    wanted = {_nr(k, arch): _expectations(v, arch) for k, v in expected.items()}
+    fallback = None if default is None else _expectations(default, arch)
     wrong = []
     for row in policy_table(list(stack), arch):
         want = wanted.pop(row.nr, fallback)
-        problem = None if want is None else _row_problem(row, want)
+        problem = None if want is None else _row_problem(row, want, arch)
         if problem:
             wrong.append((row, problem))
     if wanted:
