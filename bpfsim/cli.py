@@ -81,14 +81,15 @@ def _arg_pair(text: str) -> tuple[int, int]:
     return int(index), _number(value)
 
 
-def _load_verified(paths: list[str]) -> list[Program]:
-    """Load the stack in install order and attach it as seccomp(2) would, naming a refused file."""
-    chain = FilterChain()
+def _load_verified(paths: list[str], *, arch: str | None = None, via: str = "seccomp") -> list[Program]:
+    """Load the stack in install order and attach it as seccomp(2) would, naming a refused file;
+    with ``arch``, each install call also passes through the filters before it."""
+    chain = FilterChain(arch=arch)
     programs = []
     for path in paths:
         prog = Program.load(path)
         try:
-            chain.attach(prog)
+            chain.attach(prog, via=via)
         except (VerifyError, SeccompError) as error:
             raise _Refused(path, error) from None
         programs.append(prog)
@@ -221,7 +222,8 @@ def _cmd_asm(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    for path, prog in zip(args.filters, _load_verified(args.filters)):
+    programs = _load_verified(args.filters, arch=args.installs_as, via=args.via)
+    for path, prog in zip(args.filters, programs):
         print(f"{path}: ok, {len(prog)} instructions")
     return 0
 
@@ -252,6 +254,7 @@ examples:
   bpfsim disasm sandbox.bpf --raw                           the numbered listing with raw columns
   bpfsim asm filter.asm -o filter.bpf                       assemble to raw sock_filter records
   bpfsim verify filter.asm                                  what seccomp(2) would say at load time
+  bpfsim verify base.bpf app.bpf --installs-as x86_64       may base.bpf's thread install app.bpf?
   bpfsim dump 1234 -o filters/                              a live process's filters (root)
 
 FILTER files may be raw .bpf records, assembler text, a C initializer or an ELF file.
@@ -320,8 +323,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--format", choices=("raw", "c"), default="raw", help="raw records (default) or C text")
 
     sub = command("verify", _cmd_verify, "check filters as seccomp(2) would when attaching them in order",
-                  "bpfsim verify base.bpf app.asm")
+                  "bpfsim verify base.bpf app.asm --installs-as x86_64")
     sub.add_argument("filters", metavar="FILTER", nargs="+")
+    sub.add_argument("--installs-as", metavar="ARCH",
+                     help="make each install a system call of ARCH, judged by the filters before it")
+    sub.add_argument("--via", choices=("seccomp", "prctl"), default="seccomp",
+                     help="with --installs-as: the call that installs, seccomp(2) (default) or prctl(2)")
 
     sub = command("dump", _cmd_dump, "write a live process's filters to DIR/0.bpf, 1.bpf, ... (oldest first)",
                   "sudo bpfsim dump 1234 -o filters/")

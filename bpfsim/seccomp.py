@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 from . import abi
 from .data import SeccompData
-from .errors import SeccompError
+from .errors import BpfsimError, SeccompError
 from .insn import Instruction
+from .opcodes import BPF_MAXINSNS
 from .compiler import compiled
 from .program import Program
 from .verifier import converted_length, verify
@@ -251,17 +252,49 @@ def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, list
 
 _FLAG_TSYNC = abi.SECCOMP_FILTER_FLAG_TSYNC
 _FLAG_LISTENER = abi.SECCOMP_FILTER_FLAG_NEW_LISTENER
+_INSTALL_CALLS = ("seccomp", "prctl")
+_PRCTL_MODES = {abi.SECCOMP_SET_MODE_FILTER: abi.SECCOMP_MODE_FILTER,
+                abi.SECCOMP_SET_MODE_STRICT: abi.SECCOMP_MODE_STRICT}
+
+
+class InstallRefused(SeccompError):
+    """The seccomp() or prctl() call that would attach a filter (or enter strict mode) was
+    itself answered by the filters already attached, as every call of the thread is.
+
+    ``verdict`` is their verdict on that call; ``errno`` is what the call returned, or ``None``
+    when it did not return (the thread was killed or got SIGSYS).
+    """
+
+    def __init__(self, verdict: Verdict, call: str):
+        self.verdict = verdict
+        self.errno = verdict.outcome.errno
+        decider = "no filter" if verdict.filter is None else f"filter {verdict.filter}"
+        self.message = f"the {call} call itself is answered by {decider}: {verdict.outcome}"
+        BpfsimError.__init__(self, self.message)  # the errno, if any, is named in the outcome
 
 
 class FilterChain:
-    """The filters attached to one thread, with seccomp(2)'s rules for attaching more."""
+    """The filters attached to one thread, with seccomp(2)'s rules for attaching more.
 
-    def __init__(self, filters: Iterable = (), *, threads: int = 1):
+    ``arch``: the thread's architecture. When it is given, each attach (or strict-mode switch) is
+    first made as a system call, seccomp(2) or prctl(2), through the filters already attached,
+    and fails as the kernel's entry code would make it fail (``InstallRefused``). Without it the
+    install calls are not judged, which suits stacks of filters for another machine.
+    ``no_new_privs``/``cap_sys_admin``: seccomp_prepare_filter needs one of them (else EACCES).
+    """
+
+    def __init__(self, filters: Iterable = (), *, threads: int = 1, arch: str | int | None = None,
+                 no_new_privs: bool = True, cap_sys_admin: bool = False):
         self._filters: list[Program] = []
         self._flags: list[int] = []
         self._path_length = 0
         self.strict = False
         self.threads = threads
+        if arch is not None:
+            abi.arch_info(arch)  # an unknown arch fails here, not at the second attach
+        self.arch = arch
+        self.no_new_privs = no_new_privs
+        self.cap_sys_admin = cap_sys_admin
         for prog in filters:
             self.attach(prog)
 
@@ -287,22 +320,28 @@ class FilterChain:
         """What ``seccomp_attach_filter`` adds up: converted lengths plus 4 per filter."""
         return self._path_length
 
-    def attach(self, prog, flags: int = 0) -> int | None:
-        """Attach ``prog`` as seccomp(SECCOMP_SET_MODE_FILTER, flags) would; return the new listener's
-        filter index with NEW_LISTENER, else ``None``.
+    def attach(self, prog, flags: int = 0, *, via: str = "seccomp") -> int | None:
+        """Attach ``prog`` as seccomp(SECCOMP_SET_MODE_FILTER, flags) would, or with ``via="prctl"``
+        as prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER) would (it has no flags); return the new
+        listener's filter index with NEW_LISTENER, else ``None``.
 
-        Checks in the order of ``seccomp_set_mode_filter`` (kernel/seccomp.c); the program's
-        own checks raise ``VerifyError``. Not modelled: the seccomp() call itself passing through
-        the filters already attached (a real thread's install call is filtered too), no_new_privs
-        (EACCES), and TSYNC's other threads.
+        Checks in the order of ``seccomp_set_mode_filter`` (kernel/seccomp.c), after the call
+        itself has passed the attached filters (see ``arch``); the program's own checks raise
+        ``VerifyError``. Not modelled: TSYNC's other threads.
         """
+        if via == "prctl" and flags:
+            raise ValueError("prctl(PR_SET_SECCOMP) has no flags; attach with via='seccomp'")
         prog = prog if isinstance(prog, Program) else Program(prog)
+        self._judge_install_call(via, abi.SECCOMP_SET_MODE_FILTER, flags)
         if flags & ~abi.SECCOMP_FILTER_FLAG_MASK:
             raise SeccompError(errnos.EINVAL, f"unknown filter flags {flags & ~abi.SECCOMP_FILTER_FLAG_MASK:#x}")
         if flags & _FLAG_TSYNC and flags & _FLAG_LISTENER and not flags & abi.SECCOMP_FILTER_FLAG_TSYNC_ESRCH:
             raise SeccompError(errnos.EINVAL, "TSYNC with NEW_LISTENER needs TSYNC_ESRCH")
         if flags & abi.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV and not flags & _FLAG_LISTENER:
             raise SeccompError(errnos.EINVAL, "WAIT_KILLABLE_RECV needs NEW_LISTENER")
+        if not (self.no_new_privs or self.cap_sys_admin) and 0 < len(prog) <= BPF_MAXINSNS:
+            # seccomp_prepare_filter: after its length test, before the program is checked.
+            raise SeccompError(errnos.EACCES, "installing a filter needs no_new_privs or CAP_SYS_ADMIN")
         verify(prog)  # seccomp_prepare_user_filter → seccomp_prepare_filter
         if self.strict:
             raise SeccompError(errnos.EINVAL, "the thread is in strict mode (seccomp_may_assign_mode); "
@@ -319,11 +358,32 @@ class FilterChain:
         self._path_length += length + abi.FILTER_PATH_PENALTY
         return len(self._filters) - 1 if flags & _FLAG_LISTENER else None
 
-    def set_mode_strict(self) -> None:
-        """seccomp(SECCOMP_SET_MODE_STRICT): refused with EINVAL once filters are attached."""
+    def set_mode_strict(self, *, via: str = "seccomp") -> None:
+        """seccomp(SECCOMP_SET_MODE_STRICT) or prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT): refused
+        with EINVAL once filters are attached (after the call itself passed them)."""
+        self._judge_install_call(via, abi.SECCOMP_SET_MODE_STRICT, 0)
         if self._filters:
             raise SeccompError(errnos.EINVAL, "the thread is in filter mode; strict mode cannot be entered")
         self.strict = True
+
+    def _judge_install_call(self, via: str, operation: int, flags: int) -> None:
+        """The syscall entry's check of the install call by the filters already attached (or
+        strict mode). The sock_fprog pointer the filters would see is shown to them as 0; a
+        tracer or supervisor that the call is handed to is taken to let it run."""
+        if via not in _INSTALL_CALLS:
+            raise ValueError(f"via must be one of {', '.join(_INSTALL_CALLS)}, not {via!r}")
+        if self.arch is None or not (self._filters or self.strict):
+            return
+        if via == "seccomp":
+            call = SeccompData("seccomp", self.arch, 0, (operation, flags, 0))
+            shown = f"seccomp({'SECCOMP_SET_MODE_FILTER' if operation else 'SECCOMP_SET_MODE_STRICT'}, {flags:#x})"
+        else:
+            mode = _PRCTL_MODES[operation]
+            call = SeccompData("prctl", self.arch, 0, (abi.PR_SET_SECCOMP, mode, 0))
+            shown = f"prctl(PR_SET_SECCOMP, {'SECCOMP_MODE_FILTER' if operation else 'SECCOMP_MODE_STRICT'})"
+        verdict = self.evaluate(call)
+        if verdict.outcome.runs is False:
+            raise InstallRefused(verdict, shown)
 
     def evaluate(self, data: SeccompData, *, tracer: bool = False) -> Verdict:
         if self.strict:

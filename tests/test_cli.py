@@ -129,6 +129,20 @@ def test_verify_accepts_a_stack(capsys, write):
     assert out.splitlines()[0].endswith("a.bpf: ok, 4 instructions")
 
 
+def test_verify_can_make_each_install_a_call_the_filters_before_it_judge(capsys, write):
+    """seccomp is 317 on x86_64; tests/test_install_calls.py checks the rule on the kernel."""
+    deny_seccomp = write(prog(ld_abs(0), jump(JEQ, 317, 0, 1), ret(ERRNO | errno.EACCES), ret(ALLOW)), "base.bpf")
+    app = write(prog(ret(ALLOW)), "app.bpf")
+    assert _run(capsys, "verify", deny_seccomp, app)[0] == 0
+    status, out, err = _run(capsys, "verify", deny_seccomp, app, "--installs-as", "x86_64")
+    assert (status, out) == (1, "")
+    assert err == (f"bpfsim: {app}: the seccomp(SECCOMP_SET_MODE_FILTER, 0x0) call itself is answered by "
+                   "filter 0: fails with errno 13 (EACCES)\n")
+    assert _run(capsys, "verify", deny_seccomp, app, "--installs-as", "x86_64", "--via", "prctl")[0] == 0
+    status, _, err = _run(capsys, "verify", app, "--installs-as", "vax")
+    assert status == 2 and "unknown architecture 'vax'" in err
+
+
 @pytest.mark.parametrize("program, pc", [
     pytest.param(prog(ld_abs(0), jump(JEQ, 1, 0, 5), ret(ALLOW)), 1, id="bpf_check_classic: jump past the end"),
     pytest.param(prog(stmt(op.BPF_LD | op.BPF_MEM, 0), RET_A), 0, id="check_load_and_stores: M[0] read first"),
