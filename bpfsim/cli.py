@@ -110,15 +110,19 @@ def _input(args, programs: list[Program]) -> SeccompData:
     for index, value in args.arg:
         values[index] = value
     try:
-        return SeccompData(nr, arch, args.ip, values)
+        data = SeccompData(nr, arch, args.ip, values)
     except UnknownSyscallError as error:
         raise _UsageError(f"--nr: {error}") from None
     except (ValueError, BpfsimError) as error:
         raise _UsageError(f"bad input: {error}") from None
+    if args.after_trace and data.nr < 0:
+        raise _UsageError(f"--after-trace with nr {data.nr}: a tracer that sets a negative number skips the call, "
+                          "and the filters do not run again")
+    return data
 
 
 def _options(args) -> dict:
-    return dict(tracer=args.tracer, listener=args.listener, threads=args.threads)
+    return dict(tracer=args.tracer, listener=args.listener, threads=args.threads, after_trace=args.after_trace)
 
 
 def _call_name(data: SeccompData) -> str:
@@ -269,6 +273,8 @@ def _add_call_options(parser: argparse.ArgumentParser) -> None:
                         help="a syscall argument, e.g. 2=0x1 (repeatable; missing ones are 0)")
     parser.add_argument("--ip", metavar="VALUE", type=_number, default=0, help="instruction_pointer")
     parser.add_argument("--tracer", action="store_true", help="a ptracer set PTRACE_O_TRACESECCOMP")
+    parser.add_argument("--after-trace", action="store_true",
+                        help="the recheck when a tracer resumes a call stopped by TRACE (TRACE then allows)")
     parser.add_argument("--listener", metavar="N", type=int,
                         help="filter N (install order) holds a user-notification listener")
     parser.add_argument("--threads", metavar="N", type=int, default=1,

@@ -161,18 +161,19 @@ class StackTrace:
         printer.text(str(self))
 
 
-def _chain_options(filters, tracer: bool, listener: int | None, threads: int) -> dict:
+def _chain_options(filters, tracer: bool, listener: int | None, threads: int, after_trace: bool) -> dict:
     if isinstance(filters, FilterChain):
         listener = filters.listener if listener is None else listener
         threads = filters.threads
-    return dict(tracer=tracer, listener=listener, threads=threads)
+    return dict(tracer=tracer, listener=listener, threads=threads, after_trace=after_trace)
 
 
 def trace_stack(filters: Sequence, data: SeccompData, *, tracer: bool = False, listener: int | None = None,
-                threads: int = 1) -> StackTrace:
-    """Trace every filter (install order, oldest first) on ``data`` and evaluate the stack."""
+                threads: int = 1, after_trace: bool = False) -> StackTrace:
+    """Trace every filter (install order, oldest first) on ``data`` and evaluate the stack
+    (the options are ``evaluate``'s)."""
     programs = _programs(filters)
-    verdict = evaluate(programs, data, **_chain_options(filters, tracer, listener, threads))
+    verdict = evaluate(programs, data, **_chain_options(filters, tracer, listener, threads, after_trace))
     return StackTrace(data, tuple(trace(p, data) for p in programs), verdict)
 
 
@@ -231,11 +232,11 @@ class Debugger:
     """
 
     def __init__(self, filters: Sequence, data: SeccompData, *, tracer: bool = False,
-                 listener: int | None = None, threads: int = 1):
+                 listener: int | None = None, threads: int = 1, after_trace: bool = False):
         self.programs = _programs(filters)
         if not self.programs:
             raise DebuggerError("no filter to debug")
-        self.options = _chain_options(filters, tracer, listener, threads)
+        self.options = _chain_options(filters, tracer, listener, threads, after_trace)
         self.breakpoints: list[int | Condition] = []
         self.filter = len(self.programs) - 1  # seccomp_run_filters starts with the newest
         self.stopped_by: str | None = None

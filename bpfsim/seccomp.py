@@ -155,7 +155,7 @@ _BYPASS_NATIVE_X86_64 = {335: "uretprobe", 336: "uprobe"}  # kernel/seccomp.c:se
 
 
 def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompData, *, tracer: bool,
-             listener: int | None, threads: int) -> Outcome:
+             listener: int | None, threads: int, after_trace: bool) -> Outcome:
     """kernel/seccomp.c:__seccomp_filter, one case per action."""
     value = ret & abi.SECCOMP_RET_DATA
     if action == Action.ERRNO:
@@ -171,12 +171,14 @@ def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompDa
     # The kernel's own ENOSYS, which is the arch's (tools/gen_errnos.py): 89 on mips.
     enosys = abi.errno_number("ENOSYS", data.arch)
     if action == Action.TRACE:
+        if after_trace:  # "We've been put in this state by the ptracer already."
+            return Outcome(True, description="runs: on the recheck after a TRACE stop, TRACE lets the call run")
         if not tracer:
             return Outcome(False, -enosys, enosys,
                            description="fails with ENOSYS: no tracer asked for PTRACE_EVENT_SECCOMP")
         return Outcome(None, trace_message=value,
-                       description=f"PTRACE_EVENT_SECCOMP stop, event message {value}; the filters run "
-                                   "again after the tracer resumes, and TRACE then means ALLOW")
+                       description=f"PTRACE_EVENT_SECCOMP stop, event message {value}; when the tracer "
+                                   "resumes the call, the filters judge it again (evaluate with after_trace)")
     if action == Action.USER_NOTIF:
         if listener is None or listener != filter_index:
             return Outcome(False, -enosys, enosys,
@@ -196,11 +198,12 @@ def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompDa
 
 
 def _verdict(ret: int, index: int | None, data: SeccompData, returns: tuple[int, ...], reason: str, *,
-             tracer: bool, listener: int | None, threads: int) -> Verdict:
+             tracer: bool, listener: int | None, threads: int, after_trace: bool) -> Verdict:
     action = Action.of(ret)
     value = ret & abi.SECCOMP_RET_DATA
     err = min(value, abi.MAX_ERRNO) if action == Action.ERRNO else None
-    outcome = _outcome(action, ret, index, data, tracer=tracer, listener=listener, threads=threads)
+    outcome = _outcome(action, ret, index, data, tracer=tracer, listener=listener, threads=threads,
+                       after_trace=after_trace)
     return Verdict(action, value, ret, err, index, outcome, returns, reason, data.arch)
 
 
@@ -216,17 +219,23 @@ def _programs(filters: Iterable) -> list[Program]:
 
 
 def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, listener: int | None = None,
-             threads: int = 1) -> Verdict:
+             threads: int = 1, after_trace: bool = False) -> Verdict:
     """The verdict for ``data`` of ``filters`` attached in this order (oldest first).
 
     ``tracer``: a ptracer set PTRACE_O_TRACESECCOMP. ``listener``: install-order index of the
     filter holding a user-notification listener. ``threads``: live threads in the process
-    (KILL_THREAD kills the whole process when the caller is the last one).
+    (KILL_THREAD kills the whole process when the caller is the last one). ``after_trace``:
+    this is the kernel's recheck when a tracer resumes a call stopped by TRACE, with ``data``
+    the call as the tracer left it (it may have changed the number and the arguments); TRACE
+    then lets it run. A tracer that set a negative number skipped the call: nothing is rechecked.
     """
     programs = _programs(filters)
     if not programs:
         raise SeccompError(errnos.EINVAL, "no filter is attached; a thread without filters is not filtered")
-    options = dict(tracer=tracer, listener=listener, threads=threads)
+    if after_trace and data.nr < 0:
+        raise ValueError(f"nr {data.nr} after a TRACE stop: the tracer skipped the call, and the filters "
+                         "do not run again (kernel/seccomp.c:__seccomp_filter)")
+    options = dict(tracer=tracer, listener=listener, threads=threads, after_trace=after_trace)
     bypass = _bypass(data)
     if bypass:
         return _verdict(abi.SECCOMP_RET_ALLOW, None, data, (), f"{bypass} bypasses every filter (Linux 6.14+)",
@@ -385,10 +394,11 @@ class FilterChain:
         if verdict.outcome.runs is False:
             raise InstallRefused(verdict, shown)
 
-    def evaluate(self, data: SeccompData, *, tracer: bool = False) -> Verdict:
+    def evaluate(self, data: SeccompData, *, tracer: bool = False, after_trace: bool = False) -> Verdict:
         if self.strict:
             return strict_verdict(data)
-        return evaluate(self._filters, data, tracer=tracer, listener=self.listener, threads=self.threads)
+        return evaluate(self._filters, data, tracer=tracer, listener=self.listener, threads=self.threads,
+                        after_trace=after_trace)
 
     def __repr__(self) -> str:
         if self.strict:

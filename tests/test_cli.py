@@ -93,12 +93,18 @@ def test_arguments_and_instruction_pointer_reach_the_filter(capsys, write, progr
     pytest.param(KILL_THREAD, ["--threads", "2"], "the thread exits", id="kill thread with other threads"),
     pytest.param(TRACE | 3, [], "ENOSYS", id="trace without a tracer fails with ENOSYS"),
     pytest.param(TRACE | 3, ["--tracer"], "PTRACE_EVENT_SECCOMP", id="trace with a tracer stops"),
+    pytest.param(TRACE | 3, ["--after-trace"], "runs: on the recheck", id="the recheck after the stop lets it run"),
     pytest.param(USER_NOTIF, [], "ENOSYS", id="user notif without listener fails with ENOSYS"),
     pytest.param(USER_NOTIF, ["--listener", "0"], "listener of filter 0", id="user notif with a listener"),
 ])
 def test_evaluation_options_change_the_outcome(capsys, write, ret_value, options, expected):
     status, out, _ = _run(capsys, "eval", write(prog(ret(ret_value))), "--nr", 39, *options)
     assert status == 0 and expected in out.splitlines()[1]
+
+
+def test_after_trace_refuses_a_skipped_call(capsys, write):
+    status, out, err = _run(capsys, "eval", write(prog(ret(TRACE))), "--nr", -1, "--after-trace")
+    assert (status, out) == (2, "") and "skips the call" in err
 
 
 def test_eval_trace_shows_each_filter_and_the_ranking(capsys, write):
