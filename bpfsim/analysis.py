@@ -440,5 +440,5 @@ def policy_table(filters: Sequence, arch="x86_64", *, budget: int = EXPLORATION_
     (``"x32"`` lists x32's numbers, with the x32 bit, under AUDIT_ARCH_X86_64). ``budget``:
     instructions explored per number, over the whole stack, before a row is reported as unbounded.
     """
-    programs = [f if isinstance(f, Program) else Program(f) for f in filters]
+    programs = [Program.of(f) for f in filters]
     return [policy_row(programs, nr, arch, name, budget=budget) for nr, name in syscall_table(arch).items()]

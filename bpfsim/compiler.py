@@ -222,6 +222,4 @@ def _build(prog: Program) -> Callable[[tuple[int, ...]], int]:
 def compiled(prog: Sequence[Instruction]) -> Callable[[tuple[int, ...]], int]:
     """``f(words) -> int``, the value ``run(prog, data)`` returns for ``data.words()``; built once
     per Program. Raises ``VerifyError`` where the kernel would not load ``prog``."""
-    if not isinstance(prog, Program):
-        prog = Program(prog)
-    return prog.derived("compiled", _build)
+    return Program.of(prog).derived("compiled", _build)

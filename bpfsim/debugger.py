@@ -19,7 +19,7 @@ from .errors import BpfsimError
 from .insn import hex_or_dec
 from .interpreter import Step, Trace, trace
 from .program import Program, format_listing
-from .seccomp import FilterChain, Verdict, _programs, evaluate, precedence
+from .seccomp import FilterChain, Verdict, evaluate, precedence
 
 _HOLDS = {op.BPF_JEQ: ("==", "!="), op.BPF_JGT: (">", "<="), op.BPF_JGE: (">=", "<")}
 
@@ -172,7 +172,7 @@ def trace_stack(filters: Sequence, data: SeccompData, *, tracer: bool = False, l
                 threads: int = 1, after_trace: bool = False) -> StackTrace:
     """Trace every filter (install order, oldest first) on ``data`` and evaluate the stack
     (the options are ``evaluate``'s)."""
-    programs = _programs(filters)
+    programs = [Program.of(f) for f in filters]
     verdict = evaluate(programs, data, **_chain_options(filters, tracer, listener, threads, after_trace))
     return StackTrace(data, tuple(trace(p, data) for p in programs), verdict)
 
@@ -233,7 +233,7 @@ class Debugger:
 
     def __init__(self, filters: Sequence, data: SeccompData, *, tracer: bool = False,
                  listener: int | None = None, threads: int = 1, after_trace: bool = False):
-        self.programs = _programs(filters)
+        self.programs = [Program.of(f) for f in filters]
         if not self.programs:
             raise DebuggerError("no filter to debug")
         self.options = _chain_options(filters, tracer, listener, threads, after_trace)

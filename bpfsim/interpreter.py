@@ -79,9 +79,7 @@ def _verified_decoding(prog: Program):
 
 def decoded(prog: Sequence[Instruction]):
     """The verified, decoded form of ``prog``, computed once per Program."""
-    if not isinstance(prog, Program):
-        prog = Program(prog)
-    return prog.derived("interpreter", _verified_decoding)
+    return Program.of(prog).derived("interpreter", _verified_decoding)
 
 
 def _execute(code, words, record) -> int:
@@ -282,8 +280,7 @@ def _ranges(pcs: list[int]) -> str:
 
 def trace(prog: Sequence[Instruction], data: SeccompData) -> Trace:
     """Run ``prog`` on ``data`` and keep every step (registers after each instruction)."""
-    if not isinstance(prog, Program):
-        prog = Program(prog)
+    prog = Program.of(prog)
     code = decoded(prog)
     steps: list[Step] = []
     written: set[int] = set()

@@ -37,6 +37,11 @@ class Program(Sequence[Instruction]):
         self.arch = arch
         self._derived: dict = {}
 
+    @classmethod
+    def of(cls, insns: Iterable[Instruction]) -> Program:
+        """``insns`` itself when it is a Program (keeping what it has computed), else a new one."""
+        return insns if isinstance(insns, Program) else cls(insns)
+
     def derived(self, key: str, make):
         """A value computed once from the instructions (verification, decoded or compiled forms)."""
         try:

@@ -214,10 +214,6 @@ def _bypass(data: SeccompData) -> str | None:
     return None
 
 
-def _programs(filters: Iterable) -> list[Program]:
-    return [f if isinstance(f, Program) else Program(f) for f in filters]
-
-
 def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, listener: int | None = None,
              threads: int = 1, after_trace: bool = False) -> Verdict:
     """The verdict for ``data`` of ``filters`` attached in this order (oldest first).
@@ -229,7 +225,7 @@ def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, list
     the call as the tracer left it (it may have changed the number and the arguments); TRACE
     then lets it run. A tracer that set a negative number skipped the call: nothing is rechecked.
     """
-    programs = _programs(filters)
+    programs = [Program.of(f) for f in filters]
     if not programs:
         raise SeccompError(errnos.EINVAL, "no filter is attached; a thread without filters is not filtered")
     if after_trace and data.nr < 0:
@@ -340,7 +336,7 @@ class FilterChain:
         """
         if via == "prctl" and flags:
             raise ValueError("prctl(PR_SET_SECCOMP) has no flags; attach with via='seccomp'")
-        prog = prog if isinstance(prog, Program) else Program(prog)
+        prog = Program.of(prog)
         self._judge_install_call(via, abi.SECCOMP_SET_MODE_FILTER, flags)
         if flags & ~abi.SECCOMP_FILTER_FLAG_MASK:
             raise SeccompError(errnos.EINVAL, f"unknown filter flags {flags & ~abi.SECCOMP_FILTER_FLAG_MASK:#x}")

@@ -70,3 +70,10 @@ def test_from_asm_and_to_asm_go_through_the_assembler():
     prog = Program.from_asm("arch aarch64\nld [nr]\njeq #execve, 1\nret ALLOW\nret KILL_PROCESS")
     assert prog.arch == "aarch64" and prog[1].k == 221
     assert Program.from_asm(prog.to_asm(dialect="pseudo_c")) == prog
+
+
+def test_of_keeps_a_program_and_wraps_instructions():
+    program = Program([Instruction(0x06, 0, 0, 0x7FFF0000)])
+    assert Program.of(program) is program
+    wrapped = Program.of(list(program))
+    assert wrapped == program and wrapped is not program and isinstance(wrapped, Program)
