@@ -15,6 +15,7 @@ from . import opcodes as op
 from .abi import SECCOMP_DATA_SIZE
 from .errors import VerifyError
 from .insn import Instruction
+from .program import Program
 
 _CONDITIONAL_JUMPS = frozenset(
     op.BPF_JMP | j | s for j in (op.BPF_JEQ, op.BPF_JGT, op.BPF_JGE, op.BPF_JSET) for s in (op.BPF_K, op.BPF_X))
@@ -116,7 +117,15 @@ def _seccomp_check_filter(prog: Sequence[Instruction]) -> None:
 
 
 def verify(prog: Sequence[Instruction]) -> None:
-    """Return ``None`` where the kernel would load ``prog`` alone; raise ``VerifyError`` otherwise."""
+    """Return ``None`` where the kernel would load ``prog`` alone; raise ``VerifyError`` otherwise.
+    A Program remembers that it passed, since attaching, decoding and compiling all ask."""
+    if isinstance(prog, Program):
+        prog.derived("verified", _checks)
+    else:
+        _checks(prog)
+
+
+def _checks(prog: Sequence[Instruction]) -> None:
     _bpf_check_basics_ok(prog)
     _bpf_check_classic(prog)
     _seccomp_check_filter(prog)

@@ -10,7 +10,7 @@ import errno
 
 import pytest
 
-from bpfsim import Instruction, VerifyError, verify
+from bpfsim import Instruction, Program, VerifyError, verify
 from bpfsim import opcodes as op
 from bpfsim.verifier import converted_length
 from tests.build import RET_A, TAX, alu, jump, ld_abs, ld_imm, prog, ret, stmt
@@ -143,3 +143,11 @@ CONVERTED = [
 @pytest.mark.parametrize("insns, length", CONVERTED)
 def test_converted_length_counts_ebpf_instructions(insns, length):
     assert converted_length(prog(*insns)) == length
+
+
+def test_a_program_that_failed_fails_again():
+    """verify remembers only a pass, so a refused Program is refused every time it is asked."""
+    bad = Program([Instruction(0xFFFF, 0, 0, 0)])
+    for _ in range(2):
+        with pytest.raises(VerifyError):
+            verify(bad)
