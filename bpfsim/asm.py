@@ -625,10 +625,18 @@ class _Assembler:
         return offset
 
 
-def _strip_comments(text: str) -> list[str]:
+_COMMENT = re.compile(r"(?:;|//)[^\n]*|/\*.*?(\*/|\Z)", re.S)  # whichever starts first, as bpf_exp.l
+
+
+def _strip_comments(text: str, source: str) -> list[str]:
     """Lines with comments blanked out, so that line and column numbers still match the input."""
-    text = re.sub(r"/\*.*?(\*/|\Z)", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
-    lines = [re.sub(r"(;|//).*", "", line) for line in text.split("\n")]
+    def blank(match: re.Match) -> str:
+        if match.group(0).startswith("/*") and not match.group(1):
+            line = text.count("\n", 0, match.start()) + 1
+            raise AsmError(source, line, "this /* comment is never closed",
+                           column=match.start() - text.rfind("\n", 0, match.start()))
+        return re.sub(r"[^\n]", " ", match.group(0))
+    lines = _COMMENT.sub(blank, text).split("\n")
     return ["" if line.lstrip().startswith("#") else line for line in lines]
 
 
@@ -645,7 +653,7 @@ def assemble(text: str, *, name: str | None = None, arch: str | None = None,
             raise AsmError(source, None, str(unknown)) from None
     assembler = _Assembler(source, arch, dialect)
     try:
-        for lineno, line in enumerate(_strip_comments(text), 1):
+        for lineno, line in enumerate(_strip_comments(text, source), 1):
             assembler.line(line, lineno)
         if assembler.open_if:
             assembler.close_if()

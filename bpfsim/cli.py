@@ -8,6 +8,7 @@ unreadable input, reported as one line on stderr that names the file and what is
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
@@ -43,7 +44,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports instead of exiting, so ``main`` alone decides the exit status."""
 
     def error(self, message: str):
-        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        command = self.prog.removeprefix("bpfsim").strip()
+        raise _UsageError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 
     def exit(self, status: int = 0, message: str | None = None):
         if message:
@@ -58,7 +60,7 @@ _COLORS = {"KILL_PROCESS": "31", "KILL_THREAD": "31", "TRAP": "33", "ERRNO": "33
 
 
 def _color(text: str, action: str) -> str:
-    if not sys.stdout.isatty() or "NO_COLOR" in os.environ:
+    if "NO_COLOR" in os.environ or not sys.stdout.isatty():
         return text
     return f"\x1b[1;{_COLORS[action]}m{text}\x1b[0m"
 
@@ -81,13 +83,15 @@ def _arg_pair(text: str) -> tuple[int, int]:
     return int(index), _number(value)
 
 
-def _load_verified(paths: list[str], *, arch: str | None = None, via: str = "seccomp") -> list[Program]:
-    """Load the stack in install order and attach it as seccomp(2) would, naming a refused file;
-    with ``arch``, each install call also passes through the filters before it."""
-    chain = FilterChain(arch=arch)
+def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: str | None = None,
+                   via: str = "seccomp") -> list[Program]:
+    """Load the stack in install order (``arch`` numbers names in C and assembler text) and
+    attach it as seccomp(2) would, naming a refused file; with ``installs_as``, each install
+    call also passes through the filters before it."""
+    chain = FilterChain(arch=installs_as)
     programs = []
     for path in paths:
-        prog = Program.load(path)
+        prog = Program.load(path, arch=arch)
         try:
             chain.attach(prog, via=via)
         except (VerifyError, SeccompError) as error:
@@ -100,7 +104,25 @@ def _arch(args, programs: list[Program]) -> str:
     return args.arch or next((p.arch for p in programs if p.arch), None) or "x86_64"
 
 
+def _check_options(args, programs: list[Program]) -> None:
+    """What argparse cannot check alone: the arch's kernel runs filters, and the evaluation options
+    fit the stack."""
+    if args.arch == "":
+        raise _UsageError("--arch: an empty name")
+    arch = _arch(args, programs)
+    try:
+        if not abi.arch_info(arch).seccomp:
+            raise _UsageError(f"--arch {arch}: seccomp filters do not run there (Linux v6.18.2)")
+    except abi.UnknownArchError as error:
+        raise _UsageError(f"--arch: {error}") from None
+    if getattr(args, "listener", None) is not None and not 0 <= args.listener < len(programs):
+        raise _UsageError(f"--listener {args.listener}: the stack has filters 0..{len(programs) - 1}")
+    if getattr(args, "threads", 1) < 1:
+        raise _UsageError(f"--threads {args.threads}: a process has at least the calling thread")
+
+
 def _input(args, programs: list[Program]) -> SeccompData:
+    _check_options(args, programs)
     arch = _arch(args, programs)
     try:
         nr = int(args.nr, 0)
@@ -137,7 +159,7 @@ def _call_name(data: SeccompData) -> str:
 # -- commands -----------------------------------------------------------------------------------
 
 def _cmd_eval(args) -> int:
-    programs = _load_verified(args.filters)
+    programs = _load_verified(args.filters, arch=args.arch)
     data = _input(args, programs)
     if args.trace:
         from .debugger import trace_stack
@@ -160,7 +182,7 @@ def _cmd_eval(args) -> int:
 
 def _cmd_trace(args) -> int:
     from .debugger import trace_stack
-    programs = _load_verified(args.filters)
+    programs = _load_verified(args.filters, arch=args.arch)
     stack = trace_stack(programs, _input(args, programs), **_options(args))
     print(str(stack))
     return 0
@@ -168,7 +190,7 @@ def _cmd_trace(args) -> int:
 
 def _cmd_debug(args) -> int:
     from .debugger import Debugger, DebuggerShell
-    programs = _load_verified(args.filters)
+    programs = _load_verified(args.filters, arch=args.arch)
     debugger = Debugger(programs, _input(args, programs), **_options(args))
     shell = DebuggerShell(debugger, stdin=None if sys.stdin.isatty() else sys.stdin, stdout=sys.stdout)
     shell.cmdloop()
@@ -177,7 +199,8 @@ def _cmd_debug(args) -> int:
 
 def _cmd_table(args) -> int:
     from .analysis import policy_table
-    programs = _load_verified(args.filters)
+    programs = _load_verified(args.filters, arch=args.arch)
+    _check_options(args, programs)
     arch = _arch(args, programs)
     rows = [row.as_dict() for row in policy_table(programs, arch)]
     if args.json:
@@ -200,7 +223,7 @@ def _cmd_table(args) -> int:
 
 
 def _cmd_disasm(args) -> int:
-    prog = Program.load(args.filter)
+    prog = Program.load(args.filter, arch=args.arch)
     arch = args.arch or prog.arch
     if args.c:
         print(prog.to_c(arch=arch), end="")
@@ -215,7 +238,9 @@ def _cmd_disasm(args) -> int:
 
 def _cmd_asm(args) -> int:
     from pathlib import Path
-    prog = Program.load(args.file)
+    prog = Program.load(args.file, arch=args.arch)
+    if not prog:
+        raise _UsageError(f"{args.file}: no instructions to write")
     out = Path(args.output)
     if args.format == "c":
         out.write_text(prog.to_c(arch=prog.arch))
@@ -226,7 +251,9 @@ def _cmd_asm(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    programs = _load_verified(args.filters, arch=args.installs_as, via=args.via)
+    if args.via != "seccomp" and args.installs_as is None:
+        raise _UsageError("--via: give --installs-as ARCH too, the arch of the installing thread")
+    programs = _load_verified(args.filters, installs_as=args.installs_as, via=args.via)
     for path, prog in zip(args.filters, programs):
         print(f"{path}: ok, {len(prog)} instructions")
     return 0
@@ -235,6 +262,8 @@ def _cmd_verify(args) -> int:
 def _cmd_dump(args) -> int:
     from .kernel import dump_filters
     from pathlib import Path
+    if not args.output:
+        raise _UsageError("dump -o: an empty directory name")
     blobs = dump_filters(args.pid)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -327,6 +356,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("file", metavar="FILE")
     sub.add_argument("-o", "--output", metavar="OUT", required=True)
     sub.add_argument("--format", choices=("raw", "c"), default="raw", help="raw records (default) or C text")
+    sub.add_argument("--arch", help="number syscall and errno names in C or assembler text as ARCH does")
 
     sub = command("verify", _cmd_verify, "check filters as seccomp(2) would when attaching them in order",
                   "bpfsim verify base.bpf app.asm --installs-as x86_64")
@@ -343,32 +373,50 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_MAX_MESSAGE = 400  # characters of an error line; a 100,000-digit token is not worth repeating
+
+
+def _report(message: str) -> None:
+    """One line on stderr, whatever the message quotes from the input: control characters and
+    line breaks are escaped, and a very long message is cut."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    if len(line) > _MAX_MESSAGE:
+        line = line[:_MAX_MESSAGE] + f"... ({len(line) - _MAX_MESSAGE} more characters)"
+    if sys.stderr is not None:
+        print(f"bpfsim: {line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status."""
+    if sys.stdout is None:  # started with stdout closed (>&-): the results would vanish
+        _report("standard output is closed")
+        return 2
     try:
         args = _parser().parse_args(argv)
         return args.run(args)
     except _Exit as done:
         return done.status
     except _UsageError as error:
-        print(f"bpfsim: {error}", file=sys.stderr)
+        _report(str(error))
         return 2
     except _Refused as refused:
-        print(f"bpfsim: {refused.source}: {refused.error}", file=sys.stderr)
+        _report(f"{refused.source}: {refused.error}")
         return 1
     except VerifyError as error:
-        print(f"bpfsim: {error}", file=sys.stderr)
+        _report(str(error))
         return 1
     except BpfsimError as error:
-        print(f"bpfsim: {error}", file=sys.stderr)
+        _report(str(error))
         return 2
     except BrokenPipeError:
-        # A reader such as head(1) went away: say nothing more (Python's documented idiom).
+        # A reader such as head(1) went away: say nothing more (Python's documented idiom), and
+        # exit as a program killed by SIGPIPE would, not with 1, which means a refused filter.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return 128 + 13
     except OSError as error:
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"bpfsim: {where}{error.strerror or error}", file=sys.stderr)
+        where = (f"{error.filename}: " if error.filename
+                 else "standard output: " if error.errno == errno.ENOSPC else "")  # e.g. >/dev/full
+        _report(f"{where}{error.strerror or error}")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -646,7 +646,10 @@ def render(prog: Sequence[Instruction], *, symbol: str = "filter", arch: str | N
     except abi.UnknownArchError:
         info = None
     byteorder = info.byteorder if info else "little"
-    errnos = abi.errno_names(info)  # names parse() reads back for the same arch
+    # An errno is named only where the name means the same number on x86_64, which parse()
+    # assumes without arch=: ENOSYS is 89 on mips, so mips's 89 stays a number.
+    generic = abi.errno_numbers()
+    errnos = {n: name for n, name in abi.errno_names(info).items() if generic.get(name) == n}
     comments = annotate(prog, arch=arch)
     a_holds = _known_a_contents(prog)
     lines = ["#include <stddef.h>", "#include <errno.h>", "#include <linux/audit.h>", "#include <linux/filter.h>",

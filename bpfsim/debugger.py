@@ -248,9 +248,12 @@ class Debugger:
         """Change the call (a syscall name is looked up in the arch's table) and rerun."""
         data = data or self.data
         if arch is not None:
-            data = data.replace(arch=abi.arch_info(arch).value)
+            native = abi.arch_info(arch) is abi.NATIVE_ARCH and str(arch).strip().lower() != "x32"
+            data = data.replace(nr=data.nr & ~abi.X32_SYSCALL_BIT if native else data.nr, arch=arch)
         if nr is not None:
-            data = data.replace(nr=_nr_or_name(nr))
+            # An x32 call stays one: its names and numbers are x32's (SeccompData adds the bit).
+            x32 = data.arch == abi.NATIVE_ARCH.value and data.nr & abi.X32_SYSCALL_BIT
+            data = data.replace(nr=_nr_or_name(nr), **({"arch": "x32"} if x32 else {}))
         if args is not None:
             data = data.replace(args=tuple(args))
         if arg is not None:

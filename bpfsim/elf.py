@@ -52,6 +52,7 @@ class _Elf:
         self.record = struct.Struct(("<" if self.elf.little_endian else ">") + "HBBI")
         self.arch = _arch(self.elf)
         self.relocatable = self.elf["e_type"] == "ET_REL"
+        self.size = stream.seek(0, os.SEEK_END)
 
     def symbols(self):
         for name in (".symtab", ".dynsym"):
@@ -60,6 +61,9 @@ class _Elf:
                 yield from table.iter_symbols()
 
     def read(self, offset: int, size: int) -> bytes:
+        if offset + size > self.size:  # a corrupt header must not make us allocate or seek wildly
+            raise FormatError(self.source, None, f"{size} bytes at offset {offset:#x} go past the end of the "
+                              f"{self.size}-byte file", offset=offset)
         stream = self.elf.stream
         stream.seek(offset)
         data = stream.read(size)
@@ -124,7 +128,7 @@ class _Elf:
         for index, section in enumerate(self.elf.iter_sections()):
             if section.name not in DATA_SECTIONS or section["sh_type"] == "SHT_NOBITS":
                 continue
-            data = section.data()
+            data = self.read(section["sh_offset"], section["sh_size"])
             base = 0 if self.relocatable else section["sh_addr"]
             for start, program in _scan(data, self.record):
                 address = base + start

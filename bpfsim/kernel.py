@@ -826,7 +826,7 @@ class Oracle:
 
     def dump_filters(self, pid: int) -> list[bytes]:
         """Every filter attached to thread ``pid``, oldest first (PTRACE_SECCOMP_GET_FILTER)."""
-        if pid <= 0 or pid == os.getpid():
+        if not 0 < pid < 1 << 31 or pid == os.getpid():  # pid_t is 32-bit signed
             raise KernelError(errnos.EINVAL, f"cannot dump thread {pid} (use another process)")
         body, _ = self._ask(_OP_DUMP, struct.pack("<iI", pid, int(self.timeout * 1000)))
         err, count = struct.unpack_from("<II", body)

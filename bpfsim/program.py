@@ -121,28 +121,38 @@ class Program(Sequence[Instruction]):
         return elf.read_filter(path, symbol=symbol)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Program":
-        """Any supported format, recognized from the content: ELF, raw records, C, bytecode, assembler."""
+    def load(cls, path: str | os.PathLike, *, arch: str | None = None) -> "Program":
+        """Any supported format, recognized from the content: ELF, raw records, C, bytecode, assembler.
+
+        ``arch`` numbers the syscall and errno names of C and assembler text (an ``arch`` line in
+        the text wins); raw records, bytecode and ELF files hold numbers only.
+        """
         source = os.fsdecode(path)
         try:
             with open(path, "rb") as file:
-                data = file.read()
+                data = file.read(MAX_FILE_SIZE + 1)
         except OSError as error:
             raise FormatError(source, None, f"cannot read it: {error.strerror or error}") from None
+        if len(data) > MAX_FILE_SIZE:
+            raise FormatError(source, None, f"it is larger than {MAX_FILE_SIZE >> 20} MiB; no filter file is")
         if data.startswith(b"\x7fELF"):
             return cls.from_elf(path)
         try:
             text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return cls.from_bytes(data, name=source)
+        except UnicodeDecodeError as error:
+            if not _looks_like_text(data):
+                return cls.from_bytes(data, name=source)
+            line = data[:error.start].count(b"\n") + 1
+            raise FormatError(source, line, f"text that is not UTF-8 (byte {data[error.start]:#04x}), "
+                                            "and no NUL byte as raw records have") from None
         if "\0" in text:
             return cls.from_bytes(data, name=source)
-        if _C_SOURCE.search(text):
-            return cls.from_c(text, name=source)
+        if _C_SOURCE.search(_COMMENTS.sub(" ", text)):
+            return cls.from_c(text, name=source, arch=arch)
         from . import asm
         if asm.BYTECODE.fullmatch(text):
             return asm.parse_bytecode(text, name=source)
-        return cls.from_asm(text, name=source)
+        return cls.from_asm(text, name=source, arch=arch)
 
     # -- text --------------------------------------------------------------------------------------
     def listing(self, *, raw: bool = False, arch: str | None = None) -> str:
@@ -161,6 +171,15 @@ class Program(Sequence[Instruction]):
 
 
 _C_SOURCE = re.compile(r"\bBPF_(STMT|JUMP)\b|\bsock_filter\b|^\s*\{\s*\d", re.M)
+_COMMENTS = re.compile(r"/\*.*?(\*/|\Z)|//[^\n]*|;[^\n]*|#[^\n]*", re.S)  # C's and the assembler's
+MAX_FILE_SIZE = 64 << 20  # far above any filter file; stops a read of /dev/zero
+_TEXT_BYTES = frozenset(range(32, 127)) | {9, 10, 13}
+
+
+def _looks_like_text(data: bytes) -> bool:
+    """Mostly printable ASCII and no NUL byte, which every raw record of a valid opcode holds
+    (an opcode fits in one byte of its 16-bit code)."""
+    return b"\0" not in data and sum(b in _TEXT_BYTES for b in data) >= 0.9 * len(data)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -330,3 +330,86 @@ def test_the_table_command_leaves_the_debugger_and_the_assembler_unloaded(write)
     assert {"bpfsim.analysis", "bpfsim.seccomp"} <= loaded
     assert not loaded & {"bpfsim.debugger", "bpfsim.asm", "bpfsim.csource", "bpfsim.elf", "bpfsim.kernel"}
     assert json.loads(done.stdout)[59]["action"] == "KILL_PROCESS"
+
+
+# --- bad input found by a review of the command line ------------------------------------------
+
+@pytest.mark.parametrize("options, words", [
+    pytest.param(["--arch", "sparc"], "--arch sparc: seccomp filters do not run there", id="arch without seccomp"),
+    pytest.param(["--arch", ""], "--arch: an empty name", id="empty arch"),
+    pytest.param(["--listener", "3"], "--listener 3: the stack has filters 0..0", id="listener past the stack"),
+    pytest.param(["--listener", "-1"], "--listener -1", id="negative listener"),
+    pytest.param(["--threads", "0"], "--threads 0", id="no thread"),
+])
+@pytest.mark.parametrize("command", ["eval", "trace"])
+def test_options_that_cannot_apply_are_usage_errors(capsys, write, options, words, command):
+    status, out, err = _run(capsys, command, write(KILL_EXECVE), "--nr", 0, *options)
+    assert (status, out) == (2, "") and words in err and err.count("\n") == 1
+
+
+def test_usage_errors_name_the_command_once(capsys):
+    status, _, err = _run(capsys, "eval", "--nr")
+    assert (status, err) == (2, "bpfsim: eval: argument --nr: expected one argument (see bpfsim eval --help)\n")
+
+
+def test_an_error_line_escapes_control_characters_and_is_cut(capsys, tmp_path):
+    escape = tmp_path / "esc.asm"
+    escape.write_text("ret #0\x1b[31mRED\n")
+    status, _, err = _run(capsys, "eval", escape, "--nr", 0)
+    assert status == 2 and "\x1b" not in err and "\\x1b" in err and err.count("\n") == 1
+    long = tmp_path / "long.asm"
+    long.write_text("ld [" + "9" * 100_000 + "]\n")
+    status, _, err = _run(capsys, "eval", long, "--nr", 0)
+    assert status == 2 and len(err) < 600 and "more characters)" in err
+
+
+def test_an_unterminated_comment_is_a_syntax_error(capsys, tmp_path):
+    """The kernel's bpf_asm stops with "lex unknown character" there too."""
+    path = tmp_path / "open.asm"
+    path.write_text("ret #0x7fff0000 /* never closed\n")
+    status, _, err = _run(capsys, "eval", path, "--nr", 0)
+    assert status == 2 and f"{path}:1:17: this /* comment is never closed" in err
+
+
+def test_closed_stdout_and_a_full_disk_are_reported(capsys, write, monkeypatch):
+    path = write(KILL_EXECVE)
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["table", path]) == 2
+    assert capsys.readouterr().err == "bpfsim: standard output is closed\n"
+    monkeypatch.undo()
+    full = subprocess.run([sys.executable, "-m", "bpfsim", "table", path], stdout=open("/dev/full", "w"),
+                          stderr=subprocess.PIPE, text=True)
+    assert (full.returncode, full.stderr) == (2, "bpfsim: standard output: No space left on device\n")
+
+
+def test_a_closed_pipe_exits_as_sigpipe_would(write):
+    shell = subprocess.run(f"{sys.executable} -m bpfsim table {write(KILL_EXECVE)} | head -1; "
+                           "echo ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True, text=True)
+    assert shell.stdout.splitlines()[-1] == "141" and shell.stderr == ""
+
+
+@pytest.mark.parametrize("pid", [0, -5, 1 << 31, 10**22])
+def test_dump_refuses_pids_that_are_not_pids(capsys, tmp_path, pid):
+    status, _, err = _run(capsys, "dump", pid, "-o", tmp_path / "out")
+    assert status == 2 and f"cannot dump thread {pid}" in err and err.count("\n") == 1
+
+
+def test_asm_and_verify_refuse_what_would_be_silently_odd(capsys, tmp_path, write):
+    empty = tmp_path / "empty.asm"
+    empty.write_text("; nothing\n")
+    assert _run(capsys, "asm", empty, "-o", tmp_path / "out.bpf")[:2] == (2, "")
+    assert not (tmp_path / "out.bpf").exists()
+    status, _, err = _run(capsys, "verify", write(KILL_EXECVE), "--via", "prctl")
+    assert status == 2 and "give --installs-as" in err
+    assert _run(capsys, "dump", 1, "-o", "")[0] == 2
+
+
+def test_arch_numbers_the_names_of_c_and_assembler_text(capsys, tmp_path):
+    """ENOSYS is 89 in arch/mips/include/uapi/asm/errno.h, 38 in asm-generic's."""
+    source = tmp_path / "f.c"
+    source.write_text("struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS) };\n")
+    for arch, number in (("mips", 89), ("x86_64", 38)):
+        status, out, _ = _run(capsys, "eval", source, "--nr", 0, "--arch", arch, "--json")
+        assert status == 0 and json.loads(out)["errno"] == number
+    assert _run(capsys, "asm", source, "-o", tmp_path / "f.bpf", "--arch", "mips")[0] == 0
+    assert Program.load(tmp_path / "f.bpf")[0].k == ERRNO | 89

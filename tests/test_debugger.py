@@ -206,6 +206,15 @@ def test_set_input_reruns_with_a_syscall_name_and_arguments():
     assert dbg.verdict.action.name == "ALLOW"
 
 
+def test_an_x32_call_stays_x32_when_its_number_changes():
+    """x32 numbers carry __X32_SYSCALL_BIT under AUDIT_ARCH_X86_64 (x32's write is 0x40000001)."""
+    dbg = Debugger([KILL_EXECVE], SeccompData(0, "x32"))
+    assert dbg.set_input(nr="write").data.nr == 0x40000001
+    assert dbg.set_input(arch="x86_64").data.nr == 1
+    assert dbg.set_input(arch="x32").data.nr == 0x40000001
+    assert dbg.set_input(nr="execve", arch="i386").data.nr == 11
+
+
 def test_select_switches_filter_and_refuses_unknown_ones():
     dbg = _debugger().select(0).step(4)
     assert dbg.ret == KILL_PROCESS

@@ -5,6 +5,7 @@ oracle is the compiler's layout, not bpfsim's reading of it.
 """
 
 import shutil
+import struct
 import subprocess
 import pytest
 
@@ -172,3 +173,20 @@ def test_the_arch_comes_from_machine_class_and_byte_order(tmp_path, flag, arch):
     if result.returncode:
         pytest.skip(f"{CC} {flag} cannot compile here")
     assert elf.read_filter(tmp_path / "f.o", symbol="flt").arch == arch
+
+
+@pytest.mark.parametrize("size", [1 << 62, (1 << 64) - 1], ids=["4 EiB", "SIZE_MAX"])
+def test_a_section_larger_than_the_file_is_a_format_error(built, tmp_path, size):
+    """A corrupt sh_size must not make the scan allocate or seek past the file (found by review)."""
+    from elftools.elf.elffile import ELFFile
+    files, _ = built
+    raw = bytearray(files["f.o"].read_bytes())
+    with open(files["f.o"], "rb") as stream:
+        elf_file = ELFFile(stream)
+        index = next(i for i, s in enumerate(elf_file.iter_sections()) if s.name == ".data")
+        header = elf_file["e_shoff"] + index * elf_file["e_shentsize"]
+    struct.pack_into("<Q", raw, header + 0x20, size)  # Elf64_Shdr.sh_size
+    path = tmp_path / "corrupt.o"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(FormatError, match="go past the end of the"):
+        Program.load(path)

@@ -77,3 +77,18 @@ def test_of_keeps_a_program_and_wraps_instructions():
     assert Program.of(program) is program
     wrapped = Program.of(list(program))
     assert wrapped == program and wrapped is not program and isinstance(wrapped, Program)
+
+
+def test_load_sniffs_past_comments_and_refuses_text_that_is_not_utf8(tmp_path, monkeypatch):
+    """Found by review: a comment naming sock_filter made assembler read as C, and Latin-1 text
+    read as raw records (raw records of valid opcodes always hold a NUL byte)."""
+    commented = tmp_path / "commented.asm"
+    commented.write_text("; this is a struct sock_filter program, BPF_STMT and all\nret #0x7fff0000\n")
+    assert Program.load(commented) == Program([Instruction(0x06, 0, 0, 0x7FFF0000)])
+    latin1 = tmp_path / "latin1.asm"
+    latin1.write_bytes(b"ret #0x7fff0000 ; caf\xe9\n        ")
+    with pytest.raises(FormatError, match=r"latin1.asm:1: text that is not UTF-8 \(byte 0xe9\)"):
+        Program.load(latin1)
+    monkeypatch.setattr("bpfsim.program.MAX_FILE_SIZE", 16)
+    with pytest.raises(FormatError, match="larger than"):
+        Program.load(latin1)
