@@ -204,8 +204,11 @@ class Condition:
         register, cell, operator, value = match.groups()
         if cell is not None and int(cell) >= op.BPF_MEMWORDS:
             raise DebuggerError(f"M[{cell}] does not exist (M[0]..M[{op.BPF_MEMWORDS - 1}])")
+        number = _number(value)
+        if not 0 <= number <= 0xFFFFFFFF:  # A, X and M[] are 32-bit, pc is below 4096
+            raise DebuggerError(f"{value} can never match: registers hold 0..0xffffffff")
         return cls(register.lower()[0] if cell else register.lower(), None if cell is None else int(cell),
-                   operator, _number(value))
+                   operator, number)
 
     def holds(self, pc: int | None, a: int, x: int, mem: Sequence[int | None]) -> bool:
         current = {"a": a, "x": x, "pc": pc, "m": None if self.cell is None else mem[self.cell]}[self.register]
@@ -461,7 +464,10 @@ class DebuggerShell(cmd.Cmd):
         return False
 
     def _count(self, arg: str) -> int:
-        return _number(arg) if arg.strip() else 1
+        count = _number(arg) if arg.strip() else 1
+        if count < 1:
+            raise DebuggerError(f"{count} is not a count of instructions (1 or more)")
+        return count
 
     def do_step(self, arg: str) -> None:
         """step [N]: execute N instructions (default 1)."""
@@ -516,6 +522,8 @@ class DebuggerShell(cmd.Cmd):
 
     def do_list(self, arg: str) -> None:
         """list [all]: the listing around pc, or all of it."""
+        if arg.strip() not in ("", "all"):
+            raise DebuggerError(f"list takes nothing or 'all', not {arg.strip()!r}")
         self._say(self.debugger.listing(None if arg.strip() == "all" else 5))
 
     def do_disassemble(self, arg: str) -> None:
