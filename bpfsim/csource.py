@@ -125,6 +125,8 @@ class _Source:
                 self.macros[name.text] = _Macro(None, tuple(rest))
         elif len(tokens) >= 3 and word == "undef":
             self.macros.pop(tokens[2].text, None)
+        elif word == "error":  # the compiler would stop here for this arch
+            raise self.fail(tokens[1], "#error " + " ".join(t.text for t in tokens[2:]))
 
     def condition(self, word: str, tokens: list[_Token]) -> bool:
         """#if, #elif, #ifdef, #ifndef as the preprocessor decides them for this arch."""

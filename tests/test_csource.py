@@ -219,3 +219,11 @@ def test_render_compiles_to_the_same_bytes(name, tmp_path):
 def test_errors_are_asm_errors_with_columns():
     with pytest.raises(AsmError):
         csource.parse("BPF_STMT(BPF_LD, NOPE)")
+
+
+def test_an_active_error_directive_stops_reading_as_the_compiler_would():
+    text = ("#ifdef __x86_64__\n#error this filter is for mips\n#endif\n"
+            "struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };\n")
+    with pytest.raises(FormatError, match=r"<string>:2:2: #error this filter is for mips"):
+        csource.parse(text)
+    assert csource.parse(text, arch="mips")[0].k == 0x7FFF0000
