@@ -286,9 +286,10 @@ class _Assembler:
                 return abi.arch_info("AUDIT_" + name.removeprefix("AUDIT_")).value
             except abi.UnknownArchError:
                 raise cur.fail(f"unknown architecture constant '{name}'", token) from None
-        errnos = abi.errno_numbers(self.arch)  # numbered as the arch's <asm/errno.h> says
-        if name in errnos:
-            return errnos[name]
+        try:
+            return abi.errno_number(name, self.arch)  # numbered as the arch's <asm/errno.h> says
+        except KeyError:
+            pass
         if self.arch is None:
             raise cur.fail(f"unknown name '{name}' (a syscall name needs an arch: write "
                            "'arch x86_64' first or pass arch=)", token)

@@ -154,6 +154,11 @@ class Verdict:
 _BYPASS_NATIVE_X86_64 = {335: "uretprobe", 336: "uprobe"}  # kernel/seccomp.c:seccomp_uprobe_exception
 
 
+def _kernel_enosys(data: SeccompData) -> int:
+    """The kernel's own ENOSYS, which is its arch's (tools/gen_errnos.py): 89 on mips."""
+    return abi.errno_number("ENOSYS", data.arch)
+
+
 def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompData, *, tracer: bool,
              listener: int | None, threads: int, after_trace: bool) -> Outcome:
     """kernel/seccomp.c:__seccomp_filter, one case per action."""
@@ -168,12 +173,11 @@ def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompDa
         return Outcome(False, signal=abi.SIGSYS, siginfo=info,
                        description=f"SIGSYS (si_code SYS_SECCOMP, si_errno {value}) to the thread; "
                                    "a returning handler sees the call return its own number on x86")
-    # The kernel's own ENOSYS, which is the arch's (tools/gen_errnos.py): 89 on mips.
-    enosys = abi.errno_number("ENOSYS", data.arch)
     if action == Action.TRACE:
         if after_trace:  # "We've been put in this state by the ptracer already."
             return Outcome(True, description="runs: on the recheck after a TRACE stop, TRACE lets the call run")
         if not tracer:
+            enosys = _kernel_enosys(data)
             return Outcome(False, -enosys, enosys,
                            description="fails with ENOSYS: no tracer asked for PTRACE_EVENT_SECCOMP")
         return Outcome(None, trace_message=value,
@@ -181,6 +185,7 @@ def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompDa
                                    "resumes the call, the filters judge it again (evaluate with after_trace)")
     if action == Action.USER_NOTIF:
         if listener is None or listener != filter_index:
+            enosys = _kernel_enosys(data)
             return Outcome(False, -enosys, enosys,
                            description="fails with ENOSYS: the deciding filter has no listener")
         return Outcome(None, listener=listener,
