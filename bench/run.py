@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bpfsim import Program, SeccompData, evaluate, run, trace  # noqa: E402
 from bpfsim.analysis import policy_table  # noqa: E402
-from bpfsim.compiler import compiled  # noqa: E402
+from bpfsim.verifier import verified  # noqa: E402
 from bpfsim.syscalls import syscall_table  # noqa: E402
 
 FILTER = ROOT / "corpus" / "moby-default-x86_64" / "filter.bpf"
@@ -54,7 +54,7 @@ def machine() -> str:
 
 def vm_rows(prog: Program) -> tuple[list, float]:
     """Per call: executed instructions, interpreter µs, compiled µs; and ns per interpreted insn."""
-    function = compiled(prog)
+    function = verified(prog).function
     rows, total_time, total_steps = [], 0.0, 0
     for label, (nr, args) in CALLS.items():
         data = SeccompData(nr, "x86_64", 0, args)
@@ -255,7 +255,7 @@ def main() -> int:
         print(f"  {cost}")
     else:
         for (label, (nr, args)), extra in zip(KERNEL_CALLS.items(), cost):
-            function, words = compiled(prog), SeccompData(nr, "x86_64", 0, args).words()
+            function, words = verified(prog).function, SeccompData(nr, "x86_64", 0, args).words()
             ours = best_time(lambda: function(words), 20_000) * 1e9
             multiple = f"{ours / extra:.1f}×" if extra > 0 else "n/a (below the noise)"
             print(f"  {label:<24} kernel +{extra:5.0f} ns   compiled {ours:4.0f} ns = {multiple}")

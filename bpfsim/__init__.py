@@ -23,7 +23,7 @@ _HOMES = {
     "Program": "program",
     "Action": "seccomp", "FilterChain": "seccomp", "Outcome": "seccomp", "SigInfo": "seccomp",
     "Verdict": "seccomp", "evaluate": "seccomp",
-    "verify": "verifier",
+    "VerifiedProgram": "verifier", "verified": "verifier", "verify": "verifier",
 }
 
 __all__ = sorted(_HOMES) + ["__version__"]

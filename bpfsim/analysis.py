@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import abi
-from . import interpreter as vm
-from .compiler import jeq_chains
+from . import semantics as vm
 from .data import SeccompData
 from .program import Program
 from .seccomp import Action, evaluate, precedence
 from .syscalls import syscall_table
+from .verifier import verified
 
 _M32 = 0xFFFFFFFF
 _KNOWN_WORDS = 2  # nr and arch; the instruction pointer and the arguments are unknown
@@ -160,8 +160,8 @@ def possible_returns(prog: Program, words: Sequence[int], budget: int = EXPLORAT
 
 def _explore(prog: Program, words: Sequence[int], facts: dict, budget: int) -> tuple[list, int]:
     """The (value, facts) of every path of ``prog`` that ``facts`` allow, and the steps taken."""
-    code = vm.decoded(prog)
-    chains = prog.derived("jeq_chains", lambda p: jeq_chains(vm.decoded(p)))
+    checked = verified(prog)
+    code, chains = checked.code, checked.jeq_chains
     known = tuple(words[:_KNOWN_WORDS])
     found: dict = {}
 
@@ -440,5 +440,5 @@ def policy_table(filters: Sequence, arch="x86_64", *, budget: int = EXPLORATION_
     (``"x32"`` lists x32's numbers, with the x32 bit, under AUDIT_ARCH_X86_64). ``budget``:
     instructions explored per number, over the whole stack, before a row is reported as unbounded.
     """
-    programs = [Program.of(f) for f in filters]
+    programs = [verified(f) for f in filters]
     return [policy_row(programs, nr, arch, name, budget=budget) for nr, name in syscall_table(arch).items()]

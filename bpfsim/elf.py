@@ -23,6 +23,7 @@ from . import opcodes as op
 from .errors import FormatError
 from .insn import RECORD_SIZE, Instruction
 from .program import Program
+from .semantics import reachable
 
 DATA_SECTIONS = (".rodata", ".data", ".data.rel.ro", ".data.rel.ro.local")
 _EM_X86_64 = ENUM_E_MACHINE["EM_X86_64"]
@@ -172,16 +173,8 @@ def _scan(data: bytes, record: struct.Struct) -> list[tuple[int, list[Instructio
 
 def _reachable_end(insns: list[Instruction]) -> int:
     """One past the last instruction reachable from the first: where a filter stops and its neighbour starts."""
-    reached, last = {0}, 0
-    for pc, insn in enumerate(insns):
-        if pc not in reached:
-            continue
-        last = pc
-        if insn.is_jump:
-            reached.update(insn.jump_targets(pc))
-        elif not insn.is_return:
-            reached.add(pc + 1)
-    return min(last + 1, len(insns))
+    reached = reachable(insns)
+    return max((pc for pc, yes in enumerate(reached) if yes), default=-1) + 1
 
 
 def _arch(elf: ELFFile) -> str | None:

@@ -16,6 +16,7 @@ from . import abi
 from . import opcodes as op
 from .errors import BpfsimError, FormatError
 from .insn import RECORD_SIZE, Instruction
+from .semantics import successors, writes_a
 
 
 class Program(Sequence[Instruction]):
@@ -25,7 +26,7 @@ class Program(Sequence[Instruction]):
     architecture it was built for when the source says so (an ELF file does), else ``None``.
     """
 
-    __slots__ = ("_insns", "name", "arch", "_derived")
+    __slots__ = ("_insns", "name", "arch", "_verified")
 
     def __init__(self, insns: Iterable[Instruction] = (), *, name: str | None = None, arch: str | None = None):
         items = tuple(insns)
@@ -35,20 +36,12 @@ class Program(Sequence[Instruction]):
         self._insns = items
         self.name = name
         self.arch = arch
-        self._derived: dict = {}
+        self._verified = None  # the verifier's VerifiedProgram, once it has checked this program
 
     @classmethod
     def of(cls, insns: Iterable[Instruction]) -> Program:
-        """``insns`` itself when it is a Program (keeping what it has computed), else a new one."""
+        """``insns`` itself when it is a Program (keeping its verified form), else a new one."""
         return insns if isinstance(insns, Program) else cls(insns)
-
-    def derived(self, key: str, make):
-        """A value computed once from the instructions (verification, decoded or compiled forms)."""
-        try:
-            return self._derived[key]
-        except KeyError:
-            value = self._derived[key] = make(self)
-            return value
 
     # -- sequence protocol -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -202,19 +195,12 @@ def _known_a_contents(prog: Sequence[Instruction]) -> list[int | None]:
         here = state[pc]
         if here == unreached:
             here = unknown  # dead code: say nothing about it
-        row = insn.opcode
-        after = here
-        if row is None:
-            after = unknown
-        elif row.code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
+        if insn.code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
             after = insn.k
-        elif row.cls == op.BPF_LD or row.cls == op.BPF_ALU or row.code == op.BPF_MISC | op.BPF_TXA:
-            after = unknown
-        if row is not None and row.is_jump:
-            for target in insn.jump_targets(pc):
-                merge(target, after)
-        elif row is None or not row.is_return:
-            merge(pc + 1, after)
+        else:
+            after = unknown if writes_a(insn.code) else here
+        for target in successors(pc, insn):
+            merge(target, after)
     return [None if s == unreached else s for s in state[:len(prog)]]
 
 

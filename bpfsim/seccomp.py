@@ -19,9 +19,8 @@ from .data import SeccompData
 from .errors import BpfsimError, SeccompError
 from .insn import Instruction
 from .opcodes import BPF_MAXINSNS
-from .compiler import compiled
 from .program import Program
-from .verifier import converted_length, verify
+from .verifier import VerifiedProgram, verified
 
 
 class Action(enum.IntEnum):
@@ -230,7 +229,7 @@ def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, list
     the call as the tracer left it (it may have changed the number and the arguments); TRACE
     then lets it run. A tracer that set a negative number skipped the call: nothing is rechecked.
     """
-    programs = [Program.of(f) for f in filters]
+    programs = [verified(f) for f in filters]
     if not programs:
         raise SeccompError(errnos.EINVAL, "no filter is attached; a thread without filters is not filtered")
     if after_trace and data.nr < 0:
@@ -247,7 +246,7 @@ def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, list
     returns = []
     words = data.words()
     for index in range(len(programs) - 1, -1, -1):
-        current = compiled(programs[index])(words)
+        current = programs[index].function(words)
         returns.append(current)
         if precedence(current) < precedence(result):
             result, match = current, index
@@ -341,7 +340,7 @@ class FilterChain:
         """
         if via == "prctl" and flags:
             raise ValueError("prctl(PR_SET_SECCOMP) has no flags; attach with via='seccomp'")
-        prog = Program.of(prog)
+        prog = prog.program if isinstance(prog, VerifiedProgram) else Program.of(prog)
         self._judge_install_call(via, abi.SECCOMP_SET_MODE_FILTER, flags)
         if flags & ~abi.SECCOMP_FILTER_FLAG_MASK:
             raise SeccompError(errnos.EINVAL, f"unknown filter flags {flags & ~abi.SECCOMP_FILTER_FLAG_MASK:#x}")
@@ -352,13 +351,13 @@ class FilterChain:
         if not (self.no_new_privs or self.cap_sys_admin) and 0 < len(prog) <= BPF_MAXINSNS:
             # seccomp_prepare_filter: after its length test, before the program is checked.
             raise SeccompError(errnos.EACCES, "installing a filter needs no_new_privs or CAP_SYS_ADMIN")
-        verify(prog)  # seccomp_prepare_user_filter → seccomp_prepare_filter
+        checked = verified(prog)  # seccomp_prepare_user_filter → seccomp_prepare_filter
         if self.strict:
             raise SeccompError(errnos.EINVAL, "the thread is in strict mode (seccomp_may_assign_mode); "
                                               "an unsuspended strict thread is killed by the call itself")
         if flags & _FLAG_LISTENER and self.listener is not None:
             raise SeccompError(errnos.EBUSY, f"filter {self.listener} already has a listener (has_duplicate_listener)")
-        length = prog.derived("converted_length", converted_length)
+        length = checked.converted_length
         total = length + self._path_length
         if total > abi.MAX_INSNS_PER_PATH:
             raise SeccompError(errnos.ENOMEM, f"{total} instructions on the path would exceed "

@@ -9,19 +9,21 @@ them as ``seccomp_prepare_filter`` (kernel/seccomp.c) reaches them through
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from . import compiler
 from . import opcodes as op
 from .abi import SECCOMP_DATA_SIZE
 from .errors import VerifyError
 from .insn import Instruction
 from .program import Program
+from .semantics import converted_length, decode, successors
 
 _CONDITIONAL_JUMPS = frozenset(
     op.BPF_JMP | j | s for j in (op.BPF_JEQ, op.BPF_JGT, op.BPF_JGE, op.BPF_JSET) for s in (op.BPF_K, op.BPF_X))
+_JUMPS = _CONDITIONAL_JUMPS | {op.BPF_JMP | op.BPF_JA}
 _MEM_ACCESS = frozenset({op.BPF_LD | op.BPF_MEM, op.BPF_LDX | op.BPF_MEM, op.BPF_ST, op.BPF_STX})
 _LD_ABS = frozenset(op.BPF_LD | size | op.BPF_ABS for size in (op.BPF_W, op.BPF_H, op.BPF_B))
-_LEN_LOADS = frozenset({op.BPF_LD | op.BPF_W | op.BPF_LEN, op.BPF_LDX | op.BPF_W | op.BPF_LEN})
 
 
 def _fail(pc: int | None, prog: Sequence[Instruction], message: str, check: str) -> VerifyError:
@@ -92,12 +94,9 @@ def unwritten_scratch_loads(prog: Sequence[Instruction]) -> list[int]:
         elif code in (op.BPF_LD | op.BPF_MEM, op.BPF_LDX | op.BPF_MEM):
             if not valid >> insn.k & 1:
                 refused.append(pc)
-        elif code == op.BPF_JMP | op.BPF_JA:
-            masks[pc + 1 + insn.k] &= valid
-            valid = all_cells
-        elif code in _CONDITIONAL_JUMPS:
-            masks[pc + 1 + insn.jt] &= valid
-            masks[pc + 1 + insn.jf] &= valid
+        elif code in _JUMPS:
+            for target in successors(pc, insn):
+                masks[target] &= valid
             valid = all_cells
     return refused
 
@@ -116,43 +115,63 @@ def _seccomp_check_filter(prog: Sequence[Instruction]) -> None:
             raise _fail(pc, prog, f"{row.mnemonic} ({code:#06x}) is classic BPF but not allowed in seccomp", check)
 
 
+class VerifiedProgram(Sequence[Instruction]):
+    """A program the kernel would load, with what is derived from it once: the decoded code
+    (``semantics.decode``), the converted length, and, built on first use, the compiled
+    function and the jeq chains. Made by ``verified``; ``run``, ``trace``, ``evaluate``,
+    ``FilterChain.attach`` and the analysis take it (or a plain program, verified on the way in).
+    It reads as the sequence of its program's instructions."""
+
+    __slots__ = ("program", "code", "converted_length", "_function", "_jeq_chains")
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.code = decode(program)
+        self.converted_length = converted_length(program)
+        self._function = None
+        self._jeq_chains = None
+
+    @property
+    def function(self) -> Callable[[Sequence[int]], int]:
+        """``f(words) -> int``: what the program returns for ``SeccompData.words()``."""
+        if self._function is None:
+            self._function = compiler.build(self.code, self.program.name or "program")
+        return self._function
+
+    @property
+    def jeq_chains(self) -> dict[int, tuple[dict[int, int], int]]:
+        """``compiler.jeq_chains`` of the decoded code."""
+        if self._jeq_chains is None:
+            self._jeq_chains = compiler.jeq_chains(self.code)
+        return self._jeq_chains
+
+    def __len__(self) -> int:
+        return len(self.program)
+
+    def __getitem__(self, index):
+        return self.program[index]
+
+    def __iter__(self):
+        return iter(self.program)
+
+    def __repr__(self) -> str:
+        return f"<VerifiedProgram of {self.program!r}>"
+
+
+def verified(prog: Sequence[Instruction] | VerifiedProgram) -> VerifiedProgram:
+    """``prog`` checked as the kernel checks it alone (``VerifyError`` otherwise). A Program
+    remembers its verified form, so it is checked and decoded once however often it is used."""
+    if isinstance(prog, VerifiedProgram):
+        return prog
+    prog = Program.of(prog)
+    if prog._verified is None:
+        _bpf_check_basics_ok(prog)
+        _bpf_check_classic(prog)
+        _seccomp_check_filter(prog)
+        prog._verified = VerifiedProgram(prog)
+    return prog._verified
+
+
 def verify(prog: Sequence[Instruction]) -> None:
-    """Return ``None`` where the kernel would load ``prog`` alone; raise ``VerifyError`` otherwise.
-    A Program remembers that it passed, since attaching, decoding and compiling all ask."""
-    if isinstance(prog, Program):
-        prog.derived("verified", _checks)
-    else:
-        _checks(prog)
-
-
-def _checks(prog: Sequence[Instruction]) -> None:
-    _bpf_check_basics_ok(prog)
-    _bpf_check_classic(prog)
-    _seccomp_check_filter(prog)
-
-
-def converted_length(prog: Sequence[Instruction]) -> int:
-    """The length of ``prog`` after ``bpf_convert_filter`` (net/core/filter.c) made it eBPF.
-
-    seccomp_attach_filter counts these, not classic instructions, against MAX_INSNS_PER_PATH.
-    Prologue: A = 0, X = 0, save ctx. RET K takes two (mov, exit), DIV X five (zero test, the
-    "return 0" exit sequence, divide). A conditional jump takes one or two, plus one when a K
-    operand has its top bit set (moved to a temporary to zero-extend it). The count assumes JIT
-    constant blinding is off (net.core.bpf_jit_harden=0), which changes it otherwise.
-    """
-    length = 3
-    for insn in prog:
-        code = insn.code
-        if code == op.BPF_RET | op.BPF_K:
-            length += 2
-        elif code == op.BPF_ALU | op.BPF_DIV | op.BPF_X:
-            length += 5
-        elif code in _CONDITIONAL_JUMPS:
-            length += 1 if op.BPF_SRC(code) == op.BPF_K and insn.k & 0x80000000 else 0
-            if insn.jf == 0 or (insn.jt == 0 and op.BPF_OP(code) != op.BPF_JSET):
-                length += 1
-            else:
-                length += 2
-        else:
-            length += 1
-    return length
+    """Return ``None`` where the kernel would load ``prog`` alone; raise ``VerifyError`` otherwise."""
+    verified(prog)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bpfsim import Action, FilterChain, Program, SeccompData, SeccompError, evaluate
-from bpfsim.verifier import converted_length
+from bpfsim.semantics import converted_length
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 SPECIAL = {"all_instructions", "regressions"}

@@ -12,7 +12,7 @@ import pytest
 
 from bpfsim import Instruction, Program, VerifyError, verify
 from bpfsim import opcodes as op
-from bpfsim.verifier import converted_length
+from bpfsim.semantics import converted_length
 from tests.build import RET_A, TAX, alu, jump, ld_abs, ld_imm, prog, ret, stmt
 
 ALLOW = ret(0x7FFF0000)
