@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from .errors import BpfsimError
+from .errors import UnknownArchError
 
 # include/uapi/linux/seccomp.h: return values, most severe first.
 SECCOMP_RET_KILL_PROCESS = 0x80000000
@@ -161,10 +161,6 @@ _BY_NAME["x32"] = _BY_VALUE[0xC000003E]  # x32 shares AUDIT_ARCH_X86_64; nr carr
 
 X32_SYSCALL_BIT = 0x40000000  # arch/x86/include/uapi/asm/unistd.h
 NATIVE_ARCH = _BY_VALUE[0xC000003E]
-
-
-class UnknownArchError(BpfsimError, ValueError):
-    """An architecture name or number bpfsim does not know."""
 
 
 def arch_info(arch: int | str | Arch) -> Arch:

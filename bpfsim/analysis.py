@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from . import abi
 from . import semantics as vm
 from .data import SeccompData
+from .profiles import Kernel
 from .program import Program
 from .seccomp import Action, evaluate, precedence
 from .syscalls import syscall_table
@@ -338,15 +339,15 @@ def _input_for(facts: dict, data: SeccompData, fill: int) -> SeccompData:
     return SeccompData.from_bytes(struct.pack(order + "16I", *values), byteorder=data.byteorder)
 
 
-def _witnesses(programs: Sequence[Program], data: SeccompData, ret: int, outcomes: list) -> tuple:
+def _witnesses(programs: Sequence[Program], data: SeccompData, ret: int, outcomes: list, kernel: Kernel) -> tuple:
     """Inputs for ``data``'s nr with distinct verdicts, by evaluation: the zero-args input first.
     Each joint path is tried with its other unknown words 0, all ones, then 1."""
-    found = {_key(ret): data}
+    found = {_key(ret, kernel): data}
     tries = [(facts, fill) for fill in (0, _M32, 1) for _, facts in outcomes][:_WITNESS_TRIES]
     for facts, fill in tries:
         candidate = _input_for(facts, data, fill)
         if candidate != data:
-            found.setdefault(_key(evaluate(programs, candidate).ret), candidate)
+            found.setdefault(_key(evaluate(programs, candidate, kernel=kernel).ret, kernel), candidate)
     return tuple(found.values())
 
 
@@ -378,8 +379,8 @@ def _stack_outcomes(programs: Sequence[Program], words: Sequence[int], budget: i
     return states
 
 
-def _key(ret) -> tuple:
-    return (Action.of(ret), ret & abi.SECCOMP_RET_DATA)
+def _key(ret, kernel) -> tuple:
+    return (Action.of(ret, kernel), ret & abi.SECCOMP_RET_DATA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,10 +415,11 @@ class PolicyRow:
 
 
 def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | None = None, *,
-               budget: int = EXPLORATION_BUDGET) -> PolicyRow:
-    """One row of the policy table: the verdict for ``nr`` and whether arguments can change it."""
+               kernel: Kernel | str | None = None, budget: int = EXPLORATION_BUDGET) -> PolicyRow:
+    """One row of the policy table: the verdict for ``nr`` on ``kernel`` and whether arguments can change it."""
+    kernel = Kernel.of(kernel)
     data = SeccompData(nr, arch)
-    verdict = evaluate(programs, data)
+    verdict = evaluate(programs, data, kernel=kernel)
     possible: set = {verdict.ret}
     outcomes: list = []
     if verdict.filter is not None or verdict.returns:  # else a call that bypasses the filters
@@ -427,18 +429,22 @@ def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | 
         except _Unbounded:
             possible = {verdict.ret, ANY}
     unbounded = ANY in possible
-    depends = unbounded or len({_key(r) for r in possible if r is not ANY}) > 1
+    depends = unbounded or len({_key(r, kernel) for r in possible if r is not ANY}) > 1
     return PolicyRow(nr, name, verdict.action, verdict.data, verdict.errno, depends, verdict.ret, verdict.filter,
                      tuple(sorted(r for r in possible if r is not ANY)), unbounded,
-                     _witnesses(programs, data, verdict.ret, outcomes) if depends else (data,))
+                     _witnesses(programs, data, verdict.ret, outcomes, kernel) if depends else (data,))
 
 
-def policy_table(filters: Sequence, arch="x86_64", *, budget: int = EXPLORATION_BUDGET) -> list[PolicyRow]:
-    """The verdict of ``filters`` (install order) for every syscall number in ``arch``'s table.
+def policy_table(filters: Sequence, arch="x86_64", *, kernel: Kernel | str | None = None,
+                 budget: int = EXPLORATION_BUDGET) -> list[PolicyRow]:
+    """The verdict of ``filters`` (install order) on ``kernel`` (default: the newest bpfsim
+    models) for every syscall number in ``arch``'s table.
 
     The arch word is fixed to that arch's AUDIT_ARCH value, so only its own numbers are listed
     (``"x32"`` lists x32's numbers, with the x32 bit, under AUDIT_ARCH_X86_64). ``budget``:
     instructions explored per number, over the whole stack, before a row is reported as unbounded.
     """
     programs = [verified(f) for f in filters]
-    return [policy_row(programs, nr, arch, name, budget=budget) for nr, name in syscall_table(arch).items()]
+    kernel = Kernel.of(kernel)
+    return [policy_row(programs, nr, arch, name, kernel=kernel, budget=budget)
+            for nr, name in syscall_table(arch).items()]

@@ -10,6 +10,7 @@ import struct
 from dataclasses import dataclass, field
 
 from . import abi
+from .target import X32, Target
 
 _U64 = (1 << 64) - 1
 
@@ -23,8 +24,11 @@ class SeccompData:
     """What a filter sees of one system call.
 
     ``nr`` is kept as the signed 32-bit ``int`` the kernel stores (``-1`` and ``0xffffffff`` are
-    the same call); a syscall name is looked up in the arch's table; ``arch`` becomes the AUDIT_ARCH_* number; ``args`` is padded to six u64.
+    the same call); a syscall name is looked up in the arch's table; ``arch`` (a name, a number
+    or a ``Target``) becomes the AUDIT_ARCH_* number; ``args`` is padded to six u64.
     ``byteorder`` defaults to the architecture's; pass it for bi-endian CPUs (big-endian arm64).
+    ``target`` is the ``Target`` of the call: x32's when the arch is x86_64's and ``nr`` has the
+    x32 bit.
     """
 
     nr: int
@@ -32,16 +36,17 @@ class SeccompData:
     instruction_pointer: int
     args: tuple[int, int, int, int, int, int]
     byteorder: str = field(default="little")
+    target: Target = field(default=None, repr=False, compare=False)
     _words: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
-    def __init__(self, nr: int | str, arch: int | str = "x86_64", instruction_pointer: int = 0,
+    def __init__(self, nr: int | str, arch: int | str | Target = "x86_64", instruction_pointer: int = 0,
                  args=(), *, byteorder: str | None = None):
-        info = abi.arch_info(arch)
+        target = Target.of(arch)
         if isinstance(nr, str):
             from .syscalls import syscall_number
-            nr = syscall_number(nr, arch)
-        if isinstance(arch, str) and arch.strip().lower() == "x32" and not nr & abi.X32_SYSCALL_BIT:
-            nr |= abi.X32_SYSCALL_BIT  # an x32 call is an x86_64 call with the x32 bit in nr
+            nr = syscall_number(nr, target)
+        if isinstance(nr, int):
+            nr |= target.nr_bit  # an x32 call is an x86_64 call with the x32 bit in nr
         if not -(1 << 31) <= nr < 1 << 32:
             raise ValueError(f"nr {nr} does not fit in 32 bits")
         args = tuple(args)
@@ -52,15 +57,18 @@ class SeccompData:
                 raise ValueError(f"args[{i}]={value!r} is not a 64-bit integer")
         if not isinstance(instruction_pointer, int) or not -(1 << 63) <= instruction_pointer <= _U64:
             raise ValueError(f"instruction_pointer={instruction_pointer!r} is not a 64-bit integer")
-        order = byteorder or info.byteorder
+        if target.shares_audit_arch and nr & abi.X32_SYSCALL_BIT:
+            target = X32
+        order = byteorder or target.byteorder
         if order not in ("little", "big"):
             raise ValueError(f"byteorder must be 'little' or 'big', not {order!r}")
         set_ = object.__setattr__
         set_(self, "nr", _signed32(nr))
-        set_(self, "arch", info.value)
+        set_(self, "arch", target.audit_arch)
         set_(self, "instruction_pointer", instruction_pointer & _U64)
         set_(self, "args", tuple(a & _U64 for a in args) + (0,) * (6 - len(args)))
         set_(self, "byteorder", order)
+        set_(self, "target", target)
         fmt = ("<" if order == "little" else ">")
         packed = struct.pack(fmt + "iIQ6Q", self.nr, self.arch, self.instruction_pointer, *self.args)
         set_(self, "_words", struct.unpack(fmt + "16I", packed))

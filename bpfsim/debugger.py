@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from . import abi
 from . import opcodes as op
 from .data import SeccompData
-from .errors import BpfsimError
+from .errors import BpfsimError, DebuggerError
 from .insn import hex_or_dec
 from .interpreter import Step, Trace, trace
 from .program import Program, format_listing
@@ -161,29 +161,26 @@ class StackTrace:
         printer.text(str(self))
 
 
-def _chain_options(filters, tracer: bool, listener: int | None, threads: int, after_trace: bool) -> dict:
+def _chain_options(filters, kernel, tracer: bool, listener: int | None, threads: int, after_trace: bool) -> dict:
     if isinstance(filters, FilterChain):
         listener = filters.listener if listener is None else listener
         threads = filters.threads
-    return dict(tracer=tracer, listener=listener, threads=threads, after_trace=after_trace)
+        kernel = filters.kernel if kernel is None else kernel
+    return dict(kernel=kernel, tracer=tracer, listener=listener, threads=threads, after_trace=after_trace)
 
 
-def trace_stack(filters: Sequence, data: SeccompData, *, tracer: bool = False, listener: int | None = None,
-                threads: int = 1, after_trace: bool = False) -> StackTrace:
+def trace_stack(filters: Sequence, data: SeccompData, *, kernel=None, tracer: bool = False,
+                listener: int | None = None, threads: int = 1, after_trace: bool = False) -> StackTrace:
     """Trace every filter (install order, oldest first) on ``data`` and evaluate the stack
     (the options are ``evaluate``'s)."""
     programs = [Program.of(f) for f in filters]
-    verdict = evaluate(programs, data, **_chain_options(filters, tracer, listener, threads, after_trace))
+    verdict = evaluate(programs, data, **_chain_options(filters, kernel, tracer, listener, threads, after_trace))
     return StackTrace(data, tuple(trace(p, data) for p in programs), verdict)
 
 
 _CONDITION = re.compile(r"^\s*(a|x|pc|m\[\s*(\d+)\s*\])\s*(==|!=|<=|>=|<|>|&)\s*(\S+)\s*$", re.IGNORECASE)
 _COMPARE = {"==": int.__eq__, "!=": int.__ne__, "<": int.__lt__, "<=": int.__le__, ">": int.__gt__,
             ">=": int.__ge__, "&": lambda a, b: bool(a & b)}
-
-
-class DebuggerError(BpfsimError, ValueError):
-    """A debugger request that does not make sense (unknown pc, unparsable condition)."""
 
 
 @dataclass(frozen=True)
@@ -234,12 +231,12 @@ class Debugger:
     debugger, so the REPL shows where it stopped.
     """
 
-    def __init__(self, filters: Sequence, data: SeccompData, *, tracer: bool = False,
+    def __init__(self, filters: Sequence, data: SeccompData, *, kernel=None, tracer: bool = False,
                  listener: int | None = None, threads: int = 1, after_trace: bool = False):
         self.programs = [Program.of(f) for f in filters]
         if not self.programs:
             raise DebuggerError("no filter to debug")
-        self.options = _chain_options(filters, tracer, listener, threads, after_trace)
+        self.options = _chain_options(filters, kernel, tracer, listener, threads, after_trace)
         self.breakpoints: list[int | Condition] = []
         self.filter = len(self.programs) - 1  # seccomp_run_filters starts with the newest
         self.stopped_by: str | None = None

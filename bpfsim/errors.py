@@ -1,7 +1,9 @@
-"""bpfsim's exceptions: one base class and four kinds, each carrying structured fields.
+"""bpfsim's exceptions, all of them: one base class and its kinds, each carrying structured fields.
 
 Foreign errors (struct.error, UnicodeDecodeError, pyelftools' ELFError, OSError) are translated
 into these at the one boundary of each input format, so callers catch ``BpfsimError`` only.
+The modules that raise them re-export the names users import from there (``abi.UnknownArchError``,
+``seccomp.InstallRefused``, ``kernel.KernelError``, ...).
 """
 
 from __future__ import annotations
@@ -85,3 +87,74 @@ class SeccompError(BpfsimError):
         self.errno = errno
         self.message = message
         super().__init__(f"{_errno_name(errno)}: {message}")
+
+
+class UnknownArchError(BpfsimError, ValueError):
+    """An architecture name or number bpfsim does not know."""
+
+
+class UnknownSyscallError(BpfsimError, LookupError):
+    """A syscall name that the arch's table does not have; ``suggestions`` are close names."""
+
+    def __init__(self, name: str, arch: str, suggestions: tuple[str, ...] = ()):
+        self.name = name
+        self.arch = arch
+        self.suggestions = suggestions
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"no syscall named {name!r} on {arch}{hint}")
+
+
+class UnknownKernelError(BpfsimError, ValueError):
+    """A kernel version that does not parse, or that bpfsim does not model."""
+
+
+class InstallRefused(SeccompError):
+    """The seccomp() or prctl() call that would attach a filter (or enter strict mode) was
+    itself answered by the filters already attached, as every call of the thread is.
+
+    ``verdict`` is their verdict on that call; ``errno`` is what the call returned, or ``None``
+    when it did not return (the thread was killed or got SIGSYS).
+    """
+
+    def __init__(self, verdict, call: str):
+        self.verdict = verdict
+        self.errno = verdict.outcome.errno
+        decider = "no filter" if verdict.filter is None else f"filter {verdict.filter}"
+        self.message = f"the {call} call itself is answered by {decider}: {verdict.outcome}"
+        BpfsimError.__init__(self, self.message)  # the errno, if any, is named in the outcome
+
+
+class KernelError(BpfsimError):
+    """The oracle could not ask the kernel: no such thread, no privilege, helper failure, timeout."""
+
+    def __init__(self, errno: int, message: str):
+        self.errno = errno
+        self.message = message
+        super().__init__(f"{_errno_name(errno)}: {message}")
+
+
+class KernelInstallError(SeccompError):
+    """seccomp(2) refused filter ``index`` (install order) of a stack with ``errno``.
+
+    ``suspended``: the stack was installed under PTRACE_O_SUSPEND_SECCOMP, so the errno is the
+    kernel's verdict on that filter; otherwise an earlier filter may have answered the seccomp()
+    call itself, and ``blocked`` names the signal when an earlier filter killed the installing
+    thread (``errno`` is then 0). ``guarded``: the oracle's guard filter was underneath, which
+    takes 9 from the per-thread instruction budget (ENOMEM).
+    """
+
+    def __init__(self, errno: int, index: int, *, guarded: bool = False, blocked: int | None = None,
+                 suspended: bool = True):
+        self.index = index
+        self.guarded = guarded
+        self.blocked = blocked
+        self.suspended = suspended
+        what = f"killed by signal {blocked}" if blocked else "refused"
+        notes = [] if suspended else ["installed in order, an earlier filter may have answered"]
+        if guarded:
+            notes.append("guard underneath")
+        super().__init__(errno, f"filter {index} {what}" + (f" ({'; '.join(notes)})" if notes else ""))
+
+
+class DebuggerError(BpfsimError, ValueError):
+    """A debugger request that does not make sense (unknown pc, unparsable condition)."""

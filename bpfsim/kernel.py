@@ -102,7 +102,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import abi
-from .errors import BpfsimError, SeccompError
+from .errors import BpfsimError, KernelError, KernelInstallError, SeccompError
 from .seccomp import SigInfo
 
 __all__ = [
@@ -137,38 +137,6 @@ _CALL = struct.Struct("<Ii6Q")
 _MAX_CALLS = 16384
 _MAX_FILTERS = 8192
 _MAX_INSN_BYTES = 24 << 20
-
-
-class KernelError(BpfsimError):
-    """The oracle could not ask the kernel: no such thread, no privilege, helper failure, timeout."""
-
-    def __init__(self, errno: int, message: str):
-        self.errno = errno
-        self.message = message
-        super().__init__(f"{abi.errno_name(errno)}: {message}")
-
-
-class KernelInstallError(SeccompError):
-    """seccomp(2) refused filter ``index`` (install order) of a stack with ``errno``.
-
-    ``suspended``: the stack was installed under PTRACE_O_SUSPEND_SECCOMP, so the errno is the
-    kernel's verdict on that filter; otherwise an earlier filter may have answered the seccomp()
-    call itself, and ``blocked`` names the signal when an earlier filter killed the installing
-    thread (``errno`` is then 0). ``guarded``: the oracle's guard filter was underneath, which
-    takes 9 from the per-thread instruction budget (ENOMEM).
-    """
-
-    def __init__(self, errno: int, index: int, *, guarded: bool = False, blocked: int | None = None,
-                 suspended: bool = True):
-        self.index = index
-        self.guarded = guarded
-        self.blocked = blocked
-        self.suspended = suspended
-        what = f"killed by signal {blocked}" if blocked else "refused"
-        notes = [] if suspended else ["installed in order, an earlier filter may have answered"]
-        if guarded:
-            notes.append("guard underneath")
-        super().__init__(errno, f"filter {index} {what}" + (f" ({'; '.join(notes)})" if notes else ""))
 
 
 @dataclass(frozen=True, slots=True)

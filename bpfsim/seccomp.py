@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 
 from . import abi
 from .data import SeccompData
-from .errors import BpfsimError, SeccompError
+from .errors import InstallRefused, SeccompError
+from .profiles import Kernel
 from .insn import Instruction
 from .opcodes import BPF_MAXINSNS
 from .program import Program
+from .target import Target
 from .verifier import VerifiedProgram, verified
 
 
@@ -36,16 +38,18 @@ class Action(enum.IntEnum):
     ALLOW = abi.SECCOMP_RET_ALLOW
 
     @classmethod
-    def of(cls, ret: int) -> "Action":
-        """The action the kernel takes for a filter result ``ret``.
+    def of(cls, ret: int, kernel: "Kernel | str | None" = None) -> "Action":
+        """The action ``kernel`` (default: the newest) takes for a filter result ``ret``.
 
-        ``__seccomp_filter`` switches on ``ret & SECCOMP_RET_ACTION_FULL``; an unknown value hits
-        ``default:`` which, since Linux 5.10, kills the whole process like KILL_PROCESS.
+        ``__seccomp_filter`` switches on ``ret & SECCOMP_RET_ACTION_FULL``; a value that kernel
+        does not know hits ``default:``, which kills the whole process like KILL_PROCESS since
+        5.10 (4d671d922d51) and before that ended the thread like KILL_THREAD.
         """
-        try:
-            return cls(ret & abi.SECCOMP_RET_ACTION_FULL)
-        except ValueError:
-            return cls.KILL_PROCESS
+        action = ret & abi.SECCOMP_RET_ACTION_FULL
+        profile = Kernel.of(kernel)
+        if profile.knows_action(action):
+            return cls(action)
+        return cls.KILL_PROCESS if profile.unknown_action_kills_process else cls.KILL_THREAD
 
     def __str__(self) -> str:
         return self.name
@@ -149,10 +153,6 @@ class Verdict:
         printer.text(repr(self))
 
 
-# uapi ptrace / arch facts used by outcomes.
-_BYPASS_NATIVE_X86_64 = {335: "uretprobe", 336: "uprobe"}  # kernel/seccomp.c:seccomp_uprobe_exception
-
-
 def _kernel_enosys(data: SeccompData) -> int:
     """The kernel's own ENOSYS, which is its arch's (tools/gen_errnos.py): 89 on mips."""
     return abi.errno_number("ENOSYS", data.arch)
@@ -192,18 +192,21 @@ def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompDa
     if action in (Action.ALLOW, Action.LOG):
         return Outcome(True, description="runs" + (" and is logged" if action == Action.LOG else ""))
     # KILL_THREAD, KILL_PROCESS and unknown actions.
-    if action == Action.KILL_THREAD and ret & abi.SECCOMP_RET_ACTION_FULL == 0 and threads > 1:
+    # KILL_THREAD, and before 5.10 an unknown action too, ends only the calling thread.
+    name = ("KILL_THREAD" if ret & abi.SECCOMP_RET_ACTION_FULL == 0 else
+            "KILL_PROCESS" if action == Action.KILL_PROCESS and is_known_action(ret) else f"unknown action {ret:#010x}")
+    if action == Action.KILL_THREAD and threads > 1:
         return Outcome(False, signal=abi.SIGSYS, killed="thread",
-                       description="the thread exits (do_exit(SIGSYS)); the other threads go on")
-    name = "KILL_THREAD in the last thread" if ret & abi.SECCOMP_RET_ACTION_FULL == 0 else (
-        "KILL_PROCESS" if is_known_action(ret) else f"unknown action {ret:#010x}")
+                       description=f"{name}: the thread exits (do_exit(SIGSYS)); the other threads go on")
+    if action == Action.KILL_THREAD:
+        name += " in the last thread"
     return Outcome(False, signal=abi.SIGSYS, killed="process", core_dump=True,
                    description=f"{name}: the process dies of SIGSYS with a core dump")
 
 
 def _verdict(ret: int, index: int | None, data: SeccompData, returns: tuple[int, ...], reason: str, *,
-             tracer: bool, listener: int | None, threads: int, after_trace: bool) -> Verdict:
-    action = Action.of(ret)
+             kernel: Kernel, tracer: bool, listener: int | None, threads: int, after_trace: bool) -> Verdict:
+    action = Action.of(ret, kernel)
     value = ret & abi.SECCOMP_RET_DATA
     err = min(value, abi.MAX_ERRNO) if action == Action.ERRNO else None
     outcome = _outcome(action, ret, index, data, tracer=tracer, listener=listener, threads=threads,
@@ -211,16 +214,10 @@ def _verdict(ret: int, index: int | None, data: SeccompData, returns: tuple[int,
     return Verdict(action, value, ret, err, index, outcome, returns, reason, data.arch)
 
 
-def _bypass(data: SeccompData) -> str | None:
-    """The calls that never reach the filters on Linux 6.18 (``seccomp_uprobe_exception``)."""
-    if data.arch == abi.NATIVE_ARCH.value and data.nr in _BYPASS_NATIVE_X86_64:
-        return _BYPASS_NATIVE_X86_64[data.nr]
-    return None
-
-
-def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, listener: int | None = None,
-             threads: int = 1, after_trace: bool = False) -> Verdict:
-    """The verdict for ``data`` of ``filters`` attached in this order (oldest first).
+def evaluate(filters: Sequence, data: SeccompData, *, kernel: Kernel | str | None = None, tracer: bool = False,
+             listener: int | None = None, threads: int = 1, after_trace: bool = False) -> Verdict:
+    """The verdict for ``data`` of ``filters`` attached in this order (oldest first), on ``kernel``
+    (a ``Kernel`` or a version string; default: the newest bpfsim models).
 
     ``tracer``: a ptracer set PTRACE_O_TRACESECCOMP. ``listener``: install-order index of the
     filter holding a user-notification listener. ``threads``: live threads in the process
@@ -235,10 +232,11 @@ def evaluate(filters: Sequence, data: SeccompData, *, tracer: bool = False, list
     if after_trace and data.nr < 0:
         raise ValueError(f"nr {data.nr} after a TRACE stop: the tracer skipped the call, and the filters "
                          "do not run again (kernel/seccomp.c:__seccomp_filter)")
-    options = dict(tracer=tracer, listener=listener, threads=threads, after_trace=after_trace)
-    bypass = _bypass(data)
+    profile = Kernel.of(kernel)
+    options = dict(kernel=profile, tracer=tracer, listener=listener, threads=threads, after_trace=after_trace)
+    bypass = profile.unfiltered_calls(data.target).get(data.nr)  # kernel/seccomp.c:seccomp_uprobe_exception
     if bypass:
-        return _verdict(abi.SECCOMP_RET_ALLOW, None, data, (), f"{bypass} bypasses every filter (Linux 6.14+)",
+        return _verdict(abi.SECCOMP_RET_ALLOW, None, data, (), f"{bypass} bypasses every filter (Linux {profile})",
                         **options)
     # kernel/seccomp.c:seccomp_run_filters: "All filters in the list are evaluated and the
     # lowest BPF return value always takes priority (ignoring the DATA)."
@@ -266,26 +264,11 @@ _PRCTL_MODES = {abi.SECCOMP_SET_MODE_FILTER: abi.SECCOMP_MODE_FILTER,
                 abi.SECCOMP_SET_MODE_STRICT: abi.SECCOMP_MODE_STRICT}
 
 
-class InstallRefused(SeccompError):
-    """The seccomp() or prctl() call that would attach a filter (or enter strict mode) was
-    itself answered by the filters already attached, as every call of the thread is.
-
-    ``verdict`` is their verdict on that call; ``errno`` is what the call returned, or ``None``
-    when it did not return (the thread was killed or got SIGSYS).
-    """
-
-    def __init__(self, verdict: Verdict, call: str):
-        self.verdict = verdict
-        self.errno = verdict.outcome.errno
-        decider = "no filter" if verdict.filter is None else f"filter {verdict.filter}"
-        self.message = f"the {call} call itself is answered by {decider}: {verdict.outcome}"
-        BpfsimError.__init__(self, self.message)  # the errno, if any, is named in the outcome
-
-
 class FilterChain:
     """The filters attached to one thread, with seccomp(2)'s rules for attaching more.
 
-    ``arch``: the thread's architecture. When it is given, each attach (or strict-mode switch) is
+    ``kernel``: the kernel version modelled (a ``Kernel`` or a version string; default: the
+    newest), which decides the known flags and the verdicts. ``arch``: the thread's architecture. When it is given, each attach (or strict-mode switch) is
     first made as a system call, seccomp(2) or prctl(2), through the filters already attached,
     and fails as the kernel's entry code would make it fail (``InstallRefused``). Without it the
     install calls are not judged, which suits stacks of filters for another machine.
@@ -293,15 +276,14 @@ class FilterChain:
     """
 
     def __init__(self, filters: Iterable = (), *, threads: int = 1, arch: str | int | None = None,
-                 no_new_privs: bool = True, cap_sys_admin: bool = False):
+                 kernel: Kernel | str | None = None, no_new_privs: bool = True, cap_sys_admin: bool = False):
         self._filters: list[Program] = []
         self._flags: list[int] = []
         self._path_length = 0
         self.strict = False
         self.threads = threads
-        if arch is not None:
-            abi.arch_info(arch)  # an unknown arch fails here, not at the second attach
-        self.arch = arch
+        self.kernel = Kernel.of(kernel)
+        self.arch = None if arch is None else Target.of(arch)  # an unknown arch fails here, not at the second attach
         self.no_new_privs = no_new_privs
         self.cap_sys_admin = cap_sys_admin
         for prog in filters:
@@ -342,8 +324,11 @@ class FilterChain:
             raise ValueError("prctl(PR_SET_SECCOMP) has no flags; attach with via='seccomp'")
         prog = prog.program if isinstance(prog, VerifiedProgram) else Program.of(prog)
         self._judge_install_call(via, abi.SECCOMP_SET_MODE_FILTER, flags)
-        if flags & ~abi.SECCOMP_FILTER_FLAG_MASK:
-            raise SeccompError(errnos.EINVAL, f"unknown filter flags {flags & ~abi.SECCOMP_FILTER_FLAG_MASK:#x}")
+        if flags & ~self.kernel.filter_flags:
+            unknown = flags & ~self.kernel.filter_flags
+            names = "|".join(n for bit, n in abi.FILTER_FLAG_NAMES.items() if unknown & bit)
+            raise SeccompError(errnos.EINVAL, f"unknown filter flags {unknown:#x}"
+                                              + (f" ({names} is newer than Linux {self.kernel})" if names else ""))
         if flags & _FLAG_TSYNC and flags & _FLAG_LISTENER and not flags & abi.SECCOMP_FILTER_FLAG_TSYNC_ESRCH:
             raise SeccompError(errnos.EINVAL, "TSYNC with NEW_LISTENER needs TSYNC_ESRCH")
         if flags & abi.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV and not flags & _FLAG_LISTENER:
@@ -359,12 +344,12 @@ class FilterChain:
             raise SeccompError(errnos.EBUSY, f"filter {self.listener} already has a listener (has_duplicate_listener)")
         length = checked.converted_length
         total = length + self._path_length
-        if total > abi.MAX_INSNS_PER_PATH:
+        if total > self.kernel.max_insns_per_path:
             raise SeccompError(errnos.ENOMEM, f"{total} instructions on the path would exceed "
-                                              f"MAX_INSNS_PER_PATH ({abi.MAX_INSNS_PER_PATH}) (seccomp_attach_filter)")
+                                              f"MAX_INSNS_PER_PATH ({self.kernel.max_insns_per_path}) (seccomp_attach_filter)")
         self._filters.append(prog)
         self._flags.append(flags)
-        self._path_length += length + abi.FILTER_PATH_PENALTY
+        self._path_length += length + self.kernel.filter_path_penalty
         return len(self._filters) - 1 if flags & _FLAG_LISTENER else None
 
     def set_mode_strict(self, *, via: str = "seccomp") -> None:
@@ -396,14 +381,14 @@ class FilterChain:
 
     def evaluate(self, data: SeccompData, *, tracer: bool = False, after_trace: bool = False) -> Verdict:
         if self.strict:
-            return strict_verdict(data)
-        return evaluate(self._filters, data, tracer=tracer, listener=self.listener, threads=self.threads,
-                        after_trace=after_trace)
+            return strict_verdict(data, kernel=self.kernel)
+        return evaluate(self._filters, data, kernel=self.kernel, tracer=tracer, listener=self.listener,
+                        threads=self.threads, after_trace=after_trace)
 
     def __repr__(self) -> str:
         if self.strict:
             return "<FilterChain strict mode>"
-        lines = [f"<FilterChain {len(self)} filters, path length {self.path_length()}/{abi.MAX_INSNS_PER_PATH}>"]
+        lines = [f"<FilterChain {len(self)} filters, path length {self.path_length()}/{self.kernel.max_insns_per_path}>"]
         for i, (prog, flags) in enumerate(zip(self._filters, self._flags)):
             names = "|".join(n for bit, n in abi.FILTER_FLAG_NAMES.items() if flags & bit)
             origin = f" from {prog.name}" if prog.name else ""
@@ -411,25 +396,24 @@ class FilterChain:
         return "\n".join(lines)
 
 
-def strict_syscalls(arch) -> frozenset[int]:
+def strict_syscalls(arch, kernel: Kernel | str | None = None) -> frozenset[int]:
     """The calls strict mode allows (``mode1_syscalls``, kernel/seccomp.c, with the arch's
-    asm/seccomp.h): read, write, exit and the sigreturn; x86_64 adds uretprobe and uprobe;
-    i386 (the x86 compat table) uses sigreturn where the others use rt_sigreturn."""
+    asm/seccomp.h): read, write, exit and the sigreturn; on x86_64 the uretprobe and uprobe
+    calls where ``kernel`` lets them bypass the filters; i386 (the x86 compat table) uses
+    sigreturn where the others use rt_sigreturn."""
     from .syscalls import syscall_number
-    info = abi.arch_info(arch)
-    sigreturn = "sigreturn" if info.name == "i386" else "rt_sigreturn"
-    numbers = {syscall_number(name, info) for name in ("read", "write", "exit", sigreturn)}
-    if info is abi.NATIVE_ARCH:
-        numbers |= set(_BYPASS_NATIVE_X86_64)
-    return frozenset(numbers)
+    target = Target.of(arch)
+    sigreturn = "sigreturn" if target.arch.name == "i386" else "rt_sigreturn"
+    numbers = {syscall_number(name, target.arch) for name in ("read", "write", "exit", sigreturn)}
+    return frozenset(numbers | set(Kernel.of(kernel).unfiltered_calls(Target(target.arch))))
 
 
-def strict_verdict(data: SeccompData) -> Verdict:
+def strict_verdict(data: SeccompData, *, kernel: Kernel | str | None = None) -> Verdict:
     """kernel/seccomp.c:__secure_computing_strict: anything else ends the thread with SIGKILL.
 
     It compares the number alone, so an x32 call (number with the x32 bit) is never allowed.
     """
-    if data.nr in strict_syscalls(data.arch):
+    if data.nr in strict_syscalls(data.arch, kernel):
         outcome = Outcome(True, description="runs (allowed in strict mode)")
         return Verdict(Action.ALLOW, 0, abi.SECCOMP_RET_ALLOW, None, None, outcome, (), "strict mode allows it")
     outcome = Outcome(False, signal=abi.SIGKILL, killed="thread",

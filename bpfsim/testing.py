@@ -16,6 +16,7 @@ import pytest
 from . import abi
 from .data import SeccompData
 from .debugger import trace_stack
+from .profiles import Kernel
 from .program import Program
 from .seccomp import Action, FilterChain, Verdict
 
@@ -72,14 +73,16 @@ def _mismatch(verdict: Verdict, action, errno: int | None, data: int | None) -> 
 
 
 def assert_verdict(filters, syscall: int | str, args=(), *, action, errno: int | str | None = None,
-                   data: int | None = None, arch: str = "x86_64", ip: int = 0, tracer: bool = False,
-                   listener: int | None = None, threads: int = 1) -> Verdict:
-    """Assert the stack's verdict for one call; on failure the message holds the deciding trace.
+                   data: int | None = None, arch: str = "x86_64", ip: int = 0, kernel=None,
+                   tracer: bool = False, listener: int | None = None, threads: int = 1) -> Verdict:
+    """Assert the stack's verdict for one call on ``kernel`` (a version string or ``Kernel``;
+    default: the newest bpfsim models); on failure the message holds the deciding trace.
     ``errno`` may be a name (``"EACCES"``), numbered as ``arch`` numbers it."""
     __tracebackhide__ = True
     errno = _errno(errno, arch)
     call = SeccompData(syscall, arch, ip, args)
-    stack = trace_stack(load_filters(filters), call, tracer=tracer, listener=listener, threads=threads)
+    stack = trace_stack(load_filters(filters), call, kernel=kernel, tracer=tracer, listener=listener,
+                        threads=threads)
     if _mismatch(stack.verdict, action, errno, data):
         raise AssertionError(f"expected {_expected_text(action, errno, data, arch)}, got {stack.verdict!r}\n"
                              f"{stack.brief()}")
@@ -106,14 +109,14 @@ def _satisfied(got: tuple[str, int | None], want: tuple[str, int | None]) -> boo
     return got[0] == want[0] and (want[1] is None or got[1] == want[1])
 
 
-def _possible(row) -> set[tuple[str, int | None]]:
-    """Every (action, errno) the row's possible return values give; errno capped as
-    kernel/seccomp.c:__seccomp_filter caps it (MAX_ERRNO)."""
-    return {(Action.of(r).name, min(r & abi.SECCOMP_RET_DATA, abi.MAX_ERRNO) if Action.of(r) == Action.ERRNO
-             else None) for r in row.possible}
+def _possible(row, kernel: Kernel) -> set[tuple[str, int | None]]:
+    """Every (action, errno) the row's possible return values give on ``kernel``; errno capped
+    as kernel/seccomp.c:__seccomp_filter caps it (MAX_ERRNO)."""
+    return {(Action.of(r, kernel).name, min(r & abi.SECCOMP_RET_DATA, abi.MAX_ERRNO)
+             if Action.of(r, kernel) == Action.ERRNO else None) for r in row.possible}
 
 
-def _row_problem(row, want, arch: str) -> str | None:
+def _row_problem(row, want, arch: str, kernel: Kernel) -> str | None:
     """Why ``row`` does not meet ``want``, or ``None`` when it does."""
     got = (row.action.name, row.errno)
     if isinstance(want, tuple):
@@ -124,7 +127,7 @@ def _row_problem(row, want, arch: str) -> str | None:
                 + ("; it depends on the arguments" if row.depends_on_args else ""))
     if row.unbounded:
         return "expected a set of verdicts, but some verdicts are computed from the arguments"
-    possible = _possible(row)
+    possible = _possible(row, kernel)
     extra = [g for g in possible if not any(_satisfied(g, w) for w in want)]
     missing = [w for w in want if not any(_satisfied(g, w) for g in possible)]
     if not extra and not missing:
@@ -134,8 +137,8 @@ def _row_problem(row, want, arch: str) -> str | None:
     return f"expected {{{wanted}}}, the arguments can give {{{shown}}}"
 
 
-def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=None) -> None:
-    """Assert the policy table of ``arch`` in one go.
+def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=None, kernel=None) -> None:
+    """Assert the policy table of ``arch`` on ``kernel`` (default: the newest) in one go.
 
     ``expected`` maps syscall names or numbers to ``"ALLOW"``, ``("ERRNO", "EACCES")`` or an
     ``Action`` (the verdict for zero arguments), or to a set of them (every verdict the
@@ -147,9 +150,10 @@ def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=N
     wanted = {_nr(k, arch): _expectations(v, arch) for k, v in expected.items()}
     fallback = None if default is None else _expectations(default, arch)
     wrong = []
-    for row in policy_table(list(stack), arch):
+    kernel = stack.kernel if kernel is None and isinstance(stack, FilterChain) else Kernel.of(kernel)
+    for row in policy_table(list(stack), arch, kernel=kernel):
         want = wanted.pop(row.nr, fallback)
-        problem = None if want is None else _row_problem(row, want, arch)
+        problem = None if want is None else _row_problem(row, want, arch, kernel)
         if problem:
             wrong.append((row, problem))
     if wanted:
@@ -159,7 +163,7 @@ def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=N
         lines = [f"{len(wrong)} syscall(s) differ from the expected {arch} policy:"]
         lines += [f"  {row.name or row.nr:<20} {problem}" for row, problem in wrong]
         lines.append("the first one, traced with all arguments 0:")
-        lines.append(trace_stack(stack, SeccompData(wrong[0][0].nr, arch)).brief())
+        lines.append(trace_stack(stack, SeccompData(wrong[0][0].nr, arch), kernel=kernel).brief())
         raise AssertionError("\n".join(lines))
 
 

@@ -16,6 +16,7 @@ from . import opcodes as op
 from .abi import SECCOMP_DATA_SIZE
 from .errors import VerifyError
 from .insn import Instruction
+from .profiles import Kernel
 from .program import Program
 from .semantics import converted_length, decode, successors
 
@@ -172,6 +173,11 @@ def verified(prog: Sequence[Instruction] | VerifiedProgram) -> VerifiedProgram:
     return prog._verified
 
 
-def verify(prog: Sequence[Instruction]) -> None:
-    """Return ``None`` where the kernel would load ``prog`` alone; raise ``VerifyError`` otherwise."""
+def verify(prog: Sequence[Instruction], *, kernel: Kernel | str | None = None) -> None:
+    """Return ``None`` where the kernel would load ``prog`` alone; raise ``VerifyError`` otherwise.
+
+    ``kernel`` (a ``Kernel`` or version string) is checked and otherwise changes nothing: these
+    load-time checks are the same in every kernel bpfsim models (4.14 to 6.18).
+    """
+    Kernel.of(kernel)
     verified(prog)

@@ -11,8 +11,11 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
-from ..abi import Arch, UnknownArchError, arch_info
-from ..errors import BpfsimError
+from ..abi import Arch
+from ..errors import UnknownArchError, UnknownSyscallError
+from ..target import Target
+
+ArchLike = str | int | Arch | Target
 
 _MODULES = {
     "x86_64": "_x86_64", "x32": "_x32", "i386": "_i386", "aarch64": "_aarch64", "arm": "_arm",
@@ -25,31 +28,18 @@ _MODULES = {
 }
 
 
-class UnknownSyscallError(BpfsimError, LookupError):
-    """A syscall name that the arch's table does not have; ``suggestions`` are close names."""
-
-    def __init__(self, name: str, arch: str, suggestions: tuple[str, ...] = ()):
-        self.name = name
-        self.arch = arch
-        self.suggestions = suggestions
-        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"no syscall named {name!r} on {arch}{hint}")
-
-
 def known_arches() -> tuple[str, ...]:
     """Names of the arches with a table: every seccomp arch in ``abi.ARCHES``, and x32."""
     return tuple(_MODULES)
 
 
-def _table_name(arch: str | int | Arch) -> str:
-    """The table for ``arch``; the name ``x32`` picks x32's although its AUDIT_ARCH is x86_64's."""
-    if isinstance(arch, str) and arch.strip().lower() == "x32":
-        return "x32"
-    info = arch_info(arch)
-    if info.name not in _MODULES:
-        raise UnknownArchError(f"no syscall table for {info.name}: "
+def _table_name(arch: ArchLike) -> str:
+    """The table of ``arch``'s ABI; x32's has its own although its AUDIT_ARCH is x86_64's."""
+    target = Target.of(arch)
+    if target.name not in _MODULES:
+        raise UnknownArchError(f"no syscall table for {target.name}: "
                                "seccomp filters do not run there (Linux v6.18.2)")
-    return info.name
+    return target.name
 
 
 @cache
@@ -63,7 +53,7 @@ def _by_number(table: str) -> dict[int, str]:
     return {nr: name for name, nr in sorted(_by_name(table).items(), key=lambda item: item[1])}
 
 
-def syscall_number(name: str, arch: str | int | Arch) -> int:
+def syscall_number(name: str, arch: ArchLike) -> int:
     """The number of syscall ``name`` on ``arch``; raises UnknownSyscallError naming close matches."""
     table = _table_name(arch)
     try:
@@ -74,26 +64,27 @@ def syscall_number(name: str, arch: str | int | Arch) -> int:
         raise UnknownSyscallError(name, table, tuple(close)) from None
 
 
-def syscall_name(nr: int, arch: str | int | Arch) -> str | None:
+def syscall_name(nr: int, arch: ArchLike) -> str | None:
     """The name of ``nr`` in ``arch``'s own table, or ``None``; see describe_nr for x86_64's x32 calls."""
     return _by_number(_table_name(arch)).get(nr)
 
 
-def syscall_table(arch: str | int | Arch) -> dict[int, str]:
+def syscall_table(arch: ArchLike) -> dict[int, str]:
     """A fresh number -> name dict for ``arch``, sorted by number."""
     return dict(_by_number(_table_name(arch)))
 
 
-def describe_nr(nr: int, arch: str | int | Arch) -> str | None:
+def describe_nr(nr: int, arch: ArchLike) -> str | None:
     """``nr`` as a reader names it: ``"read"``, ``"x32 read"``, or ``None``.
 
     x86_64 and x32 share AUDIT_ARCH_X86_64, so a filter that checks only the arch sees both
     number spaces; a number missing from the arch's own table is looked up in the other.
     """
-    table = _table_name(arch)
+    target = Target.of(arch)
+    table = _table_name(target)
     own = _by_number(table).get(nr)
-    if own is not None or table not in ("x86_64", "x32"):
+    if own is not None or not target.shares_audit_arch:
         return own
-    other = "x32" if table == "x86_64" else "x86_64"
+    other = "x86_64" if target.x32 else "x32"
     name = _by_number(other).get(nr)
     return None if name is None else f"{other} {name}"
