@@ -291,8 +291,8 @@ class _Assembler:
         except KeyError:
             pass
         if self.arch is None:
-            raise cur.fail(f"unknown name '{name}' (a syscall name needs an arch: write "
-                           "'arch x86_64' first or pass arch=)", token)
+            raise cur.fail(f"unknown name '{name}' (a syscall name needs the filter's arch: an 'arch x86_64' "
+                           "line first, or arch= (--filter-arch on the command line))", token)
         from .syscalls import syscall_number
         try:
             return syscall_number(name, self.arch)

@@ -15,9 +15,10 @@ import sys
 from . import abi
 from .data import SeccompData
 from .errors import BpfsimError, SeccompError, VerifyError
+from .profiles import Kernel
 from .program import Program
 from .seccomp import FilterChain, evaluate
-from .syscalls import UnknownSyscallError, describe_nr
+from .syscalls import UnknownSyscallError, describe_nr, known_arches
 
 # The debugger, the analysis and the output formats are imported by the commands that use them:
 # a one-shot command spends most of its time starting up.
@@ -83,11 +84,31 @@ def _arg_pair(text: str) -> tuple[int, int]:
     return int(index), _number(value)
 
 
+def _filter_files(paths: list[str]) -> list[str]:
+    """The FILTER arguments with each directory replaced by its ``.bpf`` files in install order.
+
+    ``dump`` numbers its files from 0 (oldest); sorting by that number also reads directories
+    that older bpfsim versions wrote as 0.bpf ... 24.bpf, where the name order is not install order.
+    """
+    files = []
+    for path in paths:
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        names = [n for n in os.listdir(path) if n.endswith(".bpf")]
+        if not names:
+            raise _UsageError(f"{path}: a directory without .bpf files (FILTER may be a directory bpfsim dump wrote)")
+        stem = lambda name: name[:-4]
+        names.sort(key=lambda n: (0, int(stem(n)), n) if stem(n).isdigit() else (1, 0, n))
+        files += [os.path.join(path, n) for n in names]
+    return files
+
+
 def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: str | None = None,
                    via: str = "seccomp") -> list[Program]:
-    """Load the stack in install order (``arch`` numbers names in C and assembler text) and
-    attach it as seccomp(2) would, naming a refused file; with ``installs_as``, each install
-    call also passes through the filters before it."""
+    """Load the stack in install order (``arch``, the filters' arch, numbers names in C and
+    assembler text) and attach it as seccomp(2) would, naming a refused file; with
+    ``installs_as``, each install call also passes through the filters before it."""
     chain = FilterChain(arch=installs_as)
     programs = []
     for path in paths:
@@ -100,30 +121,60 @@ def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: st
     return programs
 
 
-def _arch(args, programs: list[Program]) -> str:
-    return args.arch or next((p.arch for p in programs if p.arch), None) or "x86_64"
+def _judged_arches(args, programs: list[Program]) -> tuple[list[str], str]:
+    """The arches whose calls a command judges, and the line that says why: ``--arch``, else
+    every arch the stack may let through (arches.py), else the filters' own, else x86_64."""
+    if args.arch == "all":
+        names = [a.name for a in abi.ARCHES if a.seccomp and a.name in known_arches()]
+        return names, f"arches {', '.join(names)} (--arch all)"
+    if args.arch is not None:
+        return [args.arch], f"arch {args.arch} (--arch)"
+    from .arches import arches_checked
+    checked = arches_checked(programs)
+    names = [name for name in checked.passed if abi.arch_info(name).seccomp]
+    if names:
+        more = ", as for arches they never name" if checked.others_pass else ""
+        label, whose = ("arches", "their") if len(names) > 1 else ("arch", "its")
+        return names, (f"{label} {', '.join(names)}: read from the filters, which may let {whose} calls "
+                       f"through{more} (--arch ARCH or all to choose)")
+    own = next((p.arch for p in programs if p.arch), None)
+    why = "no path lets a call of any arch through" if checked.checked else "the filters do not check the arch"
+    return [own or "x86_64"], (f"arch {own}, the filters' own" if own else "arch x86_64, this machine's") + (
+        f": {why} (--arch ARCH to choose)")
 
 
-def _check_options(args, programs: list[Program]) -> None:
-    """What argparse cannot check alone: the arch's kernel runs filters, and the evaluation options
-    fit the stack."""
-    if args.arch == "":
-        raise _UsageError("--arch: an empty name")
-    arch = _arch(args, programs)
+def _one_arch(args, programs: list[Program]) -> str:
+    """The arch of the call a command judges: one arch, or a usage error naming the candidates."""
+    names, _ = _judged_arches(args, programs)
+    if len(names) > 1:
+        raise _UsageError(f"the stack lets calls of {', '.join(names)} through: choose one with --arch")
+    return names[0]
+
+
+def _check_arch(arch: str) -> None:
     try:
         if not abi.arch_info(arch).seccomp:
             raise _UsageError(f"--arch {arch}: seccomp filters do not run there (Linux v6.18.2)")
     except abi.UnknownArchError as error:
         raise _UsageError(f"--arch: {error}") from None
+
+
+def _check_options(args, programs: list[Program]) -> None:
+    """What argparse cannot check alone: the arch's kernel runs filters, and the evaluation options
+    fit the stack."""
+    for option in ("arch", "filter_arch"):
+        if getattr(args, option, None) == "":
+            raise _UsageError(f"--{option.replace('_', '-')}: an empty name")
+    if args.arch not in (None, "all"):
+        _check_arch(args.arch)
     if getattr(args, "listener", None) is not None and not 0 <= args.listener < len(programs):
         raise _UsageError(f"--listener {args.listener}: the stack has filters 0..{len(programs) - 1}")
     if getattr(args, "threads", 1) < 1:
         raise _UsageError(f"--threads {args.threads}: a process has at least the calling thread")
 
 
-def _input(args, programs: list[Program]) -> SeccompData:
-    _check_options(args, programs)
-    arch = _arch(args, programs)
+def _input(args, programs: list[Program], arch: str) -> SeccompData:
+    """The call of ``arch`` that ``--nr``, ``--arg`` and ``--ip`` describe."""
     try:
         nr = int(args.nr, 0)
     except ValueError:
@@ -147,51 +198,89 @@ def _options(args) -> dict:
     return dict(tracer=args.tracer, listener=args.listener, threads=args.threads, after_trace=args.after_trace)
 
 
-def _call_name(data: SeccompData) -> str:
-    arch = abi.arch_name(data.arch)
+def _syscall_name(data: SeccompData) -> str | None:
     try:
-        name = describe_nr(data.nr & 0xFFFFFFFF, arch)
+        return describe_nr(data.nr & 0xFFFFFFFF, abi.arch_name(data.arch))
     except BpfsimError:
-        name = None
-    return f"{name or 'syscall'} (nr {data.nr}, {arch})"
+        return None
+
+
+def _call_name(data: SeccompData) -> str:
+    return f"{_syscall_name(data) or 'syscall'} (nr {data.nr}, {abi.arch_name(data.arch)})"
 
 
 # -- commands -----------------------------------------------------------------------------------
 
+def _outcome_json(verdict, data: SeccompData, kernel: str | None) -> dict:
+    """``eval --json``: the contract's keys, with ``errno`` the errno the caller sees (ENOSYS for
+    TRACE without a tracer too), then what else the calling thread observes and which call it was."""
+    outcome = verdict.outcome
+    siginfo = outcome.siginfo
+    arch = abi.arch_name(data.arch)
+    return {**verdict.as_dict(), "errno": outcome.errno, "runs": outcome.runs, "retval": outcome.retval,
+            "signal": outcome.signal, "killed": outcome.killed, "core_dump": outcome.core_dump,
+            "siginfo": None if siginfo is None else {
+                "si_signo": siginfo.si_signo, "si_code": siginfo.si_code, "si_errno": siginfo.si_errno,
+                "si_syscall": siginfo.si_syscall, "si_arch": siginfo.si_arch,
+                "si_call_addr": siginfo.si_call_addr},
+            "trace_message": outcome.trace_message, "listener": outcome.listener,
+            "nr": data.nr, "name": _syscall_name(data), "arch": arch, "kernel": Kernel.of(kernel).name}
+
+
 def _cmd_eval(args) -> int:
-    programs = _load_verified(args.filters, arch=args.arch)
-    data = _input(args, programs)
+    files = _filter_files(args.filters)
+    programs = _load_verified(files, arch=args.filter_arch)
+    _check_options(args, programs)
+    arches = [_one_arch(args, programs)] if args.json or args.trace else _judged_arches(args, programs)[0]
+    for arch in arches:
+        _check_arch(arch)
+        data = _input(args, programs, arch)
+        if len(arches) > 1 and arch != arches[0]:
+            print()
+        _eval_one(args, files, programs, data)
+    return 0
+
+
+def _eval_one(args, files: list[str], programs: list[Program], data: SeccompData) -> None:
     if args.trace:
         from .debugger import trace_stack
         stack = trace_stack(programs, data, **_options(args))
         for i in range(len(programs) - 1, -1, -1) if stack.verdict.returns else ():
-            print(f"filter {i} ({args.filters[i]}):\n{stack.traces[i]}\n")
+            print(f"filter {i} ({files[i]}):\n{stack.traces[i]}\n")
         verdict = stack.verdict
     else:
         verdict = evaluate(programs, data, **_options(args))
     if args.json:
         import json
-        print(json.dumps(verdict.as_dict()))
-        return 0
+        print(json.dumps(_outcome_json(verdict, data, getattr(args, "kernel", None))))
+        return
     print(_color(str(verdict), verdict.action.name))
     print(f"{_call_name(data)}: {verdict.outcome}")
     if args.trace:
         print(stack.why)
-    return 0
+
+
+def _call_stack(args) -> tuple[list[Program], SeccompData]:
+    """The stack and the one call that trace and debug step through."""
+    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch)
+    _check_options(args, programs)
+    arch = _one_arch(args, programs)
+    _check_arch(arch)
+    return programs, _input(args, programs, arch)
 
 
 def _cmd_trace(args) -> int:
     from .debugger import trace_stack
-    programs = _load_verified(args.filters, arch=args.arch)
-    stack = trace_stack(programs, _input(args, programs), **_options(args))
+    programs, data = _call_stack(args)
+    stack = trace_stack(programs, data, **_options(args))
     print(str(stack))
     return 0
 
 
 def _cmd_debug(args) -> int:
     from .debugger import Debugger, DebuggerShell
-    programs = _load_verified(args.filters, arch=args.arch)
-    debugger = Debugger(programs, _input(args, programs), **_options(args))
+    programs, data = _call_stack(args)
+    debugger = Debugger(programs, data, **_options(args))
     shell = DebuggerShell(debugger, stdin=None if sys.stdin.isatty() else sys.stdin, stdout=sys.stdout)
     shell.cmdloop()
     return 0
@@ -199,10 +288,14 @@ def _cmd_debug(args) -> int:
 
 def _cmd_table(args) -> int:
     from .analysis import policy_table
-    programs = _load_verified(args.filters, arch=args.arch)
+    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch)
     _check_options(args, programs)
-    arch = _arch(args, programs)
-    rows = [row.as_dict() for row in policy_table(programs, arch)]
+    arches, why = _judged_arches(args, programs)
+    for arch in arches:
+        _check_arch(arch)
+    # One arch keeps the contract's row; several name theirs.
+    rows = [{**row.as_dict(), **({"arch": arch} if len(arches) > 1 else {})}
+            for arch in arches for row in policy_table(programs, arch)]
     if args.json:
         import json
         print(json.dumps(rows))
@@ -213,11 +306,15 @@ def _cmd_table(args) -> int:
         writer.writerows({k: str(v).lower() if isinstance(v, bool) else v for k, v in r.items()} for r in rows)
     else:
         width = max((len(r["name"] or "") for r in rows), default=4)
-        print(f"{'nr':>5}  {'name':<{width}}  {'action':<12}  {'errno':<16}  depends on args")
+        print(f"# {why}")
+        arch_width = max(map(len, arches)) if len(arches) > 1 else 0
+        arch_head = f"{'arch':<{arch_width}}  " if arch_width else ""
+        print(f"{arch_head}{'nr':>5}  {'name':<{width}}  {'action':<12}  {'errno':<16}  depends on args")
         for r in rows:
-            err = "" if r["errno"] is None else f"{r['errno']} ({abi.errno_name(r['errno'], arch)})"
+            err = "" if r["errno"] is None else f"{r['errno']} ({abi.errno_name(r['errno'], r.get('arch', arches[0]))})"
             action = _color(r["action"].ljust(12), r["action"])
-            print(f"{r['nr']:>5}  {r['name'] or '':<{width}}  {action}  {err:<16}  "
+            arch_cell = f"{r['arch']:<{arch_width}}  " if arch_width else ""
+            print(f"{arch_cell}{r['nr']:>5}  {r['name'] or '':<{width}}  {action}  {err:<16}  "
                   f"{'yes' if r['depends_on_args'] else ''}".rstrip())
     return 0
 
@@ -253,8 +350,9 @@ def _cmd_asm(args) -> int:
 def _cmd_verify(args) -> int:
     if args.via != "seccomp" and args.installs_as is None:
         raise _UsageError("--via: give --installs-as ARCH too, the arch of the installing thread")
-    programs = _load_verified(args.filters, installs_as=args.installs_as, via=args.via)
-    for path, prog in zip(args.filters, programs):
+    paths = _filter_files(args.filters)
+    programs = _load_verified(paths, arch=args.filter_arch, installs_as=args.installs_as, via=args.via)
+    for path, prog in zip(paths, programs):
         print(f"{path}: ok, {len(prog)} instructions")
     return 0
 
@@ -268,11 +366,23 @@ def _cmd_dump(args) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for i, blob in enumerate(blobs):
-        (out / f"{i}.bpf").write_bytes(blob)
-        print(f"{out / f'{i}.bpf'}: {len(blob) // 8} instructions")
+        path = out / dump_file_name(i)
+        path.write_bytes(blob)
+        print(f"{path}: {len(blob) // 8} instructions")
     if not blobs:
         print(f"pid {args.pid} has no filters")
     return 0
+
+
+# A thread holds at most 6553 filters: each costs its length plus FILTER_PATH_PENALTY (4) against
+# MAX_INSNS_PER_PATH (32768) (kernel/seccomp.c:seccomp_attach_filter), so four digits always do.
+_DUMP_DIGITS = len(str(abi.MAX_INSNS_PER_PATH // (1 + abi.FILTER_PATH_PENALTY)))
+
+
+def dump_file_name(index: int) -> str:
+    """The file ``dump`` writes filter ``index`` (install order) to: zero-padded, so that the
+    shell's sorted glob (``DIR/*.bpf``) is install order."""
+    return f"{index:0{_DUMP_DIGITS}d}.bpf"
 
 
 # -- the parser ---------------------------------------------------------------------------------
@@ -289,15 +399,27 @@ examples:
   bpfsim verify filter.asm                                  what seccomp(2) would say at load time
   bpfsim verify base.bpf app.bpf --installs-as x86_64       may base.bpf's thread install app.bpf?
   bpfsim dump 1234 -o filters/                              a live process's filters (root)
+  bpfsim eval filters/ --nr execve                          the dumped stack, in install order
 
-FILTER files may be raw .bpf records, assembler text, a C initializer or an ELF file.
+FILTER files may be raw .bpf records, assembler text, a C initializer or an ELF file, or a
+directory that dump wrote. --arch is the call's arch (default: read from the filters' code);
+--filter-arch numbers the names of C and assembler text that has no arch line.
 Exit status: 0 success, 1 a filter the kernel refuses, 2 bad usage or unreadable input."""
 
 
+def _add_arch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", help="the call's architecture, or 'all' (default: every arch whose calls the "
+                                       "stack may let through, read from its code)")
+    parser.add_argument("--filter-arch", metavar="ARCH",
+                        help="the arch that numbers syscall and errno names in C and assembler filters without "
+                             "an arch line (C: default x86_64, as this machine's compiler would)")
+
+
 def _add_call_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("filters", metavar="FILTER", nargs="+", help="filter files in install order (oldest first)")
+    parser.add_argument("filters", metavar="FILTER", nargs="+",
+                        help="filter files in install order (oldest first), or a directory bpfsim dump wrote")
     parser.add_argument("--nr", required=True, help="syscall number or name (in ARCH's table)")
-    parser.add_argument("--arch", help="architecture (default: the filter's, else x86_64)")
+    _add_arch_options(parser)
     parser.add_argument("--arg", metavar="INDEX=VALUE", type=_arg_pair, action="append", default=[],
                         help="a syscall argument, e.g. 2=0x1 (repeatable; missing ones are 0)")
     parser.add_argument("--ip", metavar="VALUE", type=_number, default=0, help="instruction_pointer")
@@ -337,8 +459,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = command("table", _cmd_table, "the policy table: every syscall number of ARCH and its verdict",
                   "bpfsim table sandbox.bpf --arch x86_64 --json")
-    sub.add_argument("filters", metavar="FILTER", nargs="+", help="filter files in install order")
-    sub.add_argument("--arch", help="architecture (default: the filter's, else x86_64)")
+    sub.add_argument("filters", metavar="FILTER", nargs="+",
+                     help="filter files in install order, or a directory bpfsim dump wrote")
+    _add_arch_options(sub)
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="one JSON array")
     shown.add_argument("--csv", action="store_true", help="CSV with a header row")
@@ -360,13 +483,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = command("verify", _cmd_verify, "check filters as seccomp(2) would when attaching them in order",
                   "bpfsim verify base.bpf app.asm --installs-as x86_64")
-    sub.add_argument("filters", metavar="FILTER", nargs="+")
+    sub.add_argument("filters", metavar="FILTER", nargs="+", help="filter files, or a directory bpfsim dump wrote")
+    sub.add_argument("--filter-arch", metavar="ARCH",
+                     help="the arch that numbers syscall and errno names in C and assembler filters")
     sub.add_argument("--installs-as", metavar="ARCH",
                      help="make each install a system call of ARCH, judged by the filters before it")
     sub.add_argument("--via", choices=("seccomp", "prctl"), default="seccomp",
                      help="with --installs-as: the call that installs, seccomp(2) (default) or prctl(2)")
 
-    sub = command("dump", _cmd_dump, "write a live process's filters to DIR/0.bpf, 1.bpf, ... (oldest first)",
+    sub = command("dump", _cmd_dump, "write a live process's filters to DIR/0000.bpf, 0001.bpf, ... (oldest first)",
                   "sudo bpfsim dump 1234 -o filters/")
     sub.add_argument("pid", metavar="PID", type=int)
     sub.add_argument("-o", "--output", metavar="DIR", required=True)

@@ -66,6 +66,22 @@ class KernelOracle:
             assert (got.si_signo, got.si_code, got.si_errno, got.si_syscall, got.si_arch) == (
                 want.si_signo, want.si_code, want.si_errno, want.si_syscall, want.si_arch)
 
+    def check_observation(self, filters, data, seen: dict):
+        """What ``eval --json`` says the caller sees is what the kernel's calling thread saw: the
+        return value and errno of a call that does not run, the killing signal, the SIGSYS siginfo
+        (but the address, which is the kernel's own instruction pointer)."""
+        outcome = live.run_calls([Program.of(f) for f in filters], [_call(data)])[0]
+        if seen["killed"]:
+            assert seen["signal"] == outcome.signal, f"kernel saw {outcome}"
+        elif seen["runs"] is False and seen["siginfo"] is None:
+            assert (seen["retval"], seen["errno"]) == (outcome.retval, -outcome.retval), f"kernel saw {outcome}"
+        got = outcome.siginfo
+        assert (seen["siginfo"] is None) == (got is None), f"kernel's siginfo: {got}"
+        if got is not None:
+            assert seen["siginfo"] == {**seen["siginfo"], "si_signo": got.si_signo, "si_code": got.si_code,
+                                       "si_errno": got.si_errno, "si_syscall": got.si_syscall,
+                                       "si_arch": got.si_arch}, f"kernel's siginfo: {got}"
+
     def check_install(self, program, expected_errno):
         assert live.install_result([program]) == expected_errno
 

@@ -1,0 +1,100 @@
+"""Which architectures a filter stack lets calls through for, read from its code.
+
+A filter sees the caller's AUDIT_ARCH_* value in ``seccomp_data.arch`` (kernel/seccomp.c:
+populate_seccomp_data). For each arch value the stack compares that word with, and for one value it
+never names, every path of every filter is followed with the arch fixed and the other words
+unknown: the arch passes a filter when some path returns an action that lets the call run or hands
+it to a tracer or supervisor. The stack passes an arch that every filter passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import abi
+from . import semantics as sem
+from .seccomp import Action
+from .verifier import verified
+
+# The actions after which the call may still run (kernel/seccomp.c:__seccomp_filter).
+_PASSING = frozenset({Action.ALLOW, Action.LOG, Action.TRACE, Action.USER_NOTIF})
+_ARCH_WORD = abi.OFFSET_ARCH // 4
+_UNNAMED = 0  # no AUDIT_ARCH_* value is 0: it stands for every arch the filters never name
+_MOVES = frozenset({sem.LD_MEM, sem.LDX_MEM, sem.ST, sem.STX, sem.TAX, sem.TXA})
+
+
+@dataclass(frozen=True, slots=True)
+class ArchesChecked:
+    """``passed``: the named arches (bpfsim's names) whose calls may pass every filter, in the order
+    the filters name them; ``others_pass``: calls of an arch no filter names may pass too."""
+
+    passed: tuple[str, ...]
+    others_pass: bool
+
+    @property
+    def checked(self) -> bool:
+        """Does the stack tell arches apart at all?"""
+        return bool(self.passed) or not self.others_pass
+
+
+def arches_checked(filters: Sequence) -> ArchesChecked:
+    """The arches whose calls may pass ``filters`` (programs the kernel would load, any order)."""
+    programs = [verified(f) for f in filters]
+    named: list[int] = []
+    for prog in programs:
+        for value in _walk(prog.code, None):
+            if value not in named and abi.arch_name(value):
+                named.append(value)
+    passed = tuple(abi.arch_info(v).name for v in named if all(_passes(p.code, v) for p in programs))
+    return ArchesChecked(passed, all(_passes(p.code, _UNNAMED) for p in programs))
+
+
+def _passes(code: sem.Decoded, arch: int) -> bool:
+    return any(True for _ in _walk(code, arch))
+
+
+def _walk(code: sem.Decoded, arch: int | None):
+    """With ``arch`` None: yield each constant compared with the arch word. Else yield once per
+    distinct path end that lets a call of ``arch`` pass. Each path follows ``semantics.step``
+    where the registers it reads are known; a register or cell holds a known value (an int),
+    ``"arch"`` (the arch word, with ``arch`` None) or ``None`` (anything)."""
+    seen: set = set()
+    pending: list = [(0, None, None, (None,) * 16)]
+    word = "arch" if arch is None else arch
+    while pending:
+        state = pending.pop()
+        if state in seen:
+            continue
+        seen.add(state)
+        pc, a, x, mem = state
+        kind, k, t, f = code[pc]
+        row = sem.ROWS[kind]
+        known = all(type(v) is int for v in ((a,) if "a" in row.reads else ()) + ((x,) if "x" in row.reads else ()))
+        nxt: tuple[int, ...] = (pc + 1,)
+        if row.is_return:
+            value = k if kind == sem.RET_K else a
+            if arch is not None and (type(value) is not int or Action.of(value) in _PASSING):
+                yield pc
+            continue
+        if kind == sem.LD_ABS:
+            a = word if k == _ARCH_WORD else None
+        elif kind in _MOVES:
+            cells = list(mem)
+            a, x, _ = sem.step(kind, k, a, x, cells, ())
+            mem = tuple(cells)
+        elif row.jump:
+            nxt = (t,)
+        elif row.is_conditional:
+            operand = x if row.operand == "x" else k
+            if arch is None and "arch" in (a, operand) and int in (type(a), type(operand)):
+                yield a if type(a) is int else operand
+            nxt = ((t,) if sem.step(kind, k, a, x, [], ())[2] else (f,)) if known else (t, f)
+        elif known:  # arithmetic on known values (an X of 0 in a division returns 0: never passes)
+            a, x, exited = sem.step(kind, k, a, x, [], ())
+            if exited is not None:
+                continue
+        else:
+            a = None
+        for target in nxt:
+            pending.append((target, a, x, mem))
