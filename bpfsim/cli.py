@@ -14,7 +14,7 @@ import sys
 
 from . import abi
 from .data import SeccompData
-from .errors import BpfsimError, SeccompError, VerifyError
+from .errors import BpfsimError, SeccompError, UnknownKernelError, VerifyError
 from .profiles import Kernel
 from .program import Program
 from .seccomp import FilterChain, evaluate
@@ -104,12 +104,26 @@ def _filter_files(paths: list[str]) -> list[str]:
     return files
 
 
+def _kernel(text: str) -> Kernel:
+    try:
+        return Kernel(text)
+    except UnknownKernelError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_kernel_option(parser: argparse.ArgumentParser) -> None:
+    """``--kernel`` on every command that judges; what the version changes is bpfsim.profiles'."""
+    parser.add_argument("--kernel", metavar="VERSION", type=_kernel, default=Kernel(),
+                        help=f"judge as this Linux version does, e.g. 5.10.262, 6.1 or debian-6.12-amd64 "
+                             f"(default: {Kernel()}, the newest bpfsim models)")
+
+
 def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: str | None = None,
-                   via: str = "seccomp") -> list[Program]:
+                   via: str = "seccomp", kernel: Kernel | None = None) -> list[Program]:
     """Load the stack in install order (``arch``, the filters' arch, numbers names in C and
-    assembler text) and attach it as seccomp(2) would, naming a refused file; with
+    assembler text) and attach it as seccomp(2) on ``kernel`` would, naming a refused file; with
     ``installs_as``, each install call also passes through the filters before it."""
-    chain = FilterChain(arch=installs_as)
+    chain = FilterChain(arch=installs_as, kernel=kernel)
     programs = []
     for path in paths:
         prog = Program.load(path, arch=arch)
@@ -195,7 +209,8 @@ def _input(args, programs: list[Program], arch: str) -> SeccompData:
 
 
 def _options(args) -> dict:
-    return dict(tracer=args.tracer, listener=args.listener, threads=args.threads, after_trace=args.after_trace)
+    return dict(kernel=args.kernel, tracer=args.tracer, listener=args.listener, threads=args.threads,
+                after_trace=args.after_trace)
 
 
 def _syscall_name(data: SeccompData) -> str | None:
@@ -211,7 +226,7 @@ def _call_name(data: SeccompData) -> str:
 
 # -- commands -----------------------------------------------------------------------------------
 
-def _outcome_json(verdict, data: SeccompData, kernel: str | None) -> dict:
+def _outcome_json(verdict, data: SeccompData, kernel: Kernel) -> dict:
     """``eval --json``: the contract's keys, with ``errno`` the errno the caller sees (ENOSYS for
     TRACE without a tracer too), then what else the calling thread observes and which call it was."""
     outcome = verdict.outcome
@@ -224,12 +239,12 @@ def _outcome_json(verdict, data: SeccompData, kernel: str | None) -> dict:
                 "si_syscall": siginfo.si_syscall, "si_arch": siginfo.si_arch,
                 "si_call_addr": siginfo.si_call_addr},
             "trace_message": outcome.trace_message, "listener": outcome.listener,
-            "nr": data.nr, "name": _syscall_name(data), "arch": arch, "kernel": Kernel.of(kernel).name}
+            "nr": data.nr, "name": _syscall_name(data), "arch": arch, "kernel": kernel.name}
 
 
 def _cmd_eval(args) -> int:
     files = _filter_files(args.filters)
-    programs = _load_verified(files, arch=args.filter_arch)
+    programs = _load_verified(files, arch=args.filter_arch, kernel=args.kernel)
     _check_options(args, programs)
     arches = [_one_arch(args, programs)] if args.json or args.trace else _judged_arches(args, programs)[0]
     for arch in arches:
@@ -252,7 +267,7 @@ def _eval_one(args, files: list[str], programs: list[Program], data: SeccompData
         verdict = evaluate(programs, data, **_options(args))
     if args.json:
         import json
-        print(json.dumps(_outcome_json(verdict, data, getattr(args, "kernel", None))))
+        print(json.dumps(_outcome_json(verdict, data, args.kernel)))
         return
     print(_color(str(verdict), verdict.action.name))
     print(f"{_call_name(data)}: {verdict.outcome}")
@@ -262,7 +277,7 @@ def _eval_one(args, files: list[str], programs: list[Program], data: SeccompData
 
 def _call_stack(args) -> tuple[list[Program], SeccompData]:
     """The stack and the one call that trace and debug step through."""
-    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch)
+    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel)
     _check_options(args, programs)
     arch = _one_arch(args, programs)
     _check_arch(arch)
@@ -288,14 +303,14 @@ def _cmd_debug(args) -> int:
 
 def _cmd_table(args) -> int:
     from .analysis import policy_table
-    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch)
+    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel)
     _check_options(args, programs)
     arches, why = _judged_arches(args, programs)
     for arch in arches:
         _check_arch(arch)
     # One arch keeps the contract's row; several name theirs.
     rows = [{**row.as_dict(), **({"arch": arch} if len(arches) > 1 else {})}
-            for arch in arches for row in policy_table(programs, arch)]
+            for arch in arches for row in policy_table(programs, arch, kernel=args.kernel)]
     if args.json:
         import json
         print(json.dumps(rows))
@@ -351,7 +366,8 @@ def _cmd_verify(args) -> int:
     if args.via != "seccomp" and args.installs_as is None:
         raise _UsageError("--via: give --installs-as ARCH too, the arch of the installing thread")
     paths = _filter_files(args.filters)
-    programs = _load_verified(paths, arch=args.filter_arch, installs_as=args.installs_as, via=args.via)
+    programs = _load_verified(paths, arch=args.filter_arch, installs_as=args.installs_as, via=args.via,
+                              kernel=args.kernel)
     for path, prog in zip(paths, programs):
         print(f"{path}: ok, {len(prog)} instructions")
     return 0
@@ -430,11 +446,12 @@ def _add_call_options(parser: argparse.ArgumentParser) -> None:
                         help="filter N (install order) holds a user-notification listener")
     parser.add_argument("--threads", metavar="N", type=int, default=1,
                         help="live threads in the process (KILL_THREAD kills the last one's process)")
+    _add_kernel_option(parser)
 
 
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
-    parser = _Parser(prog="bpfsim", description="Classic-BPF seccomp filters, evaluated as Linux 6.18 does.",
+    parser = _Parser(prog="bpfsim", description="Classic-BPF seccomp filters, evaluated as Linux does (6.18 unless --kernel says otherwise).",
                      epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"bpfsim {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -462,6 +479,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("filters", metavar="FILTER", nargs="+",
                      help="filter files in install order, or a directory bpfsim dump wrote")
     _add_arch_options(sub)
+    _add_kernel_option(sub)
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="one JSON array")
     shown.add_argument("--csv", action="store_true", help="CSV with a header row")
@@ -490,6 +508,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="make each install a system call of ARCH, judged by the filters before it")
     sub.add_argument("--via", choices=("seccomp", "prctl"), default="seccomp",
                      help="with --installs-as: the call that installs, seccomp(2) (default) or prctl(2)")
+    _add_kernel_option(sub)
 
     sub = command("dump", _cmd_dump, "write a live process's filters to DIR/0000.bpf, 0001.bpf, ... (oldest first)",
                   "sudo bpfsim dump 1234 -o filters/")

@@ -203,6 +203,8 @@ def test_a_refused_filter_exits_1_with_errno_pc_and_file(capsys, write, program,
     pytest.param(["eval", "{good}", "--nr", "0", "--arg", "6=1"], "6=1", id="argument index above 5"),
     pytest.param(["eval", "{good}", "--nr", "0", "--ip", "zz"], "zz", id="value that is not a number"),
     pytest.param(["eval", "{good}"], "--nr", id="missing --nr"),
+    pytest.param(["eval", "{good}", "--nr", "0", "--kernel", "4.9"], "4.9", id="a kernel bpfsim does not model"),
+    pytest.param(["table", "{good}", "--kernel", "linux"], "linux", id="a kernel that is not a version"),
     pytest.param(["frobnicate"], "frobnicate", id="unknown command"),
     pytest.param([], "COMMAND", id="no command"),
 ])
@@ -211,6 +213,28 @@ def test_bad_usage_and_unreadable_input_exit_2_with_one_line(capsys, write, tmp_
     status, out, err = _run(capsys, *[a.format(**paths) for a in argv])
     assert status == 2 and out == ""
     assert err.startswith("bpfsim") and err.count("\n") == 1 and names.format(**paths) in err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    pytest.param(["eval", "--nr", "getpid", "--json"], {"action": "KILL_THREAD"},
+                 id="eval: on 5.4 an unknown action is KILL_THREAD (before 4d671d922d51)"),
+    pytest.param(["eval", "--nr", "getpid", "--json", "--kernel", "5.10"], {"action": "KILL_PROCESS"},
+                 id="eval: from 5.10 it kills the process (4d671d922d51)"),
+    pytest.param(["table", "--json"], {"nr": 0, "action": "KILL_THREAD"}, id="table judges as the kernel too"),
+])
+def test_kernel_chooses_the_version_a_command_judges_as(capsys, write, argv, expected):
+    unknown = write(prog(ret(0x00010000)))
+    kernel = [] if "--kernel" in argv else ["--kernel", "5.4"]
+    status, out, err = _run(capsys, argv[0], unknown, *argv[1:], *kernel)
+    got = json.loads(out)
+    got = got[0] if isinstance(got, list) else got
+    assert (status, err) == (0, "") and expected.items() <= got.items()
+
+
+def test_verify_takes_the_kernel_of_the_installing_thread(capsys, write):
+    """SECCOMP_FILTER_FLAG_* do not reach the CLI, so a stack verifies alike on every modelled kernel."""
+    status, out, _ = _run(capsys, "verify", write(KILL_EXECVE), "--kernel", "5.10.262")
+    assert status == 0 and out.endswith("ok, 4 instructions\n")
 
 
 def test_help_has_examples_and_exits_0(capsys):
