@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import errno as errnos
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass
 
 from . import abi
 from .data import SeccompData
@@ -47,18 +47,40 @@ class Action(enum.IntEnum):
         """
         action = ret & abi.SECCOMP_RET_ACTION_FULL
         profile = Kernel.of(kernel)
-        if profile.knows_action(action):
-            return cls(action)
+        known = _known_actions(profile).get(action)
+        if known is not None:
+            return known
         return cls.KILL_PROCESS if profile.unknown_action_kills_process else cls.KILL_THREAD
 
     def __str__(self) -> str:
         return self.name
 
 
+_KNOWN_ACTIONS: dict[tuple, dict[int, Action]] = {}
+
+
+def _known_actions(profile: Kernel) -> dict[int, Action]:
+    """The actions ``profile`` knows, by ``SECCOMP_RET_ACTION_FULL`` value: worked out once per
+    kernel version, since every verdict asks (and ``Action(value)`` alone is slow)."""
+    try:
+        return _KNOWN_ACTIONS[profile.version]
+    except KeyError:
+        known = {a.value: a for a in Action if profile.knows_action(a.value)}
+        _KNOWN_ACTIONS[profile.version] = known
+        return known
+
+
+_ERRNO = Action.ERRNO
+_ACTION_FULL, _RET_DATA, _MAX_ERRNO = abi.SECCOMP_RET_ACTION_FULL, abi.SECCOMP_RET_DATA, abi.MAX_ERRNO
+
+
 def precedence(ret: int) -> int:
     """kernel/seccomp.c ``ACTION_ONLY``: ``(s32)(ret & SECCOMP_RET_ACTION_FULL)``; lower wins."""
     action = ret & abi.SECCOMP_RET_ACTION_FULL
     return action - (1 << 32) if action & 0x80000000 else action
+
+
+_ALLOW_RANK = precedence(abi.SECCOMP_RET_ALLOW)
 
 
 def is_known_action(ret: int) -> bool:
@@ -103,7 +125,15 @@ class Outcome:
         return self.description
 
 
-@dataclass(frozen=True, slots=True)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _field(index: int) -> property:
+    """A read-only attribute kept at ``index`` of a Verdict's field tuple."""
+    return property(lambda self: self._fields[index])
+
+
 class Verdict:
     """The result of one system call against a thread's filters.
 
@@ -111,17 +141,87 @@ class Verdict:
     ``filter`` the install-order index of that filter (``None`` when no filter decided: the
     call bypassed the filters, or strict mode decided). ``errno`` is set for ERRNO only.
     ``arch`` is the call's AUDIT_ARCH value, which names its errno (89 is ENOSYS on mips).
+    ``returns`` holds every filter's value in install order. ``outcome`` (what the thread sees)
+    and ``reason`` (why) are worked out when first read: a test suite or a fuzzer asks for
+    verdicts far more often than it reads them. Immutable; equal when action, data, ret, errno
+    and filter are.
     """
 
-    action: Action
-    data: int
-    ret: int
-    errno: int | None
-    filter: int | None
-    outcome: Outcome = field(compare=False)
-    returns: tuple[int, ...] = field(default=(), compare=False)
-    reason: str = field(default="", compare=False)
-    arch: int | None = field(default=None, compare=False)
+    # One tuple holds the fields, set once: an object is built per evaluate() call, and each
+    # attribute set on an immutable object costs a call.
+    __slots__ = ("_fields", "_outcome", "_reason")
+
+    def __init__(self, action: Action, data: int, ret: int, errno: int | None, filter: int | None,
+                 outcome: Outcome, returns: tuple[int, ...] = (), reason: str = "", arch: int | None = None):
+        _set(self, "_fields", (action, data, ret, errno, filter, returns, arch, None))
+        _set(self, "_outcome", outcome)
+        _set(self, "_reason", reason)
+
+    @classmethod
+    def _judged(cls, ret: int, index: int | None, returns: tuple[int, ...], call: tuple) -> "Verdict":
+        """The verdict of ``evaluate``: only what equality needs is computed now. ``call`` is
+        ``(data, kernel, tracer, listener, threads, after_trace, bypass)`` for the outcome and the reason."""
+        self = _new(cls)
+        action = _known_actions(call[1]).get(ret & _ACTION_FULL)
+        if action is None:  # an unknown action: the kernel version decides
+            action = Action.of(ret, call[1])
+        value = ret & _RET_DATA
+        errno = (value if value < _MAX_ERRNO else _MAX_ERRNO) if action is _ERRNO else None
+        _set(self, "_fields", (action, value, ret, errno, index, returns, call[0].arch, call))
+        return self
+
+    action: Action = _field(0)  # type: ignore[assignment]
+    data: int = _field(1)  # type: ignore[assignment]
+    ret: int = _field(2)  # type: ignore[assignment]
+    errno: int | None = _field(3)  # type: ignore[assignment]
+    filter: int | None = _field(4)  # type: ignore[assignment]
+    returns: tuple[int, ...] = _field(5)  # type: ignore[assignment]
+    arch: int | None = _field(6)  # type: ignore[assignment]
+
+    @property
+    def outcome(self) -> Outcome:
+        try:
+            return self._outcome
+        except AttributeError:
+            data, _, tracer, listener, threads, after_trace, _ = self._fields[7]
+            outcome = _outcome(self.action, self.ret, self.filter, data, tracer=tracer, listener=listener,
+                               threads=threads, after_trace=after_trace)
+            _set(self, "_outcome", outcome)
+            return outcome
+
+    @property
+    def reason(self) -> str:
+        try:
+            return self._reason
+        except AttributeError:
+            bypass, kernel = self._fields[7][6], self._fields[7][1]
+            if bypass:
+                reason = f"{bypass} bypasses every filter (Linux {kernel})"
+            elif self.filter is None:
+                reason = "every filter allowed the call"
+            else:
+                reason = (f"filter {self.filter} returned {abi.describe_return(self.ret)}, the most severe "
+                          "action (newest filter first, ties go to the newest)")
+            _set(self, "_reason", reason)
+            return reason
+
+    def __setattr__(self, name, value):
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other) -> bool:
+        if other.__class__ is not Verdict:
+            return NotImplemented
+        return self._fields[:5] == other._fields[:5]
+
+    def __hash__(self) -> int:
+        return hash(self._fields[:5])
+
+    def __reduce__(self):
+        return (Verdict, (self.action, self.data, self.ret, self.errno, self.filter, self.outcome, self.returns,
+                          self.reason, self.arch))
 
     @property
     def known_action(self) -> bool:
@@ -204,16 +304,6 @@ def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompDa
                    description=f"{name}: the process dies of SIGSYS with a core dump")
 
 
-def _verdict(ret: int, index: int | None, data: SeccompData, returns: tuple[int, ...], reason: str, *,
-             kernel: Kernel, tracer: bool, listener: int | None, threads: int, after_trace: bool) -> Verdict:
-    action = Action.of(ret, kernel)
-    value = ret & abi.SECCOMP_RET_DATA
-    err = min(value, abi.MAX_ERRNO) if action == Action.ERRNO else None
-    outcome = _outcome(action, ret, index, data, tracer=tracer, listener=listener, threads=threads,
-                       after_trace=after_trace)
-    return Verdict(action, value, ret, err, index, outcome, returns, reason, data.arch)
-
-
 def evaluate(filters: Sequence, data: SeccompData, *, kernel: Kernel | str | None = None, tracer: bool = False,
              listener: int | None = None, threads: int = 1, after_trace: bool = False) -> Verdict:
     """The verdict for ``data`` of ``filters`` attached in this order (oldest first), on ``kernel``
@@ -229,32 +319,30 @@ def evaluate(filters: Sequence, data: SeccompData, *, kernel: Kernel | str | Non
     programs = [verified(f) for f in filters]
     if not programs:
         raise SeccompError(errnos.EINVAL, "no filter is attached; a thread without filters is not filtered")
+    return _judge(programs, data, Kernel.of(kernel), tracer, listener, threads, after_trace)
+
+
+def _judge(programs: list[VerifiedProgram], data: SeccompData, profile: Kernel, tracer: bool, listener: int | None,
+           threads: int, after_trace: bool) -> Verdict:
+    """``evaluate`` on verified programs: the path every verdict takes, kept short."""
     if after_trace and data.nr < 0:
         raise ValueError(f"nr {data.nr} after a TRACE stop: the tracer skipped the call, and the filters "
                          "do not run again (kernel/seccomp.c:__seccomp_filter)")
-    profile = Kernel.of(kernel)
-    options = dict(kernel=profile, tracer=tracer, listener=listener, threads=threads, after_trace=after_trace)
     bypass = profile.unfiltered_calls(data.target).get(data.nr)  # kernel/seccomp.c:seccomp_uprobe_exception
     if bypass:
-        return _verdict(abi.SECCOMP_RET_ALLOW, None, data, (), f"{bypass} bypasses every filter (Linux {profile})",
-                        **options)
+        return Verdict._judged(abi.SECCOMP_RET_ALLOW, None, (), (data, profile, tracer, listener, threads, after_trace,
+                                                                 bypass))
     # kernel/seccomp.c:seccomp_run_filters: "All filters in the list are evaluated and the
     # lowest BPF return value always takes priority (ignoring the DATA)."
-    result, match = abi.SECCOMP_RET_ALLOW, None
-    returns = []
     words = data.words()
+    result, match, best = abi.SECCOMP_RET_ALLOW, None, _ALLOW_RANK
+    returns = [0] * len(programs)
     for index in range(len(programs) - 1, -1, -1):
-        current = programs[index].function(words)
-        returns.append(current)
-        if precedence(current) < precedence(result):
-            result, match = current, index
-    returns.reverse()
-    if match is None:
-        reason = "every filter allowed the call"
-    else:
-        reason = (f"filter {match} returned {abi.describe_return(result)}, the most severe action "
-                  f"(newest filter first, ties go to the newest)")
-    return _verdict(result, match, data, tuple(returns), reason, **options)
+        current = returns[index] = programs[index].function(words)
+        rank = precedence(current)
+        if rank < best:
+            result, match, best = current, index, rank
+    return Verdict._judged(result, match, tuple(returns), (data, profile, tracer, listener, threads, after_trace, None))
 
 
 _FLAG_TSYNC = abi.SECCOMP_FILTER_FLAG_TSYNC
@@ -278,7 +366,9 @@ class FilterChain:
     def __init__(self, filters: Iterable = (), *, threads: int = 1, arch: str | int | None = None,
                  kernel: Kernel | str | None = None, no_new_privs: bool = True, cap_sys_admin: bool = False):
         self._filters: list[Program] = []
+        self._checked: list[VerifiedProgram] = []  # the same filters, as evaluate runs them
         self._flags: list[int] = []
+        self._listener: int | None = None
         self._path_length = 0
         self.strict = False
         self.threads = threads
@@ -305,7 +395,7 @@ class FilterChain:
     @property
     def listener(self) -> int | None:
         """Index of the filter that got a listener (SECCOMP_FILTER_FLAG_NEW_LISTENER)."""
-        return next((i for i, f in enumerate(self._flags) if f & _FLAG_LISTENER), None)
+        return self._listener
 
     def path_length(self) -> int:
         """What ``seccomp_attach_filter`` adds up: converted lengths plus 4 per filter."""
@@ -348,9 +438,12 @@ class FilterChain:
             raise SeccompError(errnos.ENOMEM, f"{total} instructions on the path would exceed "
                                               f"MAX_INSNS_PER_PATH ({self.kernel.max_insns_per_path}) (seccomp_attach_filter)")
         self._filters.append(prog)
+        self._checked.append(checked)
         self._flags.append(flags)
         self._path_length += length + self.kernel.filter_path_penalty
-        return len(self._filters) - 1 if flags & _FLAG_LISTENER else None
+        if flags & _FLAG_LISTENER:
+            self._listener = len(self._filters) - 1
+        return self._listener if flags & _FLAG_LISTENER else None
 
     def set_mode_strict(self, *, via: str = "seccomp") -> None:
         """seccomp(SECCOMP_SET_MODE_STRICT) or prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT): refused
@@ -382,8 +475,9 @@ class FilterChain:
     def evaluate(self, data: SeccompData, *, tracer: bool = False, after_trace: bool = False) -> Verdict:
         if self.strict:
             return strict_verdict(data, kernel=self.kernel)
-        return evaluate(self._filters, data, kernel=self.kernel, tracer=tracer, listener=self.listener,
-                        threads=self.threads, after_trace=after_trace)
+        if not self._checked:
+            return evaluate(self._filters, data)  # refused as evaluate refuses an empty stack
+        return _judge(self._checked, data, self.kernel, tracer, self._listener, self.threads, after_trace)
 
     def __repr__(self) -> str:
         if self.strict:

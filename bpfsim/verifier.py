@@ -162,9 +162,13 @@ class VerifiedProgram(Sequence[Instruction]):
 def verified(prog: Sequence[Instruction] | VerifiedProgram) -> VerifiedProgram:
     """``prog`` checked as the kernel checks it alone (``VerifyError`` otherwise). A Program
     remembers its verified form, so it is checked and decoded once however often it is used."""
-    if isinstance(prog, VerifiedProgram):
+    if isinstance(prog, Program):
+        if prog._verified is not None:
+            return prog._verified
+    elif isinstance(prog, VerifiedProgram):
         return prog
-    prog = Program.of(prog)
+    else:
+        prog = Program(prog)
     if prog._verified is None:
         _bpf_check_basics_ok(prog)
         _bpf_check_classic(prog)

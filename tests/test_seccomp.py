@@ -246,3 +246,18 @@ def test_verdict_renders_as_the_contract_says():
     assert str(verdict) == "ERRNO(22) from filter 1, ret 0x00050016"
     assert verdict.as_dict() == {"action": "ERRNO", "data": 22, "errno": 22, "ret": 0x00050016, "filter": 1}
     assert repr(evaluate([returning(ERRNO | 1)], GETPID)) == "Verdict(ERRNO, errno=1 EPERM, filter=0)"
+
+
+def test_a_verdict_is_immutable_and_compares_by_its_decision():
+    """The outcome and the reason are worked out on first read; equality, hashing and pickling
+    behave as for the frozen record the verdict always was."""
+    import pickle
+    alone = evaluate([returning(ERRNO | 1)], GETPID)
+    chained = FilterChain([returning(ERRNO | 1)]).evaluate(GETPID)
+    assert alone == chained and hash(alone) == hash(chained)
+    assert alone != evaluate([returning(ERRNO | 2)], GETPID)
+    with pytest.raises(AttributeError):
+        alone.ret = 0
+    copy = pickle.loads(pickle.dumps(alone))
+    assert copy == alone and copy.outcome == alone.outcome and copy.reason == alone.reason
+    assert (alone.outcome.errno, alone.arch) == (1, abi.arch_info("x86_64").value)
