@@ -8,7 +8,13 @@ its own: the helper forks one *subject* process whose main thread stays unfilter
 second thread installs the stack, makes the calls and reports through shared memory. The helper
 ptraces both threads. This is the only bpfsim module that forks, ptraces or calls seccomp(2).
 
-How each action shows up (``Outcome.action``):
+Calls go in as ``SeccompData`` (x86_64, x32 or i386; the instruction pointer is the helper's
+own, see ``Oracle.instruction_pointer``) and each comes back as an ``Observation``, which says
+what the calling thread saw and which verdicts are consistent with it; ``admits(verdict)``
+compares it with a ``Verdict``. The oracle observes the kernel and never asks bpfsim for an
+answer: it only uses bpfsim's records to carry calls and filters.
+
+How each action shows up (``Observation.action``):
 
 - ``KILL_PROCESS``: the whole subject died of SIGSYS during the call (also unknown actions, which
   the kernel treats as KILL_PROCESS since 5.10);
@@ -35,8 +41,8 @@ How each action shows up (``Outcome.action``):
   (``seccomp_uprobe_exception``): they run whatever the stack says, so the candidate is ALLOW;
 - ``SIGNALED``: the subject died of a signal other than SIGSYS.
 
-``Outcome.candidates`` is the exact set of (action, data) verdicts consistent with what was seen,
-and ``Outcome.admits(action, data)`` checks a simulator's verdict against it.
+``Observation.candidates`` is the exact set of (action, data) verdicts consistent with what was
+seen, and ``Observation.admits(verdict)`` checks a simulator's verdict against it.
 
 Safety: a call is only ever *executed* if it is harmless in a throwaway thread (see
 ``HARMLESS_X86_64``, ``HARMLESS_I386`` and ``is_nonexistent``). For every other call a *guard*
@@ -102,11 +108,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import abi
-from .errors import BpfsimError, KernelError, KernelInstallError, SeccompError
+from . import opcodes as op
+from .data import SeccompData
+from .errors import KernelError, KernelInstallError
+from .insn import Instruction
+from .program import Program
 from .seccomp import SigInfo
 
 __all__ = [
-    "Call", "Outcome", "KernelError", "KernelInstallError", "Oracle",
+    "Observation", "KernelError", "KernelInstallError", "Oracle",
     "seccomp_unavailable_reason", "run_calls", "run_batch", "install_result", "install_error",
     "check_programs", "dump_filters", "instruction_pointer", "bench_throughput", "is_harmless", "is_nonexistent",
     "HARMLESS_X86_64", "HARMLESS_I386", "NOTIF_ERRNO",
@@ -124,7 +134,7 @@ _NO_SYSCALL_BELOW = 1024  # above every x86_64/i386/x32 table of 6.18 (all below
 NOTIF_ERRNO = errnos.ENOTRECOVERABLE  # what the supervisor answers; rare enough to be seen
 
 _GUARD_TAGS = (0xB5F0, 0xB5F1, 0xB5F2, 0x0B5F, 0xFFFF, 0x5A5A)
-_RET_K, _RET_A = 0x06, 0x16
+_RET_K, _RET_A = op.BPF_RET | op.BPF_K, op.BPF_RET | op.BPF_A
 _UNKNOWN_ABOVE_TRACE = range(0x7FF1, 0x7FFF)  # upper halves ranked between TRACE and ALLOW
 
 _OP_HELLO, _OP_RUN, _OP_EACH, _OP_DUMP, _OP_QUIT = 0, 1, 2, 3, 4
@@ -139,44 +149,31 @@ _MAX_FILTERS = 8192
 _MAX_INSN_BYTES = 24 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One system call as the filter sees it: ``nr`` (signed 32-bit), six u64 ``args``, ``arch``.
-
-    ``arch="x86_64"`` uses the ``syscall`` instruction (x32 calls are ``nr | 0x40000000``);
-    ``arch="i386"`` uses ``int $0x80`` from the 64-bit subject, so the filter sees
-    AUDIT_ARCH_I386, i386 numbers and the full 64-bit registers as args.
-    """
-
-    nr: int
-    args: tuple[int, ...] = ()
-    arch: str = "x86_64"
-
-    def __post_init__(self):
-        if self.arch not in ("x86_64", "i386"):
-            raise ValueError(f"arch must be 'x86_64' or 'i386', not {self.arch!r}")
-        if not -(1 << 31) <= self.nr < (1 << 32):
-            raise ValueError(f"nr {self.nr} is not a 32-bit value")
-        nr = self.nr - (1 << 32) if self.nr >= (1 << 31) else self.nr
-        args = tuple(self.args)
-        if len(args) > 6 or any(not 0 <= a < (1 << 64) for a in args):
-            raise ValueError("args are at most six unsigned 64-bit values")
-        object.__setattr__(self, "nr", nr)
-        object.__setattr__(self, "args", args + (0,) * (6 - len(args)))
+def _abi(call: SeccompData) -> str:
+    """How the helper makes ``call``: ``"x86_64"`` with the ``syscall`` instruction (x32 calls are
+    native ones with the x32 bit in nr), ``"i386"`` with ``int $0x80`` from the 64-bit subject,
+    so the filter sees AUDIT_ARCH_I386, i386 numbers and the full 64-bit registers as args."""
+    if not isinstance(call, SeccompData):
+        raise TypeError(f"a call is a SeccompData, not {type(call).__name__}")
+    if call.target.arch is abi.NATIVE_ARCH:
+        return "x86_64"
+    if call.target.arch.name == "i386":
+        return "i386"
+    raise ValueError(f"this x86_64 kernel cannot make a call with arch {call.target.name}")
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Observation:
     """What the calling thread observed for one ``call`` (see the module docstring per action).
 
     ``retval`` is the value the call returned (None if the thread died), ``errno`` is
     ``-retval`` when that lies in -4095..-1. ``signal``/``core_dump`` describe a kill.
-    ``seccomp_data`` is the 64-byte input the kernel evaluated, taken from the TRACE event
+    ``seccomp_data`` is the input the kernel evaluated, taken from the TRACE event
     (PTRACE_GET_SYSCALL_INFO) or the USER_NOTIF notification, when there was one. ``guarded``:
     the guard filter was underneath; ``traced``: a tracer with PTRACE_O_TRACESECCOMP was attached.
     """
 
-    call: Call
+    call: SeccompData
     action: str
     data: int | None
     retval: int | None
@@ -185,13 +182,16 @@ class Outcome:
     signal: int | None = None
     core_dump: bool = False
     siginfo: SigInfo | None = None
-    seccomp_data: bytes | None = None
+    seccomp_data: SeccompData | None = None
     guarded: bool = False
     traced: bool = False
 
-    def admits(self, action: str, data: int | None = None) -> bool:
-        """Is a simulator verdict (action name, 16-bit data) consistent with this observation?"""
-        action = str(action)
+    def admits(self, verdict, data: int | None = None) -> bool:
+        """Is a simulator's verdict consistent with this observation? ``verdict`` is a ``Verdict``
+        (anything with ``action`` and ``data``), or an action name with its 16-bit ``data``."""
+        if hasattr(verdict, "action"):
+            verdict, data = verdict.action, verdict.data
+        action = getattr(verdict, "name", str(verdict))
         for name, want in self.candidates:
             if name != action:
                 continue
@@ -215,27 +215,29 @@ def is_nonexistent(nr: int, arch: str = "x86_64") -> bool:
     return _NO_SYSCALL_BELOW <= u < abi.X32_SYSCALL_BIT or u >= abi.X32_SYSCALL_BIT + _NO_SYSCALL_BELOW
 
 
-def is_harmless(call: Call) -> bool:
+def is_harmless(call: SeccompData) -> bool:
     """May this call really run in a throwaway thread if the stack allows it?"""
-    table = HARMLESS_I386 if call.arch == "i386" else HARMLESS_X86_64
-    return call.nr in table or is_nonexistent(call.nr, call.arch)
+    kind = _abi(call)
+    table = HARMLESS_I386 if kind == "i386" else HARMLESS_X86_64
+    return call.nr in table or is_nonexistent(call.nr, kind)
 
 
-def _natural(call: Call, pid: int, tid: int, ppid: int, pgrp: int) -> int | None:
+def _natural(call: SeccompData, pid: int, tid: int, ppid: int, pgrp: int) -> int | None:
     """What a harmless call returns when it runs; None when it is not harmless."""
-    table = HARMLESS_I386 if call.arch == "i386" else HARMLESS_X86_64
+    kind = _abi(call)
+    table = HARMLESS_I386 if kind == "i386" else HARMLESS_X86_64
     name = table.get(call.nr)
     if name is None:
-        return -errnos.ENOSYS if is_nonexistent(call.nr, call.arch) else None
+        return -errnos.ENOSYS if is_nonexistent(call.nr, kind) else None
     return {"getpid": pid, "gettid": tid, "getppid": ppid, "getpgrp": pgrp, "getuid": os.getuid(),
             "getgid": os.getgid(), "geteuid": os.geteuid(), "getegid": os.getegid()}[name]
 
 
-def _observable_unguarded(call: Call) -> bool:
+def _observable_unguarded(call: SeccompData) -> bool:
     """Harmless, and its natural result cannot be mistaken for ERRNO|0."""
     if not is_harmless(call):
         return False
-    table = HARMLESS_I386 if call.arch == "i386" else HARMLESS_X86_64
+    table = HARMLESS_I386 if _abi(call) == "i386" else HARMLESS_X86_64
     name = table.get(call.nr)
     ids = {"getuid": os.getuid, "getgid": os.getgid, "geteuid": os.geteuid, "getegid": os.getegid}
     return name not in ids or ids[name]() != 0
@@ -305,10 +307,10 @@ class _StackFacts:
 def _stack_facts(blobs: Sequence[bytes]) -> _StackFacts:
     rets: set[int] | None = set()
     for blob in blobs:
-        for code, _jt, _jf, k in struct.iter_unpack("<HBBI", blob):
-            if code == _RET_K and rets is not None:
-                rets.add(k)
-            elif code == _RET_A:
+        for insn in Program.from_bytes(blob):
+            if insn.code == _RET_K and rets is not None:
+                rets.add(insn.k)
+            elif insn.code == _RET_A:
                 rets = None
     if not blobs:
         rets = {abi.SECCOMP_RET_ALLOW}  # seccomp_run_filters starts from ALLOW
@@ -319,8 +321,13 @@ def _stack_facts(blobs: Sequence[bytes]) -> _StackFacts:
     return _StackFacts(None if rets is None else frozenset(rets), tag, proven)
 
 
+def _returning(value: int) -> bytes:
+    """The one-instruction filter ``RET #value``."""
+    return Instruction(_RET_K, 0, 0, value).to_bytes()
+
+
 def _guard(tag: int) -> bytes:
-    return struct.pack("<HBBI", _RET_K, 0, 0, abi.SECCOMP_RET_TRACE | tag)
+    return _returning(abi.SECCOMP_RET_TRACE | tag)
 
 
 # ------------------------------------------------------------------------------ the C helper
@@ -472,7 +479,7 @@ class _Worker:
 class _Job:
     blobs: list[bytes]
     flags: list[int]
-    calls: list[Call]
+    calls: list[SeccompData]
     facts: _StackFacts
     guarded: bool
     traced: bool
@@ -514,9 +521,9 @@ class Oracle:
         """seccomp_data.instruction_pointer of every call made with ``arch`` (the helper is non-PIE)."""
         key = (str(_helper_executable()), arch)
         if key not in Oracle._ips:
-            trap = struct.pack("<HBBI", _RET_K, 0, 0, abi.SECCOMP_RET_TRAP)
             nr = 20 if arch == "i386" else 39
-            Oracle._ips[key] = self.run_calls([trap], [Call(nr, (), arch)])[0].siginfo.si_call_addr
+            trap = _returning(abi.SECCOMP_RET_TRAP)
+            Oracle._ips[key] = self.run_calls([trap], [SeccompData(nr, arch)])[0].siginfo.si_call_addr
         return Oracle._ips[key]
 
     def __del__(self):
@@ -559,7 +566,9 @@ class Oracle:
 
     def _job(self, filters, calls, flags, tracer, listener, guard, other_tag: bool = False) -> _Job:
         blobs = [_filter_bytes(f) for f in filters]
-        calls = [c if isinstance(c, Call) else Call(*c) for c in calls]
+        calls = list(calls)
+        for call in calls:
+            _abi(call)
         flags = _flag_list(flags, len(blobs))
         for fl in flags:
             _check_flags(fl)
@@ -593,15 +602,15 @@ class Oracle:
             parts.append(struct.pack("<II", fl, len(blob) // 8))
             parts.append(blob)
         pack = _CALL.pack
-        parts.extend(pack(1 if c.arch == "i386" else 0, c.nr, *c.args) for c in job.calls)
+        parts.extend(pack(1 if _abi(c) == "i386" else 0, c.nr, *c.args) for c in job.calls)
         return b"".join(parts)
 
     def _timeout_for(self, ncalls: int) -> float:
         return self.timeout + ncalls * 0.005
 
-    def run_calls(self, filters: Sequence, calls: Iterable[Call | tuple], *, flags=None,
+    def run_calls(self, filters: Sequence, calls: Iterable[SeccompData], *, flags=None,
                   tracer: bool = False, listener: int | None = None,
-                  guard: bool | None = None, resolve: bool = True) -> list[Outcome]:
+                  guard: bool | None = None, resolve: bool = True) -> list[Observation]:
         """Install ``filters`` (install order) in a fresh thread, make each call, report.
 
         ``flags``: one int for all filters or one per filter. ``tracer``: attach a tracer with
@@ -620,7 +629,7 @@ class Oracle:
 
     def run_batch(self, items: Iterable[tuple[Sequence, Sequence]], *, flags=None,
                   tracer: bool = False, listener: int | None = None, guard: bool | None = None,
-                  resolve: bool = True) -> list[list[Outcome] | KernelInstallError]:
+                  resolve: bool = True) -> list[list[Observation] | KernelInstallError]:
         """``run_calls`` for many (filters, calls) pairs at once, spread over the helpers.
 
         An install refusal is returned in place of that pair's outcomes, not raised. With
@@ -656,7 +665,7 @@ class Oracle:
                         todo.setdefault(j, []).append(i)
         if not todo:
             return
-        probe = struct.pack("<HBBI", _RET_K, 0, 0, abi.SECCOMP_RET_USER_NOTIF)
+        probe = _returning(abi.SECCOMP_RET_USER_NOTIF)
         reruns: list[tuple[str, int, list[int], _Job]] = []
         for j, idx in todo.items():
             filters, calls = items[j][0], [jobs[j].calls[i] for i in idx]
@@ -815,14 +824,15 @@ class Oracle:
         return out
 
 
-def _classify(job: _Job, call: Call, rec, server_pid: int, pgrp: int) -> Outcome:
-    """Turn one raw observation into an Outcome with the exact set of consistent verdicts."""
+def _classify(job: _Job, call: SeccompData, rec, server_pid: int, pgrp: int) -> Observation:
+    """Turn one raw record of the helper into an Observation with the exact set of consistent verdicts."""
     (_state, fate, flags, sig, pid, tid, ret, msg, si_signo, si_code, si_errno, si_syscall,
      si_arch, _pad, si_addr, sd) = rec
     facts = job.facts
     common = dict(call=call, guarded=job.guarded, traced=job.traced,
-                  seccomp_data=sd if flags & _RF_SD else None)
-    native_bypass = call.arch == "x86_64" and call.nr in _NATIVE_UNFILTERED
+                  seccomp_data=SeccompData.from_bytes(sd) if flags & _RF_SD else None)
+    i386 = _abi(call) == "i386"
+    native_bypass = not i386 and call.nr in _NATIVE_UNFILTERED
     if fate == _FATE_NOT_RUN:
         raise KernelError(errnos.EIO, f"the oracle did not run {call}")
     if fate in (_FATE_THREAD, _FATE_PROCESS):
@@ -835,29 +845,29 @@ def _classify(job: _Job, call: Call, rec, server_pid: int, pgrp: int) -> Outcome
             name, cands = "KILL_THREAD", (("KILL_THREAD", None),)
         else:
             name, cands = "KILL_PROCESS", (("KILL_PROCESS", None),)
-        return Outcome(action=name, data=None, retval=None, errno=None, candidates=cands,
+        return Observation(action=name, data=None, retval=None, errno=None, candidates=cands,
                        signal=sig, core_dump=core, **common)
-    if call.arch == "i386":
+    if i386:
         ret = ((ret & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
     err = -ret if -abi.MAX_ERRNO <= ret <= -1 else None
     base = dict(retval=ret, errno=err, **common)
     if flags & _RF_TRAP:
         info = SigInfo(si_signo, si_code, si_errno, si_syscall, si_arch, si_addr)
-        return Outcome(action="TRAP", data=si_errno, candidates=(("TRAP", si_errno),), siginfo=info,
+        return Observation(action="TRAP", data=si_errno, candidates=(("TRAP", si_errno),), siginfo=info,
                        **base)
     if flags & _RF_NOTIF:
-        return Outcome(action="USER_NOTIF", data=None, candidates=(("USER_NOTIF", None),), **base)
+        return Observation(action="USER_NOTIF", data=None, candidates=(("USER_NOTIF", None),), **base)
     if flags & _RF_EVENT:
         if job.guarded and msg == facts.tag:
             if facts.proven:
                 cands = tuple((a, None) for a in ("LOG", "ALLOW")
                               if facts.possible(getattr(abi, f"SECCOMP_RET_{a}")))
-                return Outcome(action="LOG_OR_ALLOW", data=None, candidates=cands, **base)
+                return Observation(action="LOG_OR_ALLOW", data=None, candidates=cands, **base)
             cands = (("LOG", None), ("ALLOW", None), ("TRACE", msg), ("KILL_PROCESS", None))
-            return Outcome(action="GUARDED", data=None, candidates=cands, **base)
-        return Outcome(action="TRACE", data=msg, candidates=(("TRACE", msg),), **base)
+            return Observation(action="GUARDED", data=None, candidates=cands, **base)
+        return Observation(action="TRACE", data=msg, candidates=(("TRACE", msg),), **base)
     if native_bypass:
-        return Outcome(action="NOT_FILTERED", data=None, candidates=_BYPASS_IS_ALLOW, **base)
+        return Observation(action="NOT_FILTERED", data=None, candidates=_BYPASS_IS_ALLOW, **base)
     natural = None if job.guarded else _natural(call, pid, tid, server_pid, pgrp)
     cands: list[tuple[str, int | None]] = []
     if natural is not None and ret == natural:
@@ -875,7 +885,7 @@ def _classify(job: _Job, call: Call, rec, server_pid: int, pgrp: int) -> Outcome
     if not cands:
         raise KernelError(errnos.EIO, f"unexplained result {ret} for {call}")
     name, data = _name(cands, ret)
-    return Outcome(action=name, data=data, candidates=tuple(cands), **base)
+    return Observation(action=name, data=data, candidates=tuple(cands), **base)
 
 
 def _name(cands, ret: int) -> tuple[str, int | None]:
@@ -929,8 +939,7 @@ def seccomp_unavailable_reason() -> str | None:
         try:
             oracle = _oracle()
             oracle.hello()
-            errno_one = struct.pack("<HBBI", _RET_K, 0, 0, abi.SECCOMP_RET_ERRNO | 1)
-            got = oracle.run_calls([errno_one], [Call(39)])[0]
+            got = oracle.run_calls([_returning(abi.SECCOMP_RET_ERRNO | 1)], [SeccompData(39)])[0]
             if got.action != "ERRNO" or got.data != 1:
                 reason = f"seccomp does not behave as expected here (ERRNO|1 gave {got})"
         except (KernelError, KernelInstallError, OSError) as failure:
@@ -939,9 +948,9 @@ def seccomp_unavailable_reason() -> str | None:
     return reason
 
 
-def run_calls(filters: Sequence, calls: Iterable[Call | tuple], *, flags=None, tracer: bool = False,
+def run_calls(filters: Sequence, calls: Iterable[SeccompData], *, flags=None, tracer: bool = False,
               listener: int | None = None, guard: bool | None = None,
-              resolve: bool = True) -> list[Outcome]:
+              resolve: bool = True) -> list[Observation]:
     """``Oracle.run_calls`` on the shared default oracle."""
     return _oracle().run_calls(filters, calls, flags=flags, tracer=tracer, listener=listener,
                                guard=guard, resolve=resolve)
@@ -984,7 +993,7 @@ def _random_filter(rng: random.Random) -> bytes:
     actions = [abi.SECCOMP_RET_ALLOW, abi.SECCOMP_RET_ERRNO | 1, abi.SECCOMP_RET_ERRNO | 13,
                abi.SECCOMP_RET_TRAP | 7, abi.SECCOMP_RET_TRACE | 3, abi.SECCOMP_RET_LOG,
                abi.SECCOMP_RET_KILL_THREAD]
-    insn = lambda c, jt, jf, k: struct.pack("<HBBI", c, jt, jf, k)
+    insn = lambda c, jt, jf, k: Instruction(c, jt, jf, k).to_bytes()
     body = [insn(0x20, 0, 0, 0)]
     for _ in range(rng.randint(1, 4)):
         body += [insn(0x15, 0, 1, rng.randrange(0, 64)), insn(_RET_K, 0, 0, rng.choice(actions))]
@@ -1002,7 +1011,7 @@ def bench_throughput(seconds: float = 2.0, calls_per_stack: int = 32, seed: int 
         items = []
         for _ in range(16):
             stack = [_random_filter(rng) for _ in range(rng.randint(1, 3))]
-            calls = [Call(rng.randrange(0, 64), (rng.randrange(1 << 32),)) for _ in range(calls_per_stack)]
+            calls = [SeccompData(rng.randrange(0, 64), args=(rng.randrange(1 << 32),)) for _ in range(calls_per_stack)]
             items.append((stack, calls))
         for result in oracle.run_batch(items):
             done += len(result) if isinstance(result, list) else 1

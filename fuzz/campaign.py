@@ -21,7 +21,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
 from hypothesis import strategies as st
 
-from bpfsim import Program, SeccompData, evaluate, trace_stack, verify
+from bpfsim import Program, SeccompData, abi, evaluate, trace_stack, verify
 from bpfsim import kernel as live
 from bpfsim import strategies as gen
 from bpfsim.errors import VerifyError
@@ -68,29 +68,28 @@ class Stats:
 def check_stacks(oracle: live.Oracle, batches, *, tracer: bool, listener: int | None, stats: Stats) -> None:
     """Run every (stack, calls) pair on both sides and raise the first ``Divergence``."""
     asked: dict = {}
-    requests = [(stack, [call for call, _ in pairs]) for stack, pairs in batches]
     kernel_side = threading.Thread(target=lambda: asked.update(
-        results=_capture(oracle.run_batch, requests, tracer=tracer, listener=listener)))
+        results=_capture(oracle.run_batch, batches, tracer=tracer, listener=listener)))
     kernel_side.start()  # the helpers work in other processes while bpfsim evaluates here
-    verdicts = [[evaluate(stack, data, tracer=tracer, listener=listener, threads=2) for _, data in pairs]
-                for stack, pairs in batches]
+    verdicts = [[evaluate(stack, data, tracer=tracer, listener=listener, threads=2) for data in calls]
+                for stack, calls in batches]
     kernel_side.join()
     results = asked["results"]
     if isinstance(results, BaseException):
         raise results
-    for (stack, pairs), result, said in zip(batches, results, verdicts):
+    for (stack, calls), result, said in zip(batches, results, verdicts):
         options = {"tracer": tracer, "listener": listener}
         if isinstance(result, live.KernelInstallError):
             raise Divergence("install", stack, options={**options, "kernel_errno": result.errno,
                                                         "index": result.index})
-        for (call, data), outcome, verdict in zip(pairs, result, said):
+        for data, outcome, verdict in zip(calls, result, said):
             stats.cases += 1
-            agrees = outcome.admits(verdict.action.name, verdict.data)
+            agrees = outcome.admits(verdict)
             if agrees and verdict.outcome.siginfo and outcome.siginfo:
                 agrees = (outcome.siginfo.si_syscall, outcome.siginfo.si_arch) == (
                     verdict.outcome.siginfo.si_syscall, verdict.outcome.siginfo.si_arch)
             if not agrees:
-                raise Divergence("verdict", list(stack), [_call_dict(call, data.instruction_pointer)],
+                raise Divergence("verdict", list(stack), [_call_dict(data)],
                                  [_outcome_dict(outcome)], [verdict.as_dict()], options)
 
 
@@ -115,24 +114,24 @@ def _capture(function, *args, **kwargs):
         return error
 
 
-def _call_dict(call: live.Call, ip: int) -> dict:
-    return {"nr": call.nr, "arch": call.arch, "args": list(call.args), "instruction_pointer": ip}
+def _call_dict(call: SeccompData) -> dict:
+    return {"nr": call.nr, "arch": abi.arch_name(call.arch), "args": list(call.args),
+            "instruction_pointer": call.instruction_pointer}
 
 
-def _outcome_dict(outcome: live.Outcome) -> dict:
+def _outcome_dict(outcome: live.Observation) -> dict:
     return {"action": outcome.action, "data": outcome.data, "retval": outcome.retval,
             "candidates": [list(c) for c in outcome.candidates]}
 
 
-def _calls(rng: random.Random, stack, count: int, ips: dict) -> list[tuple[live.Call, SeccompData]]:
-    """Inputs for one stack, each as the oracle's call and as bpfsim's data (with the kernel's ip)."""
-    pairs = []
+def _calls(rng: random.Random, stack, count: int, ips: dict) -> list[SeccompData]:
+    """Inputs for one stack, with the instruction pointer the oracle's calls have."""
     near = gen.constants(stack)
+    calls = []
     for _ in range(count):
         arch = "i386" if rng.random() < 0.2 else "x86_64"
-        data = gen.random_seccomp_data(rng, near, arch, instruction_pointer=ips[arch])
-        pairs.append((live.Call(data.nr, data.args, arch), data))
-    return pairs
+        calls.append(gen.random_seccomp_data(rng, near, arch, instruction_pointer=ips[arch]))
+    return calls
 
 
 def run(cases: int, seed: int, *, seconds: float | None = None, stacks_per_example: int = 8,

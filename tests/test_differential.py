@@ -48,9 +48,9 @@ def _replay(case_dir):
     for call, seen in zip(case["calls"], case["kernel_saw"]):
         data = SeccompData(call["nr"], call["arch"], call["instruction_pointer"], call["args"])
         verdict = evaluate(filters, data, tracer=options["tracer"], listener=options["listener"], threads=2)
-        observed = live.Outcome(live.Call(call["nr"], call["args"], call["arch"]), seen["action"], seen["data"],
-                                seen["retval"], None, tuple(map(tuple, seen["candidates"])))
-        assert observed.admits(verdict.action.name, verdict.data), (seen, verdict)
+        observed = live.Observation(data, seen["action"], seen["data"], seen["retval"], None,
+                                    tuple(map(tuple, seen["candidates"])))
+        assert observed.admits(verdict), (seen, verdict)
 
 
 def test_a_divergence_is_reported_with_both_answers_and_saved_replayably(tmp_path):

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from bpfsim import abi, kernel
-from bpfsim.kernel import Call, KernelError, KernelInstallError, Oracle
+from bpfsim import Program, SeccompData, evaluate
+from bpfsim.kernel import KernelError, KernelInstallError, Oracle
 
 pytestmark = [
     pytest.mark.kernel,
@@ -47,6 +48,19 @@ def one(filters, call, **kw):
     return kernel.run_calls(filters, [call], **kw)[0]
 
 
+def test_calls_go_in_as_seccomp_data_and_observations_compare_with_verdicts():
+    """One vocabulary at the edge: the kernel is asked with bpfsim's records, and what it saw is
+    checked against a Verdict; the oracle itself never evaluates a filter."""
+    call = SeccompData(GETPID, args=(7,))
+    got = one([ret(abi.SECCOMP_RET_ERRNO | 5)], call)
+    assert got.call == call and got.admits("ERRNO", 5)
+    verdict_of = lambda value: evaluate([Program.from_bytes(ret(value))], call)
+    assert got.admits(verdict_of(abi.SECCOMP_RET_ERRNO | 5)) and not got.admits(verdict_of(abi.SECCOMP_RET_ERRNO | 6))
+    assert not hasattr(kernel, "Call") and not hasattr(kernel, "Outcome")
+    with pytest.raises(ValueError, match="aarch64"):
+        one([ret(abi.SECCOMP_RET_ALLOW)], SeccompData(172, "aarch64"))
+
+
 # --- ERRNO (§5, §9) ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("data, seen", [
@@ -56,43 +70,43 @@ def one(filters, call, **kw):
     pytest.param(0xFFFF, 4095, id="ERRNO|0xffff is capped to 4095"),
 ])
 def test_errno_data_becomes_the_capped_errno(data, seen):
-    got = one([ret(abi.SECCOMP_RET_ERRNO | data)], Call(GETPID))
+    got = one([ret(abi.SECCOMP_RET_ERRNO | data)], SeccompData(GETPID))
     assert (got.action, got.data, got.errno, got.retval) == ("ERRNO", seen, seen, -seen)
     assert got.admits("ERRNO", data)
 
 
 def test_errno_zero_makes_getpid_return_zero():
-    got = one([ret(abi.SECCOMP_RET_ERRNO)], Call(GETPID))
+    got = one([ret(abi.SECCOMP_RET_ERRNO)], SeccompData(GETPID))
     assert (got.action, got.data, got.retval, got.errno) == ("ERRNO", 0, 0, None)
 
 
 def test_errno_order_newest_of_equal_actions_wins():
     stack = [ret(abi.SECCOMP_RET_ERRNO | e) for e in (11, 13, 12)]  # selftest ERRNO_order
-    assert one(stack, Call(GETPID)).data == 12
+    assert one(stack, SeccompData(GETPID)).data == 12
 
 
 def test_precedence_errno_22_installed_second_beats_errno_1_and_allow():
     stack = [ret(abi.SECCOMP_RET_ERRNO | 1), ret(abi.SECCOMP_RET_ERRNO | 22), ret(abi.SECCOMP_RET_ALLOW)]
-    got = one(stack, Call(GETPID))
+    got = one(stack, SeccompData(GETPID))
     assert (got.action, got.data) == ("ERRNO", 22)
 
 
 @pytest.mark.parametrize("nr", [GETPID, GETPPID, GETTID, 111], ids=["getpid", "getppid", "gettid", "getpgrp"])
 def test_allowed_identity_calls_run_unguarded_and_return_their_natural_value(nr):
-    got = one([ret(abi.SECCOMP_RET_ALLOW)], Call(nr))
+    got = one([ret(abi.SECCOMP_RET_ALLOW)], SeccompData(nr))
     assert got.action == "LOG_OR_ALLOW" and not got.guarded
     assert got.retval > 0 and got.admits("ALLOW")
 
 
 def test_log_and_allow_are_never_told_apart():
-    got = one([ret(abi.SECCOMP_RET_LOG)], Call(GETPID))
+    got = one([ret(abi.SECCOMP_RET_LOG)], SeccompData(GETPID))
     assert got.action == "LOG_OR_ALLOW" and got.admits("LOG") and got.retval > 0
 
 
 # --- TRAP (§5, §9) ----------------------------------------------------------------------------
 
 def test_trap_siginfo_carries_data_nr_arch_and_returns_the_nr():
-    got = one([ret(abi.SECCOMP_RET_TRAP | 0x1234)], Call(GETPID))
+    got = one([ret(abi.SECCOMP_RET_TRAP | 0x1234)], SeccompData(GETPID))
     si = got.siginfo
     assert (got.action, got.data) == ("TRAP", 0x1234)
     assert (si.si_signo, si.si_code, si.si_errno) == (signal.SIGSYS, 1, 0x1234)
@@ -102,7 +116,7 @@ def test_trap_siginfo_carries_data_nr_arch_and_returns_the_nr():
 
 
 def test_trap_returns_into_the_thread_so_later_calls_run():
-    outs = kernel.run_calls([on_nr(GETPID, abi.SECCOMP_RET_TRAP | 7)], [Call(GETPID), Call(GETTID)])
+    outs = kernel.run_calls([on_nr(GETPID, abi.SECCOMP_RET_TRAP | 7)], [SeccompData(GETPID), SeccompData(GETTID)])
     assert [o.action for o in outs] == ["TRAP", "LOG_OR_ALLOW"]
 
 
@@ -110,7 +124,7 @@ def test_trap_returns_into_the_thread_so_later_calls_run():
 
 def test_kill_thread_in_the_second_thread_kills_only_that_thread():
     stack = [on_nr(NOSUCH, abi.SECCOMP_RET_KILL_THREAD, abi.SECCOMP_RET_ERRNO | 5)]
-    outs = kernel.run_calls(stack, [Call(GETPID), Call(NOSUCH), Call(GETPID)])
+    outs = kernel.run_calls(stack, [SeccompData(GETPID), SeccompData(NOSUCH), SeccompData(GETPID)])
     assert [o.action for o in outs] == ["ERRNO", "KILL_THREAD", "ERRNO"]
     assert outs[1].signal == signal.SIGSYS and outs[1].retval is None
 
@@ -123,54 +137,54 @@ def test_kill_thread_in_the_second_thread_kills_only_that_thread():
 ])
 def test_kill_process_and_unknown_actions_kill_the_whole_process(value):
     outs = kernel.run_calls([on_nr(NOSUCH, value, abi.SECCOMP_RET_ERRNO | 5)],
-                            [Call(NOSUCH), Call(GETPID)])
+                            [SeccompData(NOSUCH), SeccompData(GETPID)])
     assert outs[0].action == "KILL_PROCESS" and outs[0].signal == signal.SIGSYS
     assert outs[1].action == "ERRNO"  # the remaining calls ran in a new subject
 
 
 def test_kill_process_cannot_be_downgraded_by_a_later_kill_thread():
     stack = [ret(abi.SECCOMP_RET_KILL_PROCESS), ret(abi.SECCOMP_RET_KILL_THREAD)]
-    assert one(stack, Call(GETPID)).action == "KILL_PROCESS"
+    assert one(stack, SeccompData(GETPID)).action == "KILL_PROCESS"
 
 
 # --- TRACE and USER_NOTIF (§5, §9) ------------------------------------------------------------
 
 def test_trace_without_a_tracer_fails_with_enosys():
-    got = one([ret(abi.SECCOMP_RET_TRACE | 0x1001)], Call(GETPID))
+    got = one([ret(abi.SECCOMP_RET_TRACE | 0x1001)], SeccompData(GETPID))
     assert not got.traced and got.errno == errno.ENOSYS
     assert got.admits("TRACE", 0x1001) and not got.admits("ALLOW")
 
 
 def test_trace_with_a_tracer_gives_the_data_as_event_message():
-    got = one([ret(abi.SECCOMP_RET_TRACE | 0x1001)], Call(GETPID, (7,)), tracer=True)
+    got = one([ret(abi.SECCOMP_RET_TRACE | 0x1001)], SeccompData(GETPID, args=(7,)), tracer=True)
     assert (got.action, got.data, got.errno) == ("TRACE", 0x1001, errno.ENOSYS)
-    nr, arch, ip, arg0 = struct.unpack_from("<iIQQ", got.seccomp_data)
+    nr, arch, ip, arg0 = struct.unpack_from("<iIQQ", bytes(got.seccomp_data))
     assert (nr, arch, arg0) == (GETPID, AUDIT_ARCH_X86_64, 7)
 
 
 def test_user_notif_without_listener_fails_with_enosys():
-    got = one([ret(abi.SECCOMP_RET_USER_NOTIF)], Call(GETPID))
+    got = one([ret(abi.SECCOMP_RET_USER_NOTIF)], SeccompData(GETPID))
     assert got.errno == errno.ENOSYS and got.admits("USER_NOTIF")
 
 
 def test_user_notif_with_listener_delivers_the_exact_seccomp_data():
     args = (1, 0xFFFFFFFFFFFFFFFF, 0x1122334455667788, 4, 5, 6)
-    got = one([ret(abi.SECCOMP_RET_USER_NOTIF)], Call(GETPID, args), listener=0)
+    got = one([ret(abi.SECCOMP_RET_USER_NOTIF)], SeccompData(GETPID, args=args), listener=0)
     assert got.action == "USER_NOTIF" and got.errno == kernel.NOTIF_ERRNO
     ip = kernel._oracle().instruction_pointer("x86_64")
-    assert got.seccomp_data == struct.pack("<iIQ6Q", GETPID, AUDIT_ARCH_X86_64, ip, *args)
+    assert bytes(got.seccomp_data) == struct.pack("<iIQ6Q", GETPID, AUDIT_ARCH_X86_64, ip, *args)
 
 
 def test_user_notif_goes_to_the_winning_filter_which_has_no_listener():
     stack = [ret(abi.SECCOMP_RET_USER_NOTIF), ret(abi.SECCOMP_RET_USER_NOTIF)]
-    got = one(stack, Call(GETPID), listener=0)  # the newer filter wins the tie: no listener
+    got = one(stack, SeccompData(GETPID), listener=0)  # the newer filter wins the tie: no listener
     assert got.errno == errno.ENOSYS
 
 
 def test_user_notif_beats_trace_and_trap_beats_errno():
-    assert one([ret(abi.SECCOMP_RET_USER_NOTIF), ret(abi.SECCOMP_RET_TRACE)], Call(GETPID),
+    assert one([ret(abi.SECCOMP_RET_USER_NOTIF), ret(abi.SECCOMP_RET_TRACE)], SeccompData(GETPID),
                listener=0).action == "USER_NOTIF"
-    assert one([ret(abi.SECCOMP_RET_TRAP), ret(abi.SECCOMP_RET_ERRNO | 1)], Call(GETPID)).action == "TRAP"
+    assert one([ret(abi.SECCOMP_RET_TRAP), ret(abi.SECCOMP_RET_ERRNO | 1)], SeccompData(GETPID)).action == "TRAP"
 
 
 # --- ENOSYS has several causes (oracle notes: "ENOSYS is ambiguous") ---------------------------
@@ -181,13 +195,13 @@ def ret_a(value):
 
 
 @pytest.mark.parametrize("stack, call, verdict", [
-    pytest.param([ret_a(abi.SECCOMP_RET_ERRNO | 38)], Call(GETPID), ("ERRNO", 38), id="ERRNO 38"),
-    pytest.param([ret_a(abi.SECCOMP_RET_USER_NOTIF)], Call(GETPID), ("USER_NOTIF", None),
+    pytest.param([ret_a(abi.SECCOMP_RET_ERRNO | 38)], SeccompData(GETPID), ("ERRNO", 38), id="ERRNO 38"),
+    pytest.param([ret_a(abi.SECCOMP_RET_USER_NOTIF)], SeccompData(GETPID), ("USER_NOTIF", None),
                  id="USER_NOTIF without listener"),
-    pytest.param([ret_a(abi.SECCOMP_RET_TRACE | 7)], Call(GETPID), ("TRACE", 7), id="TRACE without tracer"),
-    pytest.param([ret_a(abi.SECCOMP_RET_ALLOW)], Call(NOSUCH), ("LOG_OR_ALLOW", None),
+    pytest.param([ret_a(abi.SECCOMP_RET_TRACE | 7)], SeccompData(GETPID), ("TRACE", 7), id="TRACE without tracer"),
+    pytest.param([ret_a(abi.SECCOMP_RET_ALLOW)], SeccompData(NOSUCH), ("LOG_OR_ALLOW", None),
                  id="ALLOW of a nonexistent call"),
-    pytest.param([ret(abi.SECCOMP_RET_ERRNO | 38), ret(abi.SECCOMP_RET_USER_NOTIF)], Call(KILL, (0, 0)),
+    pytest.param([ret(abi.SECCOMP_RET_ERRNO | 38), ret(abi.SECCOMP_RET_USER_NOTIF)], SeccompData(KILL, args=(0, 0)),
                  ("ERRNO", 38), id="guarded ERRNO 38 under a newer USER_NOTIF"),
 ])
 def test_enosys_is_resolved_by_probes(stack, call, verdict):
@@ -201,24 +215,24 @@ def test_enosys_is_resolved_by_probes(stack, call, verdict):
 # --- x86 specifics (§3.4) ---------------------------------------------------------------------
 
 def test_int80_is_seen_as_i386_with_full_64_bit_registers():
-    got = one([ret(abi.SECCOMP_RET_USER_NOTIF)], Call(I386_GETPID, (0x00000ABC00000DEF,), "i386"),
+    got = one([ret(abi.SECCOMP_RET_USER_NOTIF)], SeccompData(I386_GETPID, "i386", args=(0x00000ABC00000DEF,)),
               listener=0)
-    nr, arch, _ip, arg0 = struct.unpack_from("<iIQQ", got.seccomp_data)
+    nr, arch, _ip, arg0 = struct.unpack_from("<iIQQ", bytes(got.seccomp_data))
     assert (nr, arch, arg0) == (I386_GETPID, AUDIT_ARCH_I386, 0x00000ABC00000DEF)
-    trap = one([ret(abi.SECCOMP_RET_TRAP | 3)], Call(I386_GETPID, (), "i386"))
+    trap = one([ret(abi.SECCOMP_RET_TRAP | 3)], SeccompData(I386_GETPID, "i386", args=()))
     assert (trap.siginfo.si_arch, trap.siginfo.si_syscall) == (AUDIT_ARCH_I386, I386_GETPID)
 
 
 def test_int80_getpid_runs_when_allowed():
-    got = one([ret(abi.SECCOMP_RET_ALLOW)], Call(I386_GETPID, (), "i386"))
+    got = one([ret(abi.SECCOMP_RET_ALLOW)], SeccompData(I386_GETPID, "i386", args=()))
     assert got.action == "LOG_OR_ALLOW" and got.retval > 0
 
 
 def test_negative_nr_is_seen_as_0xffffffff():
     stack = [insn(0x20, 0, 0, 0) + insn(0x15, 0, 1, 0xFFFFFFFF) + ret(abi.SECCOMP_RET_ERRNO | 77)
              + ret(abi.SECCOMP_RET_ALLOW)]
-    assert one(stack, Call(-1)).data == 77
-    allowed = one([ret(abi.SECCOMP_RET_ALLOW)], Call(-1))
+    assert one(stack, SeccompData(-1)).data == 77
+    allowed = one([ret(abi.SECCOMP_RET_ALLOW)], SeccompData(-1))
     assert allowed.errno == errno.ENOSYS and allowed.admits("ALLOW")
 
 
@@ -241,7 +255,7 @@ def bystander():
     pytest.param([], id="no filter at all"),
 ])
 def test_an_allowed_unsafe_call_never_executes(bystander, stack):
-    call = Call(KILL, (bystander.pid, signal.SIGKILL))
+    call = SeccompData(KILL, args=(bystander.pid, signal.SIGKILL))
     for tracer in (False, True):
         got = one(stack, call, tracer=tracer)
         assert got.guarded
@@ -250,7 +264,7 @@ def test_an_allowed_unsafe_call_never_executes(bystander, stack):
 
 
 def test_guard_results_say_what_they_prove(bystander):
-    call = Call(KILL, (bystander.pid, signal.SIGKILL))
+    call = SeccompData(KILL, args=(bystander.pid, signal.SIGKILL))
     assert one([ret(abi.SECCOMP_RET_ALLOW)], call).action == "LOG_OR_ALLOW"
     ret_a = one([insn(0x00, 0, 0, abi.SECCOMP_RET_ALLOW) + insn(0x16, 0, 0, 0)], call)
     assert ret_a.action == "GUARDED" and ret_a.admits("ALLOW") and ret_a.admits("KILL_PROCESS")
@@ -261,20 +275,20 @@ def test_guard_results_say_what_they_prove(bystander):
 
 
 def test_guard_cannot_see_unknown_actions_between_trace_and_allow(bystander):
-    got = one([ret(0x7FFE0000)], Call(KILL, (bystander.pid, signal.SIGKILL)))
+    got = one([ret(0x7FFE0000)], SeccompData(KILL, args=(bystander.pid, signal.SIGKILL)))
     assert got.action == "GUARDED" and got.admits("KILL_PROCESS")
     assert bystander.poll() is None
 
 
 def test_unsafe_calls_are_refused_without_the_guard():
     with pytest.raises(ValueError):
-        kernel.run_calls([ret(abi.SECCOMP_RET_ALLOW)], [Call(KILL, (1, 9))], guard=False)
+        kernel.run_calls([ret(abi.SECCOMP_RET_ALLOW)], [SeccompData(KILL, args=(1, 9))], guard=False)
 
 
 def test_x32_calls_are_guarded_and_seen_with_the_x32_bit():
     stack = [on_nr(0x40000027, abi.SECCOMP_RET_ERRNO | 3)]
-    assert one(stack, Call(0x40000027)).data == 3
-    assert one([ret(abi.SECCOMP_RET_ALLOW)], Call(0x40000027)).guarded
+    assert one(stack, SeccompData(0x40000027)).data == 3
+    assert one([ret(abi.SECCOMP_RET_ALLOW)], SeccompData(0x40000027)).guarded
 
 
 # --- installing (§2) --------------------------------------------------------------------------
@@ -282,7 +296,7 @@ def test_x32_calls_are_guarded_and_seen_with_the_x32_bit():
 def test_invalid_program_is_refused_with_einval():
     assert kernel.install_result([insn(0xFFFF, 0, 0, 0)]) == errno.EINVAL
     with pytest.raises(KernelInstallError) as refused:
-        kernel.run_calls([ret(abi.SECCOMP_RET_ALLOW), b"\x00" * 8], [Call(GETPID)])
+        kernel.run_calls([ret(abi.SECCOMP_RET_ALLOW), b"\x00" * 8], [SeccompData(GETPID)])
     assert (refused.value.errno, refused.value.index) == (errno.EINVAL, 1)
 
 
@@ -326,23 +340,23 @@ def test_program_objects_with_to_bytes_are_accepted():
     class Prog:
         def to_bytes(self):
             return ret(abi.SECCOMP_RET_ERRNO | 2)
-    assert one([Prog()], Call(GETPID)).data == 2
+    assert one([Prog()], SeccompData(GETPID)).data == 2
 
 
 UNPRIVILEGED_SCRIPT = """
 import errno, struct
-from bpfsim import abi, kernel
+from bpfsim import SeccompData, abi, kernel
 ret = lambda k: struct.pack("<HBBI", 6, 0, 0, k)
 assert kernel.seccomp_unavailable_reason() is None, kernel.seccomp_unavailable_reason()
 oracle = kernel._oracle()
-assert oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 1)], [kernel.Call(39)])[0].data == 1
+assert oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 1)], [SeccompData(39)])[0].data == 1
 assert oracle.suspended is False
 try:
-    oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 5), ret(abi.SECCOMP_RET_ALLOW)], [kernel.Call(39)])
+    oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 5), ret(abi.SECCOMP_RET_ALLOW)], [SeccompData(39)])
 except kernel.KernelInstallError as e:
     assert (e.index, e.errno, e.suspended) == (1, errno.EIO, False), e
 try:
-    oracle.run_calls([ret(abi.SECCOMP_RET_KILL_THREAD), ret(abi.SECCOMP_RET_ALLOW)], [kernel.Call(39)])
+    oracle.run_calls([ret(abi.SECCOMP_RET_KILL_THREAD), ret(abi.SECCOMP_RET_ALLOW)], [SeccompData(39)])
 except kernel.KernelInstallError as e:
     assert (e.index, e.blocked) == (1, 31), e
 try:
@@ -456,9 +470,9 @@ def test_dump_filters_of_a_missing_pid_is_esrch():
 def test_a_hung_subject_is_killed_and_reported_and_the_oracle_recovers():
     with Oracle(workers=1, timeout=1.0, answer_notifications=False) as oracle:
         with pytest.raises(KernelError) as hung:
-            oracle.run_calls([ret(abi.SECCOMP_RET_USER_NOTIF)], [Call(GETPID)], listener=0)
+            oracle.run_calls([ret(abi.SECCOMP_RET_USER_NOTIF)], [SeccompData(GETPID)], listener=0)
         assert hung.value.errno == errno.ETIMEDOUT
-        assert oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 1)], [Call(GETPID)])[0].data == 1
+        assert oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 1)], [SeccompData(GETPID)])[0].data == 1
 
 
 def _children(pid):
@@ -471,17 +485,17 @@ def _children(pid):
 
 def test_an_idle_subject_killed_from_outside_is_replaced():
     with Oracle(workers=1) as oracle:
-        oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 1)], [Call(GETPID)])
+        oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 1)], [SeccompData(GETPID)])
         for subject in _children(oracle.helper_pids()[0]):
             os.kill(subject, signal.SIGKILL)
         time.sleep(0.05)
-        assert oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 4)], [Call(GETPID)])[0].data == 4
+        assert oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 4)], [SeccompData(GETPID)])[0].data == 4
 
 
 def test_nothing_is_left_running_after_close():
     oracle = Oracle(workers=1)
-    oracle.run_calls([ret(abi.SECCOMP_RET_KILL_PROCESS)], [Call(GETPID)])
-    oracle.run_calls([ret(abi.SECCOMP_RET_KILL_THREAD)], [Call(GETPID), Call(GETPID)])
+    oracle.run_calls([ret(abi.SECCOMP_RET_KILL_PROCESS)], [SeccompData(GETPID)])
+    oracle.run_calls([ret(abi.SECCOMP_RET_KILL_THREAD)], [SeccompData(GETPID), SeccompData(GETPID)])
     helpers = oracle.helper_pids()
     subjects = [c for h in helpers for c in _children(h)]
     assert len(helpers) == 1 and len(subjects) <= 1
@@ -491,14 +505,14 @@ def test_nothing_is_left_running_after_close():
 
 
 def test_a_forked_child_gets_its_own_helpers_and_leaves_the_parents_alone():
-    assert one([ret(abi.SECCOMP_RET_ERRNO | 1)], Call(GETPID)).data == 1
+    assert one([ret(abi.SECCOMP_RET_ERRNO | 1)], SeccompData(GETPID)).data == 1
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
             signal.alarm(30)
-            code = 0 if one([ret(abi.SECCOMP_RET_ERRNO | 2)], Call(GETPID)).data == 2 else 1
+            code = 0 if one([ret(abi.SECCOMP_RET_ERRNO | 2)], SeccompData(GETPID)).data == 2 else 1
             kernel._oracle().close()
         finally:
             os.write(w, bytes([code]))
@@ -507,11 +521,11 @@ def test_a_forked_child_gets_its_own_helpers_and_leaves_the_parents_alone():
     assert os.read(r, 1) == b"\x00"
     os.close(r)
     os.waitpid(pid, 0)
-    assert one([ret(abi.SECCOMP_RET_ERRNO | 3)], Call(GETPID)).data == 3
+    assert one([ret(abi.SECCOMP_RET_ERRNO | 3)], SeccompData(GETPID)).data == 3
 
 
 def test_batches_agree_with_single_runs():
-    items = [([ret(abi.SECCOMP_RET_ERRNO | n)], [Call(GETPID)] * 3) for n in range(1, 40)]
+    items = [([ret(abi.SECCOMP_RET_ERRNO | n)], [SeccompData(GETPID)] * 3) for n in range(1, 40)]
     results = kernel.run_batch(items)
     assert [[o.data for o in r] for r in results] == [[n] * 3 for n in range(1, 40)]
 

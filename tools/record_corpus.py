@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bpfsim import Program, SeccompData, trace  # noqa: E402
-from bpfsim import kernel  # noqa: E402
+from bpfsim import abi, kernel  # noqa: E402
 from bpfsim import opcodes as op  # noqa: E402
 from bpfsim.syscalls import syscall_table  # noqa: E402
 
@@ -123,7 +123,7 @@ def inputs(programs: list[Program], ips: dict[str, int]) -> list[tuple[str, int,
     return out
 
 
-def expectation(outcome: kernel.Outcome) -> str:
+def expectation(outcome: kernel.Observation) -> str:
     """The kernel's observation as text: the verdicts it admits, ``|``-separated."""
     if outcome.action == "NOT_FILTERED":
         return "NOT_FILTERED"
@@ -132,7 +132,7 @@ def expectation(outcome: kernel.Outcome) -> str:
     return "|".join(name if data is None else f"{name}({data})" for name, data in outcome.candidates)
 
 
-def check_siginfo(outcome: kernel.Outcome, arch: str, nr: int, ip: int) -> None:
+def check_siginfo(outcome: kernel.Observation, arch: str, nr: int, ip: int) -> None:
     """A TRAP's siginfo must describe the call itself; anything else is a finding to report."""
     info = outcome.siginfo
     want_arch = 0x40000003 if arch == "i386" else 0xC000003E
@@ -158,7 +158,7 @@ def record(case_dir: Path, oracle: kernel.Oracle) -> int:
     calls = inputs(programs, ips)
     blobs = [p.read_bytes() for p in files]
     chunk = 16384
-    items = [(blobs, [kernel.Call(nr, args, arch) for arch, nr, args in calls[i:i + chunk]])
+    items = [(blobs, [SeccompData(nr, arch, args=args) for arch, nr, args in calls[i:i + chunk]])
              for i in range(0, len(calls), chunk)]
     results = oracle.run_batch(items)
     lines = []
@@ -166,12 +166,12 @@ def record(case_dir: Path, oracle: kernel.Oracle) -> int:
         if isinstance(outcomes, BaseException):
             raise outcomes
         for call, outcome in zip(batch, outcomes):
-            nr = call.nr & 0xFFFFFFFF
-            check_siginfo(outcome, call.arch, nr, ips[call.arch])
+            nr, arch = call.nr & 0xFFFFFFFF, abi.arch_name(call.arch)
+            check_siginfo(outcome, arch, nr, ips[arch])
             args = list(call.args)
             while args and not args[-1]:
                 args.pop()
-            lines.append(json.dumps([call.arch, nr, args, expectation(outcome)]))
+            lines.append(json.dumps([arch, nr, args, expectation(outcome)]))
     head = {
         "kernel": f"Linux {platform.release()} {platform.version()} {platform.machine()}",
         "recorded_by": "tools/record_corpus.py through bpfsim.kernel (guard filter around unsafe calls)",
