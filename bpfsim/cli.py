@@ -66,6 +66,11 @@ def _color(text: str, action: str) -> str:
     return f"\x1b[1;{_COLORS[action]}m{text}\x1b[0m"
 
 
+def _status(line: str) -> None:
+    """What a command did, beside its output: on stderr, so that standard output stays the output."""
+    print(line, file=sys.stderr)
+
+
 # -- inputs -------------------------------------------------------------------------------------
 
 def _number(text: str) -> int:
@@ -90,6 +95,8 @@ def _filter_files(paths: list[str]) -> list[str]:
     ``dump`` numbers its files from 0 (oldest); sorting by that number also reads directories
     that older bpfsim versions wrote as 0.bpf ... 24.bpf, where the name order is not install order.
     """
+    if paths.count("-") > 1:
+        raise _UsageError("-: standard input can be read once")
     files = []
     for path in paths:
         if not os.path.isdir(path):
@@ -118,19 +125,40 @@ def _add_kernel_option(parser: argparse.ArgumentParser) -> None:
                              f"(default: {Kernel()}, the newest bpfsim models)")
 
 
+def _shown(spec: str) -> str:
+    """A FILTER argument as messages name it."""
+    return "<stdin>" if spec == "-" else spec
+
+
+def _load(spec: str, *, arch: str | None = None, symbol: str | None = None) -> Program:
+    """One FILTER argument: a file, ``-`` for standard input, or ``FILE:SYMBOL`` for one filter of
+    an ELF file or C source (``SYMBOL`` a number: the address or file offset of one without a symbol)."""
+    if spec == "-":
+        from .program import MAX_FILE_SIZE
+        if sys.stdin is None:
+            raise _UsageError("-: standard input is closed")
+        return Program.parse(sys.stdin.buffer.read(MAX_FILE_SIZE + 1), name="<stdin>", arch=arch, symbol=symbol)
+    path, sep, named = spec.rpartition(":")
+    if sep and path and not os.path.exists(spec) and os.path.exists(path):
+        if symbol is not None:
+            raise _UsageError(f"{spec}: a symbol in the name and --symbol {symbol}: give one")
+        return Program.load(path, arch=arch, symbol=named)
+    return Program.load(spec, arch=arch, symbol=symbol)
+
+
 def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: str | None = None,
-                   via: str = "seccomp", kernel: Kernel | None = None) -> list[Program]:
+                   via: str = "seccomp", kernel: Kernel | None = None, symbol: str | None = None) -> list[Program]:
     """Load the stack in install order (``arch``, the filters' arch, numbers names in C and
     assembler text) and attach it as seccomp(2) on ``kernel`` would, naming a refused file; with
     ``installs_as``, each install call also passes through the filters before it."""
     chain = FilterChain(arch=installs_as, kernel=kernel)
     programs = []
     for path in paths:
-        prog = Program.load(path, arch=arch)
+        prog = _load(path, arch=arch, symbol=symbol)
         try:
             chain.attach(prog, via=via)
         except (VerifyError, SeccompError) as error:
-            raise _Refused(path, error) from None
+            raise _Refused(_shown(path), error) from None
         programs.append(prog)
     return programs
 
@@ -244,7 +272,7 @@ def _outcome_json(verdict, data: SeccompData, kernel: Kernel) -> dict:
 
 def _cmd_eval(args) -> int:
     files = _filter_files(args.filters)
-    programs = _load_verified(files, arch=args.filter_arch, kernel=args.kernel)
+    programs = _load_verified(files, arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol)
     _check_options(args, programs)
     arches = [_one_arch(args, programs)] if args.json or args.trace else _judged_arches(args, programs)[0]
     for arch in arches:
@@ -261,7 +289,7 @@ def _eval_one(args, files: list[str], programs: list[Program], data: SeccompData
         from .debugger import trace_stack
         stack = trace_stack(programs, data, **_options(args))
         for i in range(len(programs) - 1, -1, -1) if stack.verdict.returns else ():
-            print(f"filter {i} ({files[i]}):\n{stack.traces[i]}\n")
+            print(f"filter {i} ({_shown(files[i])}):\n{stack.traces[i]}\n")
         verdict = stack.verdict
     else:
         verdict = evaluate(programs, data, **_options(args))
@@ -277,7 +305,8 @@ def _eval_one(args, files: list[str], programs: list[Program], data: SeccompData
 
 def _call_stack(args) -> tuple[list[Program], SeccompData]:
     """The stack and the one call that trace and debug step through."""
-    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel)
+    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel,
+                              symbol=args.symbol)
     _check_options(args, programs)
     arch = _one_arch(args, programs)
     _check_arch(arch)
@@ -294,6 +323,8 @@ def _cmd_trace(args) -> int:
 
 def _cmd_debug(args) -> int:
     from .debugger import Debugger, DebuggerShell
+    if "-" in args.filters:
+        raise _UsageError("debug reads its commands from standard input, so no FILTER can be -")
     programs, data = _call_stack(args)
     debugger = Debugger(programs, data, **_options(args))
     shell = DebuggerShell(debugger, stdin=None if sys.stdin.isatty() else sys.stdin, stdout=sys.stdout)
@@ -303,7 +334,8 @@ def _cmd_debug(args) -> int:
 
 def _cmd_table(args) -> int:
     from .analysis import policy_table
-    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel)
+    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel,
+                              symbol=args.symbol)
     _check_options(args, programs)
     arches, why = _judged_arches(args, programs)
     for arch in arches:
@@ -335,7 +367,7 @@ def _cmd_table(args) -> int:
 
 
 def _cmd_disasm(args) -> int:
-    prog = Program.load(args.filter, arch=args.arch)
+    prog = _load(args.filter, arch=args.arch, symbol=args.symbol)
     arch = args.arch or prog.arch
     if args.c:
         print(prog.to_c(arch=arch), end="")
@@ -350,15 +382,18 @@ def _cmd_disasm(args) -> int:
 
 def _cmd_asm(args) -> int:
     from pathlib import Path
-    prog = Program.load(args.file, arch=args.arch)
+    prog = _load(args.file, arch=args.arch, symbol=args.symbol)
     if not prog:
         raise _UsageError(f"{args.file}: no instructions to write")
-    out = Path(args.output)
-    if args.format == "c":
-        out.write_text(prog.to_c(arch=prog.arch))
+    written = prog.to_c(arch=prog.arch).encode() if args.format == "c" else prog.to_bytes()
+    if args.output == "-":
+        sys.stdout.buffer.write(written)
+        sys.stdout.flush()
+        out = "standard output"
     else:
-        out.write_bytes(prog.to_bytes())
-    print(f"{out}: {len(prog)} instructions")
+        out = Path(args.output)
+        out.write_bytes(written)
+    _status(f"{out}: {len(prog)} instructions")
     return 0
 
 
@@ -367,9 +402,9 @@ def _cmd_verify(args) -> int:
         raise _UsageError("--via: give --installs-as ARCH too, the arch of the installing thread")
     paths = _filter_files(args.filters)
     programs = _load_verified(paths, arch=args.filter_arch, installs_as=args.installs_as, via=args.via,
-                              kernel=args.kernel)
+                              kernel=args.kernel, symbol=args.symbol)
     for path, prog in zip(paths, programs):
-        print(f"{path}: ok, {len(prog)} instructions")
+        print(f"{_shown(path)}: ok, {len(prog)} instructions")
     return 0
 
 
@@ -378,15 +413,17 @@ def _cmd_dump(args) -> int:
     from pathlib import Path
     if not args.output:
         raise _UsageError("dump -o: an empty directory name")
+    if args.output == "-":
+        raise _UsageError("dump -o -: a directory is needed; standard output cannot hold the separate filters")
     blobs = dump_filters(args.pid)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for i, blob in enumerate(blobs):
         path = out / dump_file_name(i)
         path.write_bytes(blob)
-        print(f"{path}: {len(blob) // 8} instructions")
+        _status(f"{path}: {len(blob) // 8} instructions")
     if not blobs:
-        print(f"pid {args.pid} has no filters")
+        _status(f"pid {args.pid} has no filters")
     return 0
 
 
@@ -417,10 +454,16 @@ examples:
   bpfsim dump 1234 -o filters/                              a live process's filters (root)
   bpfsim eval filters/ --nr execve                          the dumped stack, in install order
 
-FILTER files may be raw .bpf records, assembler text, a C initializer or an ELF file, or a
-directory that dump wrote. --arch is the call's arch (default: read from the filters' code);
+FILTER files may be raw .bpf records, assembler text, a C initializer or an ELF file (FILE:SYMBOL
+for one of several), a directory that dump wrote, or - for standard input. --arch is the call's arch (default: read from the filters' code);
 --filter-arch numbers the names of C and assembler text that has no arch line.
 Exit status: 0 success, 1 a filter the kernel refuses, 2 bad usage or unreadable input."""
+
+
+def _add_symbol_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symbol", metavar="NAME",
+                        help="the filter's symbol in ELF and C files that hold several (FILE:SYMBOL names one "
+                             "file's; a number is the address or file offset of a filter without a symbol)")
 
 
 def _add_arch_options(parser: argparse.ArgumentParser) -> None:
@@ -436,6 +479,7 @@ def _add_call_options(parser: argparse.ArgumentParser) -> None:
                         help="filter files in install order (oldest first), or a directory bpfsim dump wrote")
     parser.add_argument("--nr", required=True, help="syscall number or name (in ARCH's table)")
     _add_arch_options(parser)
+    _add_symbol_option(parser)
     parser.add_argument("--arg", metavar="INDEX=VALUE", type=_arg_pair, action="append", default=[],
                         help="a syscall argument, e.g. 2=0x1 (repeatable; missing ones are 0)")
     parser.add_argument("--ip", metavar="VALUE", type=_number, default=0, help="instruction_pointer")
@@ -480,6 +524,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="filter files in install order, or a directory bpfsim dump wrote")
     _add_arch_options(sub)
     _add_kernel_option(sub)
+    _add_symbol_option(sub)
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="one JSON array")
     shown.add_argument("--csv", action="store_true", help="CSV with a header row")
@@ -488,6 +533,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("filter", metavar="FILTER")
     sub.add_argument("--raw", action="store_true", help="add the code/jt/jf/k columns")
     sub.add_argument("--arch", help="name syscalls and fields for this architecture")
+    _add_symbol_option(sub)
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--c", action="store_true", help="a C initializer of BPF_STMT/BPF_JUMP")
     shown.add_argument("--pseudo-c", action="store_true", help="seccomp-tools' C-like text (assembles back too)")
@@ -495,7 +541,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = command("asm", _cmd_asm, "assemble (or convert) a filter file", "bpfsim asm filter.asm -o filter.bpf")
     sub.add_argument("file", metavar="FILE")
-    sub.add_argument("-o", "--output", metavar="OUT", required=True)
+    sub.add_argument("-o", "--output", metavar="OUT", required=True, help="the file to write, or - for standard output")
+    _add_symbol_option(sub)
     sub.add_argument("--format", choices=("raw", "c"), default="raw", help="raw records (default) or C text")
     sub.add_argument("--arch", help="number syscall and errno names in C or assembler text as ARCH does")
 
@@ -504,6 +551,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("filters", metavar="FILTER", nargs="+", help="filter files, or a directory bpfsim dump wrote")
     sub.add_argument("--filter-arch", metavar="ARCH",
                      help="the arch that numbers syscall and errno names in C and assembler filters")
+    _add_symbol_option(sub)
     sub.add_argument("--installs-as", metavar="ARCH",
                      help="make each install a system call of ARCH, judged by the filters before it")
     sub.add_argument("--via", choices=("seccomp", "prctl"), default="seccomp",

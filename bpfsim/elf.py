@@ -7,6 +7,7 @@ e_machine, the ELF class and the byte order; pyelftools' and the OS's errors bec
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import struct
@@ -41,7 +42,8 @@ class Candidate:
 
     def __str__(self) -> str:
         named = f"'{self.symbol}'" if self.symbol else "no symbol"
-        return f"{named} at {self.address:#x} in {self.section} ({len(self.program)} instructions)"
+        return (f"{named} at {self.address:#x} in {self.section} (file offset {self.offset:#x}, "
+                f"{len(self.program)} instructions)")
 
 
 class _Elf:
@@ -109,6 +111,14 @@ class _Elf:
                               f"number of {RECORD_SIZE}-byte struct sock_filter records")
         offset, _ = self.symbol_offset(sym)
         return self.decode(self.read(offset, sym["st_size"]), f"{self.source}:{sym.name}")
+
+    def by_address(self, address: int) -> Program:
+        found = [c for c in self.candidates() if address in (c.address, c.offset)]
+        if not found:
+            listed = "; ".join(str(c) for c in self.candidates()) or "none found"
+            raise FormatError(self.source, None, f"no filter at address or file offset {address:#x}; "
+                                                 f"filters found: {listed}")
+        return found[0].program
 
     def missing(self, symbol: str) -> str:
         if self.elf.get_section_by_name(".symtab") is None:
@@ -192,10 +202,10 @@ def _arch(elf: ELFFile) -> str | None:
     return None
 
 
-def _open(path: str | os.PathLike, use):
+def _open(path: str | os.PathLike, use, data: bytes | None = None):
     source = os.fsdecode(path)
     try:
-        with open(path, "rb") as stream:
+        with (open(path, "rb") if data is None else io.BytesIO(data)) as stream:
             return use(_Elf(path, stream))
     except OSError as error:
         raise FormatError(source, None, f"cannot read it: {error.strerror or error}") from None
@@ -206,19 +216,34 @@ def _open(path: str | os.PathLike, use):
         raise FormatError(source, None, f"not a readable ELF file: {error}") from None
 
 
-def read_filter(path: str | os.PathLike, *, symbol: str | None = None) -> Program:
-    """The filter stored under ``symbol``; without one, the only filter found (see ``find_filters``)."""
+def read_filter(path: str | os.PathLike, *, symbol: str | None = None, data: bytes | None = None) -> Program:
+    """The filter stored under ``symbol``; without one, the only filter found (see ``find_filters``).
+
+    A ``symbol`` written as a number (``0x4a20``) is the address or file offset of a filter that
+    ``find_filters`` finds, which is how a filter in a stripped binary is named. ``data``: the
+    file's bytes, already read (``path`` then only names it).
+    """
     def read(elf: _Elf) -> Program:
         if symbol is not None:
-            return elf.by_symbol(symbol)
+            address = _number(symbol)
+            return elf.by_symbol(symbol) if address is None else elf.by_address(address)
         candidates = elf.candidates()
         named = [c for c in candidates if c.symbol]
         chosen = named if named else candidates
         if len(chosen) == 1:
             return chosen[0].program
         listed = "; ".join(str(c) for c in candidates) or "none found"
-        raise FormatError(elf.source, None, f"name the filter's symbol: {listed}")
-    return _open(path, read)
+        raise FormatError(elf.source, None, f"name the filter by its symbol, or by its address or file offset "
+                                            f"where it has none: {listed}")
+    return _open(path, read, data)
+
+
+def _number(symbol: str) -> int | None:
+    """A C identifier never starts with a digit, so a number names a place instead."""
+    try:
+        return int(symbol, 0) if symbol[:1].isdigit() else None
+    except ValueError:
+        return None
 
 
 def find_filters(path: str | os.PathLike) -> list[Candidate]:

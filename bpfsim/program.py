@@ -114,11 +114,12 @@ class Program(Sequence[Instruction]):
         return elf.read_filter(path, symbol=symbol)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, arch: str | None = None) -> "Program":
+    def load(cls, path: str | os.PathLike, *, arch: str | None = None, symbol: str | None = None) -> "Program":
         """Any supported format, recognized from the content: ELF, raw records, C, bytecode, assembler.
 
         ``arch`` numbers the syscall and errno names of C and assembler text (an ``arch`` line in
-        the text wins); raw records, bytecode and ELF files hold numbers only.
+        the text wins); raw records, bytecode and ELF files hold numbers only. ``symbol`` names the
+        filter in an ELF file or a C source that holds several.
         """
         source = os.fsdecode(path)
         try:
@@ -126,10 +127,20 @@ class Program(Sequence[Instruction]):
                 data = file.read(MAX_FILE_SIZE + 1)
         except OSError as error:
             raise FormatError(source, None, f"cannot read it: {error.strerror or error}") from None
+        return cls.parse(data, name=source, arch=arch, symbol=symbol)
+
+    @classmethod
+    def parse(cls, data: bytes, *, name: str = "<input>", arch: str | None = None,
+              symbol: str | None = None) -> "Program":
+        """``load`` for content already read (standard input, for one); ``name`` names it in errors."""
+        source = name
         if len(data) > MAX_FILE_SIZE:
             raise FormatError(source, None, f"it is larger than {MAX_FILE_SIZE >> 20} MiB; no filter file is")
         if data.startswith(b"\x7fELF"):
-            return cls.from_elf(path)
+            from . import elf
+            return elf.read_filter(source, symbol=symbol, data=data)
+        if symbol is not None and not _C_SOURCE.search(_COMMENTS.sub(" ", data.decode("utf-8", "replace"))):
+            raise FormatError(source, None, f"symbol '{symbol}': only ELF files and C sources name their filters")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -141,7 +152,7 @@ class Program(Sequence[Instruction]):
         if "\0" in text:
             return cls.from_bytes(data, name=source)
         if _C_SOURCE.search(_COMMENTS.sub(" ", text)):
-            return cls.from_c(text, name=source, arch=arch)
+            return cls.from_c(text, symbol, name=source, arch=arch)
         from . import asm
         if asm.BYTECODE.fullmatch(text):
             return asm.parse_bytecode(text, name=source)

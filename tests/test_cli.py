@@ -357,11 +357,11 @@ def test_dump_writes_a_live_process_filters_oldest_first(capsys, tmp_path):
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline() == "ready\n"
-        status, _, err = _run(capsys, "dump", child.pid, "-o", tmp_path / "out")
+        status, out, err = _run(capsys, "dump", child.pid, "-o", tmp_path / "out")
     finally:
         child.stdin.close()
         child.wait()
-    assert (status, err) == (0, "")
+    assert (status, out) == (0, "") and err.splitlines()[1] == f"{tmp_path / 'out' / '0001.bpf'}: 1 instructions"
     assert [(tmp_path / "out" / f"{i:04d}.bpf").read_bytes() for i in range(2)] == [first, second]
     assert not (tmp_path / "out" / "0002.bpf").exists()
 
@@ -582,3 +582,56 @@ def test_a_stack_that_does_not_check_the_arch_says_so(capsys, write):
     status, out, _ = _run(capsys, "table", write(KILL_EXECVE))
     assert status == 0 and out.splitlines()[0] == (
         "# arch x86_64, this machine's: the filters do not check the arch (--arch ARCH to choose)")
+
+
+def _run_with_stdin(monkeypatch, capsys, data: bytes, *argv):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    return _run(capsys, *argv)
+
+
+@pytest.mark.parametrize("command", [["eval", "-", "--nr", "execve", "--json"], ["table", "-", "--json"],
+                                     ["verify", "-"], ["disasm", "-"]])
+@pytest.mark.parametrize("text", [False, True], ids=["raw records", "assembler text"])
+def test_a_filter_can_come_from_standard_input(monkeypatch, capsys, command, text, tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(KILL_EXECVE.to_asm(arch="x86_64").encode() if text else KILL_EXECVE.to_bytes())
+    from_file = _run(capsys, *[str(path) if a == "-" else a for a in command])
+    status, out, err = _run_with_stdin(monkeypatch, capsys, path.read_bytes(), *command)
+    assert (status, err) == (0, "") and out == from_file[1].replace(str(path), "<stdin>")
+
+
+def test_dash_is_read_once_and_not_by_debug(monkeypatch, capsys, write):
+    status, _, err = _run_with_stdin(monkeypatch, capsys, b"", "eval", "-", "-", "--nr", 0)
+    assert status == 2 and "standard input can be read once" in err
+    status, _, err = _run_with_stdin(monkeypatch, capsys, b"", "debug", "-", "--nr", 0)
+    assert status == 2 and "debug reads its commands from standard input" in err
+
+
+def test_asm_writes_to_standard_output_and_its_status_to_stderr(tmp_path):
+    """The issue: asm x.asm -o /dev/stdout appended its status line to the binary; -o - made a file '-'."""
+    source = tmp_path / "x.asm"
+    source.write_text("ret ALLOW\n")
+    for out in ("-", "/dev/stdout"):
+        done = subprocess.run([sys.executable, "-m", "bpfsim", "asm", str(source), "-o", out], capture_output=True,
+                              cwd=tmp_path)
+        assert (done.returncode, done.stdout) == (0, Program.load(source).to_bytes())
+        assert done.stderr.decode().endswith(": 1 instructions\n")
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_symbol_names_one_of_several_filters(capsys, tmp_path):
+    """The C reader's error told users to name the symbol; --symbol and FILE:SYMBOL now do."""
+    source = tmp_path / "two.c"
+    source.write_text("struct sock_filter first[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 1) };\n"
+                      "struct sock_filter second[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 2) };\n")
+    status, _, err = _run(capsys, "eval", source, "--nr", 0, "--json")
+    assert status == 2 and "first, second" in err
+    for argv in ([f"{source}:second"], [source, "--symbol", "second"]):
+        status, out, _ = _run(capsys, "eval", *argv, "--nr", 0, "--json")
+        assert status == 0 and json.loads(out)["errno"] == 2
+    status, _, err = _run(capsys, "eval", f"{source}:second", "--symbol", "first", "--nr", 0)
+    assert status == 2 and "give one" in err
+    raw = tmp_path / "k.bpf"
+    raw.write_bytes(KILL_EXECVE.to_bytes())
+    status, _, err = _run(capsys, "eval", raw, "--symbol", "x", "--nr", 0)
+    assert status == 2 and "only ELF files and C sources name their filters" in err
