@@ -275,16 +275,53 @@ def _cmd_eval(args) -> int:
     programs = _load_verified(files, arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol)
     _check_options(args, programs)
     arches = [_one_arch(args, programs)] if args.json or args.trace else _judged_arches(args, programs)[0]
+    unmet = []
     for arch in arches:
         _check_arch(arch)
         data = _input(args, programs, arch)
         if len(arches) > 1 and arch != arches[0]:
             print()
-        _eval_one(args, files, programs, data)
-    return 0
+        verdict = _eval_one(args, files, programs, data)
+        if args.expect and not _meets(verdict, args.expect, data):
+            unmet.append(f"{_call_name(data)}: expected {args.expect[0]}, got {verdict!r}")
+    for line in unmet:
+        _report(line)
+    return _UNMET if unmet else 0
 
 
-def _eval_one(args, files: list[str], programs: list[Program], data: SeccompData) -> None:
+_UNMET = 3  # eval --expect: the verdict is not the expected one
+
+
+def _expectation(text: str) -> tuple[str, str | None]:
+    """``--expect ACTION[:ERRNO]``: an action name, and for ERRNO an errno (number or name)."""
+    from .seccomp import Action
+    action, sep, value = text.partition(":")
+    if action.upper() not in Action.__members__:
+        raise argparse.ArgumentTypeError(f"{text!r}: the action is one of {', '.join(Action.__members__)}")
+    if sep and action.upper() != "ERRNO":
+        raise argparse.ArgumentTypeError(f"{text!r}: only ERRNO takes a value (ERRNO:EPERM, ERRNO:1)")
+    if sep and not value:
+        raise argparse.ArgumentTypeError(f"{text!r}: an errno after the colon, a number or a name")
+    return text, value or None
+
+
+def _meets(verdict, expectation: tuple[str, str | None], data: SeccompData) -> bool:
+    """The verdict's action, and for ERRNO the errno the caller sees (a name numbered by the call's arch)."""
+    text, value = expectation
+    wanted = None
+    if value is not None:
+        try:
+            wanted = int(value, 0)
+        except ValueError:
+            try:
+                wanted = abi.errno_number(value.upper(), data.arch)
+            except KeyError:
+                raise _UsageError(f"--expect {text}: no errno {value} on {abi.arch_name(data.arch)}") from None
+    return verdict.action.name == text.partition(":")[0].upper() and wanted in (None, verdict.outcome.errno)
+
+
+def _eval_one(args, files: list[str], programs: list[Program], data: SeccompData):
+    """Print one call's verdict; return it."""
     if args.trace:
         from .debugger import trace_stack
         stack = trace_stack(programs, data, **_options(args))
@@ -296,11 +333,12 @@ def _eval_one(args, files: list[str], programs: list[Program], data: SeccompData
     if args.json:
         import json
         print(json.dumps(_outcome_json(verdict, data, args.kernel)))
-        return
+        return verdict
     print(_color(str(verdict), verdict.action.name))
     print(f"{_call_name(data)}: {verdict.outcome}")
     if args.trace:
         print(stack.why)
+    return verdict
 
 
 def _call_stack(args) -> tuple[list[Program], SeccompData]:
@@ -455,9 +493,11 @@ examples:
   bpfsim eval filters/ --nr execve                          the dumped stack, in install order
 
 FILTER files may be raw .bpf records, assembler text, a C initializer or an ELF file (FILE:SYMBOL
-for one of several), a directory that dump wrote, or - for standard input. --arch is the call's arch (default: read from the filters' code);
---filter-arch numbers the names of C and assembler text that has no arch line.
-Exit status: 0 success, 1 a filter the kernel refuses, 2 bad usage or unreadable input."""
+for one of several), a directory that dump wrote, or - for standard input. --arch is the
+call's arch (default: read from the filters' code); --filter-arch numbers the names of C and
+assembler text that has no arch line.
+Exit status: 0 success, 1 a filter the kernel refuses, 2 bad usage or unreadable input,
+3 a verdict that is not the one eval --expect names."""
 
 
 def _add_symbol_option(parser: argparse.ArgumentParser) -> None:
@@ -512,6 +552,8 @@ def _parser() -> argparse.ArgumentParser:
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="print one JSON object")
     shown.add_argument("--trace", action="store_true", help="also print each filter's trace and why the winner won")
+    sub.add_argument("--expect", metavar="ACTION[:ERRNO]", type=_expectation,
+                     help=f"exit with status {_UNMET} unless the verdict is this (e.g. KILL_PROCESS, ERRNO:EPERM)")
 
     _add_call_options(command("trace", _cmd_trace, "step trace: every instruction, branch and return explained",
                               "bpfsim trace sandbox.bpf --nr execve"))

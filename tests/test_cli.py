@@ -635,3 +635,49 @@ def test_a_symbol_names_one_of_several_filters(capsys, tmp_path):
     raw.write_bytes(KILL_EXECVE.to_bytes())
     status, _, err = _run(capsys, "eval", raw, "--symbol", "x", "--nr", 0)
     assert status == 2 and "only ELF files and C sources name their filters" in err
+
+
+@pytest.mark.parametrize("nr, expect, status", [
+    pytest.param(59, "KILL_PROCESS", 0, id="the action"),
+    pytest.param(59, "kill_process", 0, id="any case"),
+    pytest.param(39, "ALLOW", 0, id="allowed"),
+    pytest.param(59, "ALLOW", 3, id="another action: status 3"),
+])
+def test_expect_sets_the_exit_status(capsys, write, nr, expect, status, kernel):
+    status_seen, out, err = _run(capsys, "eval", write(KILL_EXECVE), "--nr", nr, "--expect", expect)
+    assert status_seen == status and out.startswith(("KILL_PROCESS", "ALLOW"))
+    assert (err == "") == (status == 0) and (status == 0 or "expected ALLOW, got Verdict(KILL_PROCESS" in err)
+    kernel.check_verdict([KILL_EXECVE], SeccompData(nr), evaluate([KILL_EXECVE], SeccompData(nr)))
+
+
+@pytest.mark.parametrize("expect, status", [
+    pytest.param("ERRNO", 0, id="any errno"),
+    pytest.param("ERRNO:EACCES", 0, id="by name"),
+    pytest.param("ERRNO:13", 0, id="by number"),
+    pytest.param("ERRNO:EPERM", 3, id="another errno"),
+])
+def test_expect_can_name_the_errno(capsys, tmp_path, expect, status, kernel):
+    path = tmp_path / "noexec.asm"
+    path.write_text("arch x86_64\n" + _NOEXEC)
+    assert _run(capsys, "eval", path, "--nr", "execve", "--expect", expect, "--json")[0] == status
+    program = Program.load(path)
+    kernel.check_verdict([program], SeccompData(59), evaluate([program], SeccompData(59)))
+
+
+def test_expect_names_the_errno_as_the_calls_arch_numbers_it(capsys, tmp_path):
+    """ENOSYS is 89 in arch/mips/include/uapi/asm/errno.h."""
+    path = tmp_path / "enosys.asm"
+    path.write_text("ret ERRNO(89)\n")
+    assert _run(capsys, "eval", path, "--nr", 0, "--arch", "mips", "--expect", "ERRNO:ENOSYS")[0] == 0
+    assert _run(capsys, "eval", path, "--nr", 0, "--arch", "x86_64", "--expect", "ERRNO:ENOSYS")[0] == 3
+
+
+@pytest.mark.parametrize("expect, words", [
+    pytest.param("PERMIT", "the action is one of KILL_PROCESS", id="unknown action"),
+    pytest.param("ALLOW:1", "only ERRNO takes a value", id="value for another action"),
+    pytest.param("ERRNO:", "an errno after the colon", id="empty errno"),
+    pytest.param("ERRNO:ENOPE", "no errno ENOPE on x86_64", id="unknown errno name"),
+])
+def test_a_bad_expectation_is_a_usage_error(capsys, write, expect, words):
+    status, _, err = _run(capsys, "eval", write(KILL_EXECVE), "--nr", 0, "--expect", expect)
+    assert status == 2 and words in err and err.count("\n") == 1
