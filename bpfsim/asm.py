@@ -16,6 +16,7 @@ from . import opcodes as op
 from .errors import AsmError, BpfsimError, FormatError
 from .insn import Instruction, hex_or_dec
 from .program import Program, _known_a_contents, annotate
+from .target import Target, byteorder_of
 
 DIALECTS = ("bpf_asm", "pseudo_c")
 U32 = 0xFFFFFFFF
@@ -135,7 +136,7 @@ class _Assembler:
             raise ValueError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
         self.source, self.dialect = source, dialect
         self.arch = arch
-        self.byteorder = _byteorder(arch)
+        self.byteorder = byteorder_of(Target.lenient(arch))
         self.items: list[_Pending] = []
         self.labels: dict[str, int] = {}
         self.label_lines: dict[str, int] = {}
@@ -219,11 +220,11 @@ class _Assembler:
         cur.take()
         token = cur.take()
         try:
-            info = abi.arch_info(token.text)
+            target = Target.of(token.text)
         except abi.UnknownArchError as unknown:
             raise cur.fail(str(unknown), token) from None
-        self.arch = "x32" if token.text.lower() == "x32" else info.name
-        self.byteorder = info.byteorder
+        self.arch = target.name
+        self.byteorder = target.byteorder
         self.directive_arch = self.arch
         cur.finish()
 
@@ -667,22 +668,10 @@ def assemble(text: str, *, name: str | None = None, arch: str | None = None,
 # Writing text.
 
 
-def _byteorder(arch: str | None) -> str:
-    try:
-        return abi.arch_info(arch).byteorder if arch else "little"
-    except abi.UnknownArchError:
-        return "little"
-
-
 def _directive_arch(arch: str | None) -> str | None:
     """The arch name the ``arch`` directive will carry, or ``None`` when bpfsim does not know it."""
-    if not arch:
-        return None
-    try:
-        info = abi.arch_info(arch)
-    except abi.UnknownArchError:
-        return None
-    return "x32" if arch.strip().lower() == "x32" else info.name
+    target = Target.lenient(arch)
+    return target.name if target else None
 
 
 def _label(pc: int) -> str:
@@ -694,7 +683,7 @@ class _Writer:
 
     def __init__(self, prog: Sequence[Instruction], arch: str | None):
         self.prog, self.arch = prog, arch
-        self.byteorder = _byteorder(arch)
+        self.byteorder = byteorder_of(Target.lenient(arch))
         self.labelled: set[int] = set()
 
     def target(self, pc: int, offset: int) -> str:

@@ -16,6 +16,7 @@ from . import opcodes as op
 from .errors import AsmError, BpfsimError, FormatError
 from .insn import Instruction, hex_or_dec
 from .program import Program, _known_a_contents, annotate
+from .target import Target, byteorder_of
 
 _TOKEN = re.compile(r"""
     (?P<space>[ \t\r\f\v]+|\\\r?\n)
@@ -552,8 +553,8 @@ def parse(text: str, *, symbol: str | None = None, name: str | None = None, arch
 
 def _predefined(arch: str) -> dict[str, int]:
     """The macros gcc predefines when it compiles for ``arch`` (``__x86_64__``, byte order, word size)."""
-    info = abi.arch_info(arch)
-    x32 = arch.strip().lower() == "x32"
+    target = Target.of(arch)
+    info, x32 = target.arch, target.x32
     family = {"x86_64": ["__x86_64__", "__x86_64", "__amd64__"], "i386": ["__i386__", "__i386"],
               "aarch64": ["__aarch64__"], "arm": ["__arm__"], "armeb": ["__arm__"], "riscv64": ["__riscv"],
               "riscv32": ["__riscv"], "s390x": ["__s390x__", "__s390__"], "s390": ["__s390__"],
@@ -563,7 +564,7 @@ def _predefined(arch: str) -> dict[str, int]:
               "parisc": ["__hppa__"], "parisc64": ["__hppa__"]}.get(info.name, [])
     if info.name.startswith("mips"):
         family = ["__mips__"]
-    bits = 32 if x32 else info.bits
+    bits = target.bits
     order = 1234 if info.byteorder == "little" else 4321
     names = dict.fromkeys(family, 1) | {"__linux__": 1, "__unix__": 1, "__BYTE_ORDER__": order,
                                          "__ORDER_LITTLE_ENDIAN__": 1234, "__ORDER_BIG_ENDIAN__": 4321,
@@ -643,15 +644,12 @@ def render(prog: Sequence[Instruction], *, symbol: str = "filter", arch: str | N
     """A compilable C file declaring ``struct sock_filter SYMBOL[]`` that ``parse`` reads back exactly."""
     if not re.fullmatch(r"[A-Za-z_]\w*", symbol):
         raise ValueError(f"{symbol!r} is not a C identifier")
-    try:
-        info = abi.arch_info(arch) if arch else None
-    except abi.UnknownArchError:
-        info = None
-    byteorder = info.byteorder if info else "little"
+    target = Target.lenient(arch)
+    order = byteorder_of(target)
     # An errno is named only where the name means the same number on x86_64, which parse()
     # assumes without arch=: ENOSYS is 89 on mips, so mips's 89 stays a number.
     generic = abi.errno_numbers()
-    errnos = {n: name for n, name in abi.errno_names(info).items() if generic.get(name) == n}
+    errnos = {n: name for n, name in abi.errno_names(target.arch if target else None).items() if generic.get(name) == n}
     comments = annotate(prog, arch=arch)
     a_holds = _known_a_contents(prog)
     lines = ["#include <stddef.h>", "#include <errno.h>", "#include <linux/audit.h>", "#include <linux/filter.h>",
@@ -661,9 +659,9 @@ def render(prog: Sequence[Instruction], *, symbol: str = "filter", arch: str | N
         if not insn.is_canonical():
             texts.append(f"{{ {insn.code:#06x}, {insn.jt}, {insn.jf}, {insn.k:#010x} }},")
         elif insn.opcode.is_jump:
-            texts.append(f"BPF_JUMP({_code(insn)}, {_k(insn, a_holds[pc], byteorder, errnos)}, {insn.jt}, {insn.jf}),")
+            texts.append(f"BPF_JUMP({_code(insn)}, {_k(insn, a_holds[pc], order, errnos)}, {insn.jt}, {insn.jf}),")
         else:
-            texts.append(f"BPF_STMT({_code(insn)}, {_k(insn, a_holds[pc], byteorder, errnos)}),")
+            texts.append(f"BPF_STMT({_code(insn)}, {_k(insn, a_holds[pc], order, errnos)}),")
     width = max((len(t) for t in texts), default=0)
     for pc, text in enumerate(texts):
         note = f": {comments[pc]}" if comments[pc] else ""

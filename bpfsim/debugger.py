@@ -20,6 +20,7 @@ from .insn import hex_or_dec
 from .interpreter import Step, Trace, trace
 from .program import Program, format_listing
 from .seccomp import FilterChain, Verdict, evaluate, precedence
+from .target import Target
 
 _HOLDS = {op.BPF_JEQ: ("==", "!="), op.BPF_JGT: (">", "<="), op.BPF_JGE: (">=", "<")}
 
@@ -248,12 +249,11 @@ class Debugger:
         """Change the call (a syscall name is looked up in the arch's table) and rerun."""
         data = data or self.data
         if arch is not None:
-            native = abi.arch_info(arch) is abi.NATIVE_ARCH and str(arch).strip().lower() != "x32"
-            data = data.replace(nr=data.nr & ~abi.X32_SYSCALL_BIT if native else data.nr, arch=arch)
+            target = Target.of(arch)
+            data = data.replace(nr=data.nr & ~abi.X32_SYSCALL_BIT if target.native_x86_64 else data.nr, arch=target)
         if nr is not None:
             # An x32 call stays one: its names and numbers are x32's (SeccompData adds the bit).
-            x32 = data.arch == abi.NATIVE_ARCH.value and data.nr & abi.X32_SYSCALL_BIT
-            data = data.replace(nr=_nr_or_name(nr), **({"arch": "x32"} if x32 else {}))
+            data = data.replace(nr=_nr_or_name(nr), arch=data.target)
         if args is not None:
             data = data.replace(args=tuple(args))
         if arg is not None:

@@ -17,6 +17,7 @@ from . import opcodes as op
 from .errors import BpfsimError, FormatError
 from .insn import RECORD_SIZE, Instruction
 from .semantics import successors, writes_a
+from .target import Target, byteorder_of
 
 
 class Program(Sequence[Instruction]):
@@ -253,13 +254,9 @@ def _constant_meaning(k: int, a_holds: int, arch: str | None) -> str:
 
 def annotate(prog: Sequence[Instruction], *, arch: str | None = None, jumps: bool = True) -> list[str]:
     """The comment column of each instruction (the listing's and the disassembler's)."""
-    try:
-        info = abi.arch_info(arch) if arch else None
-    except abi.UnknownArchError:
-        info = None
-    byteorder = info.byteorder if info else "little"
+    order = byteorder_of(Target.lenient(arch))
     a_holds = _known_a_contents(prog)
-    return [_comment(pc, insn, a_holds[pc], arch, byteorder, len(prog), jumps) for pc, insn in enumerate(prog)]
+    return [_comment(pc, insn, a_holds[pc], arch, order, len(prog), jumps) for pc, insn in enumerate(prog)]
 
 
 def format_listing(prog: Sequence[Instruction], *, raw: bool = False, arch: str | None = None,

@@ -98,7 +98,7 @@ NATIVE = Target(abi.NATIVE_ARCH)
 X32 = Target(abi.NATIVE_ARCH, x32=True)
 
 
-def byteorder(target: Target | None) -> str:
+def byteorder_of(target: Target | None) -> str:
     """The order a reader assumes for a filter's words: the target's, little-endian when no
     machine is known (the order of the arches most filters come from)."""
     return target.byteorder if target else "little"

@@ -6,7 +6,7 @@ import pytest
 from bpfsim import SeccompData, Target, UnknownArchError
 from bpfsim import abi
 from bpfsim.syscalls import describe_nr, syscall_number
-from bpfsim.target import X32, byteorder
+from bpfsim.target import X32, byteorder_of
 
 
 @pytest.mark.parametrize("name, audit_arch, order, bits, nr_bit", [
@@ -38,5 +38,5 @@ def test_unknown_arches_are_refused_or_read_leniently():
     with pytest.raises(UnknownArchError):
         Target.of("vax")
     assert Target.lenient("vax") is None and Target.lenient(None) is None
-    assert byteorder(Target.lenient("vax")) == "little" and byteorder(Target.of("ppc64")) == "big"
+    assert byteorder_of(Target.lenient("vax")) == "little" and byteorder_of(Target.of("ppc64")) == "big"
     assert abi.UnknownArchError is UnknownArchError  # still importable where users import it
