@@ -249,7 +249,10 @@ def _syscall_name(data: SeccompData) -> str | None:
 
 
 def _call_name(data: SeccompData) -> str:
-    return f"{_syscall_name(data) or 'syscall'} (nr {data.nr}, {abi.arch_name(data.arch)})"
+    name = _syscall_name(data)
+    if name is None:
+        return f"nr {data.nr} ({abi.arch_name(data.arch)} has no syscall with that number)"
+    return f"{name} (nr {data.nr}, {abi.arch_name(data.arch)})"
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -391,15 +394,17 @@ def _cmd_table(args) -> int:
         writer.writerows({k: str(v).lower() if isinstance(v, bool) else v for k, v in r.items()} for r in rows)
     else:
         width = max((len(r["name"] or "") for r in rows), default=4)
+        shown_nr = lambda nr: f"{nr:#x}" if nr & abi.X32_SYSCALL_BIT else str(nr)  # noqa: E731 x32's bit
+        nr_width = max([5, *(len(shown_nr(r["nr"])) for r in rows)])
         print(f"# {why}")
         arch_width = max(map(len, arches)) if len(arches) > 1 else 0
         arch_head = f"{'arch':<{arch_width}}  " if arch_width else ""
-        print(f"{arch_head}{'nr':>5}  {'name':<{width}}  {'action':<12}  {'errno':<16}  depends on args")
+        print(f"{arch_head}{'nr':>{nr_width}}  {'name':<{width}}  {'action':<12}  {'errno':<16}  depends on args")
         for r in rows:
             err = "" if r["errno"] is None else f"{r['errno']} ({abi.errno_name(r['errno'], r.get('arch', arches[0]))})"
             action = _color(r["action"].ljust(12), r["action"])
             arch_cell = f"{r['arch']:<{arch_width}}  " if arch_width else ""
-            print(f"{arch_cell}{r['nr']:>5}  {r['name'] or '':<{width}}  {action}  {err:<16}  "
+            print(f"{arch_cell}{shown_nr(r['nr']):>{nr_width}}  {r['name'] or '':<{width}}  {action}  {err:<16}  "
                   f"{'yes' if r['depends_on_args'] else ''}".rstrip())
     return 0
 

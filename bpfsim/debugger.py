@@ -122,8 +122,8 @@ class StackTrace:
         if not self.verdict.returns:
             return self.verdict.reason
         ranked = sorted(range(len(self.traces)), key=lambda i: (precedence(self.traces[i].ret), -i))
-        lines = ["newest filter first, the lowest signed action wins and ties go to the newest "
-                 "(kernel/seccomp.c:seccomp_run_filters):"]
+        lines = ["the filters' returns ranked as the kernel ranks them, winner first: the lowest signed "
+                 "action wins and ties go to the newest (kernel/seccomp.c:seccomp_run_filters):"]
         for i in ranked:
             ret = self.traces[i].ret
             mark = "  <- chosen" if i == self.verdict.filter else ""
@@ -455,6 +455,10 @@ class DebuggerShell(cmd.Cmd):
 
     def emptyline(self) -> bool:
         return False
+
+    def get_names(self) -> list[str]:
+        """The commands ``help`` lists: not ``EOF``, which is how cmd reports the end of input."""
+        return [name for name in super().get_names() if name != "do_EOF"]
 
     def default(self, line: str) -> bool:
         self._say(f"unknown command {line.split()[0]!r}; type help")

@@ -258,6 +258,18 @@ def _kernel_enosys(data: SeccompData) -> int:
     return abi.errno_number("ENOSYS", data.arch)
 
 
+_X86_ARCHES = frozenset({abi.arch_info("x86_64").value, abi.arch_info("i386").value})
+
+
+def _after_trap_handler(data: SeccompData) -> str:
+    """What a SIGSYS handler that returns finds: the registers rolled back as at entry by the
+    arch's ``syscall_rollback``, which on x86 leaves the syscall number in the return register
+    (arch/x86/include/asm/syscall.h: ``regs->ax = regs->orig_ax``)."""
+    if data.arch in _X86_ARCHES:
+        return "a returning handler sees the call return its own number"
+    return "a returning handler finds the registers rolled back as at entry (the arch's syscall_rollback)"
+
+
 def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompData, *, tracer: bool,
              listener: int | None, threads: int, after_trace: bool) -> Outcome:
     """kernel/seccomp.c:__seccomp_filter, one case per action."""
@@ -271,7 +283,7 @@ def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompDa
         info = SigInfo(abi.SIGSYS, abi.SYS_SECCOMP, value, data.nr, data.arch, data.instruction_pointer)
         return Outcome(False, signal=abi.SIGSYS, siginfo=info,
                        description=f"SIGSYS (si_code SYS_SECCOMP, si_errno {value}) to the thread; "
-                                   "a returning handler sees the call return its own number on x86")
+                                   f"{_after_trap_handler(data)}")
     if action == Action.TRACE:
         if after_trace:  # "We've been put in this state by the ptracer already."
             return Outcome(True, description="runs: on the recheck after a TRACE stop, TRACE lets the call run")

@@ -167,6 +167,17 @@ def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=N
         raise AssertionError("\n".join(lines))
 
 
+def pytest_assertrepr_compare(config, op: str, left: object, right: object) -> list[str] | None:
+    """A failed ``==`` between two programs: their listings side by side as a diff, line by line
+    (pytest squeezes a multi-line repr into one line with literal newlines)."""
+    if op != "==" or not (isinstance(left, Program) and isinstance(right, Program)):
+        return None
+    import difflib
+    diff = difflib.unified_diff(left.listing().splitlines(), right.listing().splitlines(),
+                                "left", "right", lineterm="", n=2)
+    return [f"a {len(left)}-instruction program == a {len(right)}-instruction program", *list(diff)[2:]]
+
+
 @pytest.fixture
 def bpfsim_filter(request):
     """Load a filter file, any format, relative to the test file's directory."""

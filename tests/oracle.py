@@ -83,6 +83,11 @@ class KernelOracle:
                                        "si_errno": got.si_errno, "si_syscall": got.si_syscall,
                                        "si_arch": got.si_arch}, f"kernel's siginfo: {got}"
 
+    def check_trap_handler_return(self, filters, data, expected):
+        """The value a SIGSYS handler that returns sees the call return (the oracle's handler returns)."""
+        outcome = live.run_calls([Program.of(f) for f in filters], [_call(data)])[0]
+        assert (outcome.action, outcome.retval) == ("TRAP", expected), f"kernel saw {outcome}"
+
     def check_install(self, program, expected_errno):
         assert live.install_result([program]) == expected_errno
 

@@ -681,3 +681,15 @@ def test_expect_names_the_errno_as_the_calls_arch_numbers_it(capsys, tmp_path):
 def test_a_bad_expectation_is_a_usage_error(capsys, write, expect, words):
     status, _, err = _run(capsys, "eval", write(KILL_EXECVE), "--nr", 0, "--expect", expect)
     assert status == 2 and words in err and err.count("\n") == 1
+
+
+def test_a_number_no_syscall_has_is_said_so(capsys, write):
+    status, out, _ = _run(capsys, "eval", write(KILL_EXECVE), "--nr", 999)
+    assert status == 0 and out.splitlines()[1].startswith("nr 999 (x86_64 has no syscall with that number): ")
+
+
+def test_x32_numbers_are_hex_and_aligned_in_the_table(capsys):
+    status, out, _ = _run(capsys, "table", "corpus/moby-default-x32/filter.bpf", "--arch", "x32")
+    lines = out.splitlines()
+    assert status == 0 and lines[1].startswith("        nr  name") and lines[2].startswith("0x40000000  read ")
+    assert {line.index("  ", 10) for line in lines[2:12]} == {10}

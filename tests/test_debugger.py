@@ -258,3 +258,15 @@ def test_shell_commands(commands, expected):
 
 def test_shell_ends_at_end_of_input():
     assert _session("step\n").endswith("(bpfsim) \n")
+
+
+def test_help_lists_the_commands_but_not_eof():
+    """The issue: help listed "EOF", cmd's name for the end of input."""
+    shown = _session("help\nquit\n")
+    assert "step" in shown and "verdict" in shown and "EOF" not in shown
+
+
+def test_the_ranking_says_it_lists_the_winner_first():
+    """The issue: the summary said "newest filter first" above a list that starts with the winner."""
+    why = _session("verdict\nquit\n")
+    assert "winner first" in why and "newest filter first" not in why

@@ -9,7 +9,7 @@ import errno
 
 import pytest
 
-from bpfsim import Action, FilterChain, SeccompData, SeccompError, VerifyError, evaluate
+from bpfsim import Action, FilterChain, Program, SeccompData, SeccompError, VerifyError, evaluate
 from bpfsim import abi
 from bpfsim.seccomp import precedence, strict_verdict
 from tests.build import RET_A, jump, ld_abs, ld_imm, prog, ret
@@ -261,3 +261,16 @@ def test_a_verdict_is_immutable_and_compares_by_its_decision():
     copy = pickle.loads(pickle.dumps(alone))
     assert copy == alone and copy.outcome == alone.outcome and copy.reason == alone.reason
     assert (alone.outcome.errno, alone.arch) == (1, abi.arch_info("x86_64").value)
+
+
+@pytest.mark.parametrize("arch, says", [
+    pytest.param("x86_64", "return its own number", id="x86: regs->ax = regs->orig_ax"),
+    pytest.param("aarch64", "registers rolled back as at entry", id="arm64: x0 = orig_x0, not the number"),
+])
+def test_what_a_returning_trap_handler_sees_is_said_per_arch(arch, says, kernel):
+    """arch/x86/include/asm/syscall.h and arch/arm64/include/asm/syscall.h: syscall_rollback."""
+    program = Program.from_asm("ret TRAP(1)")
+    verdict = evaluate([program], SeccompData(0 if arch == "aarch64" else 39, arch))
+    assert says in str(verdict.outcome) and "x86" not in str(verdict.outcome)
+    if arch == "x86_64":
+        kernel.check_trap_handler_return([program], SeccompData(39), 39)

@@ -141,3 +141,24 @@ def test_assert_policy_failures_name_the_rows(expected, default, shown):
     with pytest.raises(AssertionError) as failure:
         assert_policy([SANDBOX], expected, default=default)
     assert shown in str(failure.value)
+
+
+COMPARE_TESTS = """
+def test_same_filter(bpfsim_filter):
+    assert bpfsim_filter("old.bpf") == bpfsim_filter("new.bpf")
+"""
+
+
+def test_a_failed_program_comparison_shows_the_listings_line_by_line(pytester):
+    """The issue: the multi-line repr of a loaded filter came out garbled in a failure."""
+    (pytester.path / "old.bpf").write_bytes(SANDBOX.to_bytes())
+    (pytester.path / "new.bpf").write_bytes(prog(*SANDBOX[:6], ret(ERRNO | errno.EPERM), ret(ALLOW)).to_bytes())
+    pytester.makepyfile(test_compare=COMPARE_TESTS)
+    result = pytester.runpytest(*_plugin_args())
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*a 8-instruction program == a 8-instruction program",
+        "*@@ *",
+        "*->>   6  ret #0x80000000   ; KILL_PROCESS",
+        "*+>>   6  ret #0x50001      ; ERRNO(1)",
+    ])
