@@ -37,8 +37,11 @@ How each action shows up (``Observation.action``):
   ``candidates`` lists them, narrowed by the RET K values the stack contains and, unless
   ``resolve=False``, by probe reruns (``Oracle.run_batch``), after which it is rarely left;
 - ``ZERO_AMBIGUOUS``: 0 from an unguarded call whose natural result is 0 (ERRNO|0 or allowed);
-- ``NOT_FILTERED``: native 335/336 (uretprobe/uprobe), which never reach the filters on 6.18
-  (``seccomp_uprobe_exception``): they run whatever the stack says, so the candidate is ALLOW;
+- ``NOT_FILTERED``: native 335/336 (uretprobe/uprobe) ran without the filters, as kernels with
+  ``seccomp_uprobe_exception`` let them (6.14+ and 6.18+, and some stable trees): seen as what
+  they do outside a probe, SIGILL from uretprobe and -ENXIO from uprobe
+  (arch/x86/kernel/uprobes.c), never assumed from the number; the candidate is ALLOW, and for
+  -ENXIO also ERRNO(6) when the stack can return it (``ENXIO_AMBIGUOUS``);
 - ``SIGNALED``: the subject died of a signal other than SIGSYS.
 
 ``Observation.candidates`` is the exact set of (action, data) verdicts consistent with what was
@@ -127,7 +130,9 @@ HARMLESS_X86_64 = {39: "getpid", 110: "getppid", 186: "gettid", 111: "getpgrp",
                    102: "getuid", 104: "getgid", 107: "geteuid", 108: "getegid"}
 HARMLESS_I386 = {20: "getpid", 64: "getppid", 224: "gettid", 65: "getpgrp",
                  199: "getuid", 200: "getgid", 201: "geteuid", 202: "getegid"}
-_NATIVE_UNFILTERED = {335, 336}  # uretprobe, uprobe: kernel/seccomp.c seccomp_uprobe_exception
+# What native uretprobe and uprobe do when they run outside a probe (arch/x86/kernel/uprobes.c:
+# sys_uretprobe forces SIGILL, sys_uprobe returns -ENXIO): how a call that skipped the filters shows.
+_RAN_OUTSIDE_A_PROBE = {335: ("signal", signals.SIGILL), 336: ("errno", errnos.ENXIO)}
 _BYPASS_IS_ALLOW = (("ALLOW", None),)  # seccomp_run_filters returns SECCOMP_RET_ALLOW without a filter
 _NO_SYSCALL_BELOW = 1024  # above every x86_64/i386/x32 table of 6.18 (all below 600)
 
@@ -832,12 +837,12 @@ def _classify(job: _Job, call: SeccompData, rec, server_pid: int, pgrp: int) -> 
     common = dict(call=call, guarded=job.guarded, traced=job.traced,
                   seccomp_data=SeccompData.from_bytes(sd) if flags & _RF_SD else None)
     i386 = _abi(call) == "i386"
-    native_bypass = not i386 and call.nr in _NATIVE_UNFILTERED
+    ran = None if i386 else _RAN_OUTSIDE_A_PROBE.get(call.nr)
     if fate == _FATE_NOT_RUN:
         raise KernelError(errnos.EIO, f"the oracle did not run {call}")
     if fate in (_FATE_THREAD, _FATE_PROCESS):
         core = bool(flags & _RF_CORE)
-        if native_bypass:
+        if ran == ("signal", sig):
             name, cands = "NOT_FILTERED", _BYPASS_IS_ALLOW
         elif sig != signals.SIGSYS:
             name, cands = "SIGNALED", ()
@@ -846,7 +851,7 @@ def _classify(job: _Job, call: SeccompData, rec, server_pid: int, pgrp: int) -> 
         else:
             name, cands = "KILL_PROCESS", (("KILL_PROCESS", None),)
         return Observation(action=name, data=None, retval=None, errno=None, candidates=cands,
-                       signal=sig, core_dump=core, **common)
+                           signal=sig, core_dump=core, **common)
     if i386:
         ret = ((ret & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
     err = -ret if -abi.MAX_ERRNO <= ret <= -1 else None
@@ -854,7 +859,7 @@ def _classify(job: _Job, call: SeccompData, rec, server_pid: int, pgrp: int) -> 
     if flags & _RF_TRAP:
         info = SigInfo(si_signo, si_code, si_errno, si_syscall, si_arch, si_addr)
         return Observation(action="TRAP", data=si_errno, candidates=(("TRAP", si_errno),), siginfo=info,
-                       **base)
+                           **base)
     if flags & _RF_NOTIF:
         return Observation(action="USER_NOTIF", data=None, candidates=(("USER_NOTIF", None),), **base)
     if flags & _RF_EVENT:
@@ -866,7 +871,10 @@ def _classify(job: _Job, call: SeccompData, rec, server_pid: int, pgrp: int) -> 
             cands = (("LOG", None), ("ALLOW", None), ("TRACE", msg), ("KILL_PROCESS", None))
             return Observation(action="GUARDED", data=None, candidates=cands, **base)
         return Observation(action="TRACE", data=msg, candidates=(("TRACE", msg),), **base)
-    if native_bypass:
+    if ran == ("errno", err):
+        if facts.possible_errno(err):
+            return Observation(action="ENXIO_AMBIGUOUS", data=None, candidates=(*_BYPASS_IS_ALLOW, ("ERRNO", err)),
+                               **base)
         return Observation(action="NOT_FILTERED", data=None, candidates=_BYPASS_IS_ALLOW, **base)
     natural = None if job.guarded else _natural(call, pid, tid, server_pid, pgrp)
     cands: list[tuple[str, int | None]] = []

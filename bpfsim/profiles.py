@@ -10,6 +10,13 @@ action bpfsim names exists or is an unknown value; older kernels ranked them dif
 The default is the newest version bpfsim models, 6.18, whose source (v6.18.2) and a 6.18.44
 machine are the reference. ``Kernel("5.10.262")``, ``Kernel("6.1")`` and the lab's distro names
 (``Kernel("debian-6.1-amd64")``, see ``DISTRO_KERNELS``) all parse.
+
+Changes inside the modelled range that are not facts here, because no answer bpfsim gives depends
+on them: the per-filter action cache (5.11, f9d480b6ffbe), shifts by X masked in the interpreter
+(5.13, 28131e9d9333; the x86-64 and arm64 JITs always masked), kills through force_sig_seccomp
+(5.15, 307d522f5eb8) and SECCOMP_MODE_DEAD (5.17, 495ac3069a62). The x32 rule below changes what
+an allowed call returns, which verdicts do not model. Syscall tables are v6.18.2's for every
+version: before 6.11 x86_64 has no uretprobe (335), so an allowed call there fails with ENOSYS.
 """
 
 from __future__ import annotations

@@ -48,6 +48,22 @@ def one(filters, call, **kw):
     return kernel.run_calls(filters, [call], **kw)[0]
 
 
+@pytest.mark.parametrize("nr, value, action, candidates", [
+    pytest.param(335, abi.SECCOMP_RET_KILL_PROCESS, "NOT_FILTERED", (("ALLOW", None),),
+                 id="uretprobe ran: SIGILL outside a probe"),
+    pytest.param(336, abi.SECCOMP_RET_KILL_PROCESS, "NOT_FILTERED", (("ALLOW", None),),
+                 id="uprobe ran: ENXIO outside a probe"),
+    pytest.param(336, abi.SECCOMP_RET_ERRNO | errno.ENXIO, "ENXIO_AMBIGUOUS", (("ALLOW", None), ("ERRNO", errno.ENXIO)),
+                 id="uprobe's ENXIO, or the stack's ERRNO(ENXIO)"),
+])
+def test_a_call_that_skips_the_filters_is_seen_running(nr, value, action, candidates):
+    """seccomp_uprobe_exception (6.14 for 335, 6.18 for 336, this machine's kernel): the oracle
+    tells a call that skipped the filters by what it does, not by its number."""
+    got = one([ret(value)], SeccompData(nr))
+    assert (got.action, got.candidates) == (action, candidates)
+    assert got.signal == (signal.SIGILL if nr == 335 else None)
+
+
 def test_calls_go_in_as_seccomp_data_and_observations_compare_with_verdicts():
     """One vocabulary at the edge: the kernel is asked with bpfsim's records, and what it saw is
     checked against a Verdict; the oracle itself never evaluates a filter."""
