@@ -898,6 +898,704 @@ static void op_dump(const char *p, const char *end)
 	free(buf);
 }
 
+/* ---------------------------------------------------------------- scenes: several threads */
+/* OP_SCENE runs a script of steps in a fresh subject process whose threads (and forked child
+ * processes) each sit in sc_worker: stopped at a breakpoint until the server hands them a step,
+ * then making exactly that one system call (or clone/fork), then stopping again.  Waiting is a
+ * ptrace stop, never a system call, so each thread's filters only ever see the scripted calls.
+ * Every thread is traced (PTRACE_O_TRACECLONE|TRACEFORK|TRACEEXIT), which shows thread and
+ * process deaths, the TRAP and user-dispatch SIGSYS (suppressed, as if a handler returned) and,
+ * with the tracer option, PTRACE_EVENT_SECCOMP (the tracer resumes the call: the recheck runs).
+ * At the end each live thread reports its seccomp mode, no_new_privs and filters. */
+
+#define OP_SCENE 5
+#define SC_SLOTS 16
+#define SC_STEPS 256
+#define SC_STACK (1 << 16)
+
+#define SC_CALL 0
+#define SC_CLONE 1
+#define SC_FORK 2
+
+#define SC_PTR_BUF 0xFFFFFFFEu
+#define SC_PTR_SELECTOR 0xFFFFFFFDu
+
+#define SC_OPT_TRACER 1
+#define SC_OPT_NO_NNP 2
+
+#define SC_FATE_RETURNED 0
+#define SC_FATE_THREAD 1
+#define SC_FATE_PROCESS 2
+#define SC_FATE_NOT_RUN 3
+
+#define SC_RF_EVENT 1
+#define SC_RF_TRAP 2
+#define SC_RF_NOTIF 4
+#define SC_RF_DISPATCH 8
+
+#define SC_THREAD_FLAGS \
+	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
+
+struct sc_step {
+	uint32_t slot, kind;
+	int64_t nr;
+	uint64_t args[6];
+	uint32_t ptr_arg, ptr_what; /* args[ptr_arg] becomes a pointer: a filter's sock_fprog,
+				       the slot's 16-byte buffer or its selector byte */
+	uint32_t new_slot;
+	int32_t selector; /* >= 0: the slot's selector byte is set to this before the step */
+	uint64_t buf_init;
+};
+
+struct sc_result {
+	int64_t ret;
+	uint32_t fate, flags;
+	int32_t sig, new_tid;
+	uint64_t msg;
+	int32_t i_signo, i_code, i_errno, i_syscall;
+	uint32_t i_arch, pad;
+	uint64_t i_call_addr;
+	uint8_t buf[16];
+};
+
+struct scene {
+	volatile uint32_t cur_step[SC_SLOTS];
+	volatile uint32_t pending_slot;
+	struct sc_step steps[SC_STEPS];
+	struct sc_result res[SC_STEPS];
+	uint8_t buf[SC_SLOTS][16];
+	volatile uint8_t selector[SC_SLOTS][64];
+};
+
+static struct scene *W;
+static char sc_stacks[SC_SLOTS][SC_STACK] __attribute__((aligned(64)));
+extern char sc_after_syscall[], sc_after_clone[];
+
+/* The one call site of every scripted call, so its instruction pointer is known (non-PIE). */
+static __attribute__((noinline, noclone)) long sc_call(long nr, const uint64_t *a)
+{
+	long ret;
+	register long r10 __asm__("r10") = (long)a[3];
+	register long r8 __asm__("r8") = (long)a[4];
+	register long r9 __asm__("r9") = (long)a[5];
+	__asm__ volatile("syscall\n\t.globl sc_after_syscall\nsc_after_syscall:"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+__attribute__((noreturn, used)) void sc_thread_start(void);
+
+/* clone(2) of a thread onto a stack of its own; the new thread starts in sc_thread_start. */
+static __attribute__((noinline, noclone)) long sc_clone(unsigned long flags, char *stack_top)
+{
+	long ret;
+	register long r10 __asm__("r10") = 0;
+	register long r8 __asm__("r8") = 0;
+	register long r9 __asm__("r9") = 0;
+	__asm__ volatile("syscall\n\t.globl sc_after_clone\nsc_after_clone:\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "cmp %%rsi, %%rsp\n\t" /* 0 from a filter (ERRNO 0): no new stack, no child */
+			 "jne 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "call sc_thread_start\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "=a"(ret)
+			 : "a"((long)__NR_clone), "D"(flags), "S"(stack_top), "d"(0L), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* fork() returned 0: the child, or a parent whose call a filter answered with ERRNO(0)?  The
+ * server answers at this SIGILL stop (it knows which thread is the new one) in rax. */
+static inline long sc_am_child(void)
+{
+	long v = 0;
+	__asm__ volatile("ud2" : "+a"(v) : : "memory");
+	return v;
+}
+
+/* Nothing here calls libc: the threads share TLS and every system call is filtered. */
+static __attribute__((noreturn)) void sc_worker(uint32_t slot)
+{
+	for (;;) {
+		breakpoint(); /* idle until the server hands over the next step */
+		struct scene *w = W;
+		uint32_t i = w->cur_step[slot];
+		struct sc_step *st = &w->steps[i];
+		uint64_t a[6];
+		for (int k = 0; k < 6; k++)
+			a[k] = st->args[k];
+		if (st->ptr_arg < 6) {
+			if (st->ptr_what == SC_PTR_BUF)
+				a[st->ptr_arg] = (uint64_t)(uintptr_t)w->buf[slot];
+			else if (st->ptr_what == SC_PTR_SELECTOR)
+				a[st->ptr_arg] = (uint64_t)(uintptr_t)w->selector[slot];
+			else
+				a[st->ptr_arg] = (uint64_t)(uintptr_t)&S->fprogs[st->ptr_what];
+		}
+		long r;
+		if (st->kind == SC_CLONE) {
+			w->pending_slot = st->new_slot;
+			r = sc_clone(SC_THREAD_FLAGS, sc_stacks[st->new_slot] + SC_STACK);
+		} else {
+			r = sc_call((long)st->nr, a);
+			if (st->kind == SC_FORK && r == 0 && sc_am_child()) {
+				slot = st->new_slot; /* the child process's only thread */
+				continue;
+			}
+		}
+		w->res[i].ret = r;
+	}
+}
+
+void sc_thread_start(void) { sc_worker(W->pending_slot); }
+
+static void sc_subject(uint32_t options, pid_t server)
+{
+	struct rlimit nocore = {0, 0};
+	sigset_t all;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != server)
+		_exit(1);
+	int devnull = open("/dev/null", O_RDWR);
+	if (devnull >= 0) {
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+	}
+	syscall(SYS_close_range, 3, ~0u, 0);
+	setrlimit(RLIMIT_CORE, &nocore);
+	if (!(options & SC_OPT_NO_NNP))
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+		_exit(2);
+	raise(SIGSTOP);
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL); /* forced signals (SIGSYS, SIGTRAP) still come */
+	sc_worker(0);
+}
+
+struct sc_slot {
+	pid_t tid, tgid;
+	int state; /* 0 unused, 1 alive, 2 dead */
+	int idle, status, died_in_step, reaped;
+};
+
+static struct sc_slot sl[SC_SLOTS];
+static int sc_notif[SC_SLOTS], sc_nnotif;
+static int sc_running = -1, sc_child = -1, sc_tracer;
+static uint32_t sc_cur;
+
+static int sc_find(pid_t tid)
+{
+	for (int s = 0; s < SC_SLOTS; s++)
+		if (sl[s].state && sl[s].tid == tid)
+			return s;
+	return -1;
+}
+
+static void sc_died(int s, int status)
+{
+	if (sl[s].state != 1)
+		return;
+	sl[s].state = 2;
+	sl[s].status = status;
+	sl[s].died_in_step = 1;
+}
+
+static void sc_service_notif(int fd)
+{
+	struct seccomp_notif n;
+	struct seccomp_notif_resp r;
+	memset(&n, 0, sizeof n);
+	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &n) != 0)
+		return;
+	if (sc_running >= 0)
+		W->res[sc_cur].flags |= SC_RF_NOTIF;
+	memset(&r, 0, sizeof r);
+	r.id = n.id;
+	r.error = -notif_errno;
+	ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r);
+}
+
+/* One wait status of any traced thread, answering notifications meanwhile; -1 on timeout,
+ * 1 when a few milliseconds passed without one (a thread's exit shows in /proc, not here). */
+static int sc_wait(long long deadline, pid_t *tid, int *status)
+{
+	for (;;) {
+		pid_t r = waitpid(-1, status, __WALL | WNOHANG);
+		if (r > 0) {
+			*tid = r;
+			return 0;
+		}
+		if (r < 0 && errno != EINTR)
+			return -2;
+		long long left = deadline - now_ms();
+		if (left <= 0)
+			return -1;
+		struct pollfd p[1 + SC_SLOTS];
+		p[0].fd = sigfd;
+		p[0].events = POLLIN;
+		for (int k = 0; k < sc_nnotif; k++) {
+			p[1 + k].fd = sc_notif[k];
+			p[1 + k].events = POLLIN;
+		}
+		if (poll(p, 1 + sc_nnotif, (int)(left > 2 ? 2 : left)) <= 0)
+			return 1;
+		if (p[0].revents) {
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof si) > 0)
+				;
+		}
+		for (int k = 0; k < sc_nnotif; k++)
+			if (p[1 + k].revents & POLLIN)
+				sc_service_notif(sc_notif[k]);
+	}
+}
+
+/* May a traced call run when the tracer resumes it?  Only the calls a scene is allowed to make. */
+static int sc_allowed(long nr, const uint64_t *a);
+
+static void sc_event(pid_t tid, int st, int tracer)
+{
+	int s = sc_find(tid);
+	if (s < 0) {
+		/* A new thread or process reporting before its parent's clone event. */
+		if (sc_child < 0 || sl[sc_child].state)
+			return;
+		s = sc_child;
+		sl[s].tid = tid;
+		sl[s].state = 1;
+		sl[s].idle = 0;
+	}
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		sc_died(s, st);
+		sl[s].reaped = 1;
+		if (tid == sl[s].tgid) /* a leader is reported last: its whole process is gone */
+			for (int k = 0; k < SC_SLOTS; k++)
+				if (sl[k].state == 1 && sl[k].tgid == tid)
+					sc_died(k, st);
+		return;
+	}
+	int sig = WSTOPSIG(st), ev = st >> 16;
+	if (ev == PTRACE_EVENT_CLONE || ev == PTRACE_EVENT_FORK) {
+		unsigned long msg = 0;
+		ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+		if (sc_child >= 0 && sl[sc_child].state == 0) {
+			sl[sc_child].tid = (pid_t)msg;
+			sl[sc_child].state = 1;
+			sl[sc_child].idle = 0;
+		}
+		if (sc_child >= 0) {
+			sl[sc_child].tgid = ev == PTRACE_EVENT_FORK ? (pid_t)msg : sl[s].tgid;
+			if (sc_running >= 0)
+				W->res[sc_cur].new_tid = (int32_t)msg;
+		}
+		ptrace(PTRACE_CONT, tid, 0, 0);
+	} else if (ev == PTRACE_EVENT_EXIT) {
+		unsigned long msg = 0;
+		ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+		sc_died(s, (int)msg);
+		ptrace(PTRACE_CONT, tid, 0, 0);
+	} else if (ev == PTRACE_EVENT_SECCOMP) {
+		unsigned long msg = 0;
+		struct user_regs_struct regs;
+		ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+		if (sc_running >= 0 && s == sc_running) {
+			W->res[sc_cur].flags |= SC_RF_EVENT;
+			W->res[sc_cur].msg = msg;
+		}
+		/* SAFETY: the tracer lets only the calls a scene may make run; others are skipped. */
+		if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0 || !tracer) {
+			kill(sl[s].tgid, SIGKILL);
+			return;
+		}
+		uint64_t a[6] = {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9};
+		if (!sc_allowed((long)regs.orig_rax, a))
+			ptrace(PTRACE_POKEUSER, tid, offsetof(struct user_regs_struct, orig_rax), -1L);
+		ptrace(PTRACE_CONT, tid, 0, 0);
+	} else if (ev == 0 && sig == SIGTRAP) {
+		sl[s].idle = 1; /* back at the breakpoint: stays stopped */
+	} else if (ev == 0 && sig == SIGILL) {
+		struct user_regs_struct regs; /* sc_am_child asks */
+		if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0) {
+			kill(sl[s].tgid, SIGKILL);
+			return;
+		}
+		regs.rax = s != sc_running;
+		regs.rip += 2;
+		ptrace(PTRACE_SETREGS, tid, 0, &regs);
+		ptrace(PTRACE_CONT, tid, 0, 0);
+	} else if (ev == 0 && sig == SIGSYS) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		ptrace(PTRACE_GETSIGINFO, tid, 0, &si);
+		if (sc_running >= 0 && s == sc_running) {
+			struct sc_result *r = &W->res[sc_cur];
+			r->flags |= si.si_code == 2 ? SC_RF_DISPATCH : SC_RF_TRAP;
+			r->i_signo = si.si_signo;
+			r->i_code = si.si_code;
+			r->i_errno = si.si_errno;
+			r->i_syscall = si.si_syscall;
+			r->i_arch = si.si_arch;
+			r->i_call_addr = (uint64_t)(uintptr_t)si.si_call_addr;
+		}
+		ptrace(PTRACE_CONT, tid, 0, 0); /* suppressed: as if a handler returned */
+	} else {
+		ptrace(PTRACE_CONT, tid, 0, 0); /* first stops of new threads, blocked signals */
+	}
+}
+
+static int sc_allowed(long nr, const uint64_t *a)
+{
+	uint32_t n = (uint32_t)nr;
+	switch (n) {
+	case 39: case 110: case 186: case 111: case 102: case 104: case 107: case 108:
+		return 1; /* getpid-like */
+	case __NR_seccomp:
+		return 1; /* every operation of seccomp() only acts on this subject */
+	case __NR_prctl:
+		return a[0] == PR_SET_SECCOMP || a[0] == PR_GET_SECCOMP || a[0] == 59 ||
+		       a[0] == PR_SET_NO_NEW_PRIVS || a[0] == PR_GET_NO_NEW_PRIVS;
+	case __NR_fork:
+		return 1;
+	case __NR_clone:
+		return a[0] == SC_THREAD_FLAGS;
+	default:
+		return (n >= 1024 && n < 0x40000000u) || n >= 0x40000000u + 1024; /* no such call */
+	}
+}
+
+/* An idle thread that a group exit has not reached: still in its ptrace stop ('t' in
+ * /proc/PID/task/TID/stat) and without SIGKILL pending.  zap_other_threads queues the SIGKILL
+ * before the killing thread exits, so once that exit is seen this answer is final. */
+static int sc_settled(pid_t tgid, pid_t tid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", tgid, tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	int stopped = 0;
+	if (fgets(line, sizeof line, f)) {
+		char *close = strrchr(line, ')');
+		stopped = close && close[1] == ' ' && close[2] == 't';
+	}
+	fclose(f);
+	if (!stopped)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/task/%d/status", tgid, tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	int pending = 1;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "SigPnd:", 7)) {
+			pending = (strtoull(line + 7, NULL, 16) >> (SIGKILL - 1)) & 1;
+			break;
+		}
+	fclose(f);
+	return !pending;
+}
+
+static int sc_status_field(pid_t tgid, pid_t tid, const char *name)
+{
+	char path[64], line[128];
+	size_t n = strlen(name);
+	snprintf(path, sizeof path, "/proc/%d/task/%d/status", tgid, tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int value = -1;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, name, n) && line[n] == ':') {
+			value = atoi(line + n + 1);
+			break;
+		}
+	fclose(f);
+	return value;
+}
+
+/* Has a thread that began to exit (PTRACE_EVENT_EXIT) finished, so that TSYNC and the
+ * last-thread rule no longer count it?  PF_EXITING is set after that stop. */
+static int sc_gone(pid_t tgid, pid_t tid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", tgid, tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 1;
+	int gone = 1;
+	if (fgets(line, sizeof line, f)) {
+		char *close = strrchr(line, ')');
+		gone = !close || close[1] != ' ' || close[2] == 'Z' || close[2] == 'X';
+	}
+	fclose(f);
+	return gone;
+}
+
+/* Is the step on slot s over: its thread (and a new child) idle or dead, and a death settled
+ * as the thread's alone or the whole process's? */
+static int sc_step_over(int s)
+{
+	if (sl[s].state == 1 && !sl[s].idle)
+		return 0;
+	if (sc_child >= 0 && sl[sc_child].state == 1 && !sl[sc_child].idle)
+		return 0;
+	for (int k = 0; k < SC_SLOTS; k++)
+		if (sl[k].state == 2 && sl[k].died_in_step && !sl[k].reaped && !sc_gone(sl[k].tgid, sl[k].tid))
+			return 0;
+	if (sl[s].state == 2)
+		for (int k = 0; k < SC_SLOTS; k++) {
+			if (k == s || sl[k].state != 1 || sl[k].tgid != sl[s].tgid)
+				continue;
+			if (!sl[k].idle || !sc_settled(sl[k].tgid, sl[k].tid))
+				return 0;
+			/* Stopped again: in its PTRACE_EVENT_EXIT stop, not reported yet? */
+			int st;
+			if (waitpid(sl[k].tid, &st, __WALL | WNOHANG) == sl[k].tid) {
+				sc_event(sl[k].tid, st, sc_tracer);
+				return 0;
+			}
+		}
+	return 1;
+}
+
+static void sc_kill_all(void)
+{
+	long long deadline = now_ms() + 5000;
+	for (int s = 0; s < SC_SLOTS; s++)
+		if (sl[s].state == 1)
+			kill(sl[s].tgid, SIGKILL);
+	for (;;) {
+		int alive = 0;
+		for (int s = 0; s < SC_SLOTS; s++)
+			alive |= sl[s].state == 1;
+		if (!alive)
+			break;
+		pid_t tid;
+		int st;
+		int r = sc_wait(deadline, &tid, &st);
+		if (r == 1)
+			continue;
+		if (r != 0)
+			break;
+		sc_event(tid, st, 0);
+	}
+	/* Reap whatever is left of the subject (its leader is our child). */
+	while (waitpid(-1, NULL, __WALL | WNOHANG) > 0)
+		;
+	for (int k = 0; k < sc_nnotif; k++)
+		close(sc_notif[k]);
+	sc_nnotif = 0;
+}
+
+static void sc_grab_listener(pid_t tgid, int fd)
+{
+	if (sc_nnotif >= SC_SLOTS)
+		return;
+	int pfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+	if (pfd < 0)
+		return;
+	int got = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	close(pfd);
+	if (got >= 0)
+		sc_notif[sc_nnotif++] = got;
+}
+
+static void op_scene(const char *p, const char *end)
+{
+	uint32_t hdr[4];
+	int status = ST_OK;
+	if (end - p < 16) {
+		put32(ST_ERROR);
+		return;
+	}
+	memcpy(hdr, p, 16);
+	p += 16;
+	uint32_t nfilters = hdr[0], nsteps = hdr[1], options = hdr[2];
+	int tracer = options & SC_OPT_TRACER;
+	sc_tracer = tracer;
+	if (!W) {
+		W = mmap(NULL, sizeof(struct scene), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (W == MAP_FAILED) {
+			W = NULL;
+			put32(ST_ERROR);
+			return;
+		}
+	}
+	if (nsteps > SC_STEPS || load_filters(&p, end, nfilters) != 0 ||
+	    (size_t)(end - p) != (size_t)nsteps * sizeof(struct sc_step)) {
+		put32(ST_TOOBIG);
+		return;
+	}
+	memcpy(W->steps, p, (size_t)nsteps * sizeof(struct sc_step));
+	memset(W->res, 0, sizeof W->res);
+	memset((void *)W->selector, 0, sizeof W->selector);
+	for (uint32_t i = 0; i < nsteps; i++) {
+		struct sc_step *st = &W->steps[i];
+		int bad = st->slot >= SC_SLOTS || st->kind > SC_FORK ||
+			  (st->kind != SC_CALL && st->new_slot >= SC_SLOTS) ||
+			  (st->ptr_arg < 6 && st->ptr_what < SC_PTR_SELECTOR && st->ptr_what >= nfilters);
+		uint64_t a[6];
+		memcpy(a, st->args, sizeof a);
+		if (st->kind == SC_CLONE)
+			a[0] = SC_THREAD_FLAGS, st->nr = __NR_clone;
+		if (st->kind == SC_FORK)
+			st->nr = __NR_fork;
+		if (st->ptr_arg < 6)
+			a[st->ptr_arg] = 1; /* a pointer, not one of the values checked below */
+		if (bad || !sc_allowed((long)st->nr, a)) {
+			put32(ST_ERROR);
+			return;
+		}
+		W->res[i].fate = SC_FATE_NOT_RUN;
+	}
+	kill_subject(); /* the RUN subject would see our children's events */
+	memset(sl, 0, sizeof sl);
+	sc_nnotif = 0;
+	sc_running = sc_child = -1;
+	long long deadline = now_ms() + hdr[3];
+	pid_t pid = fork();
+	if (pid < 0) {
+		put32(ST_ERROR);
+		return;
+	}
+	if (pid == 0) {
+		sc_subject(options, server_pid);
+		_exit(4);
+	}
+	sl[0].tid = sl[0].tgid = pid;
+	sl[0].state = 1;
+	long opts = OPT_EXITKILL | OPT_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEEXIT |
+		    (tracer ? OPT_TRACESECCOMP : 0);
+	int started = 0;
+	while (!sl[0].idle && status == ST_OK) {
+		pid_t tid;
+		int st;
+		int r = sc_wait(deadline, &tid, &st);
+		if (r == 1)
+			continue;
+		if (r != 0) {
+			status = ST_TIMEOUT;
+			break;
+		}
+		if (tid != pid)
+			continue;
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			sl[0].state = 2;
+			status = ST_ERROR;
+		} else if (!started && WSTOPSIG(st) == SIGSTOP) {
+			started = 1;
+			if (ptrace(PTRACE_SETOPTIONS, pid, 0, opts) != 0)
+				status = ST_ERROR;
+			ptrace(PTRACE_CONT, pid, 0, 0);
+		} else {
+			sc_event(tid, st, tracer);
+		}
+	}
+	for (uint32_t i = 0; i < nsteps && status == ST_OK; i++) {
+		struct sc_step *st = &W->steps[i];
+		int s = (int)st->slot;
+		if (sl[s].state != 1)
+			continue; /* fate stays NOT_RUN */
+		if (st->kind != SC_CALL && sl[st->new_slot].state != 0) {
+			status = ST_ERROR;
+			break;
+		}
+		for (int k = 0; k < SC_SLOTS; k++)
+			sl[k].died_in_step = 0;
+		W->cur_step[s] = i;
+		if (st->selector >= 0)
+			W->selector[s][0] = (uint8_t)st->selector;
+		memset(W->buf[s], 0, 16);
+		memcpy(W->buf[s], &st->buf_init, 8);
+		sc_running = s;
+		sc_cur = i;
+		sc_child = st->kind == SC_CALL ? -1 : (int)st->new_slot;
+		sl[s].idle = 0;
+		if (ptrace(PTRACE_CONT, sl[s].tid, 0, 0) != 0) {
+			status = ST_ERROR;
+			break;
+		}
+		while (!sc_step_over(s)) {
+			pid_t tid;
+			int wst;
+			int r = sc_wait(deadline, &tid, &wst);
+			if (r == 1)
+				continue;
+			if (r != 0) {
+				status = r == -1 ? ST_TIMEOUT : ST_ERROR;
+				break;
+			}
+			sc_event(tid, wst, tracer);
+		}
+		struct sc_result *res = &W->res[i];
+		memcpy(res->buf, W->buf[s], 16);
+		if (sl[s].state == 1) {
+			res->fate = SC_FATE_RETURNED;
+		} else {
+			int others = 0;
+			for (int k = 0; k < SC_SLOTS; k++)
+				others |= k != s && sl[k].state == 1 && sl[k].tgid == sl[s].tgid;
+			res->fate = others ? SC_FATE_THREAD : SC_FATE_PROCESS;
+			int ws = sl[s].status;
+			res->sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : (ws & 0x7f ? ws & 0x7f : -1);
+		}
+		if (st->nr == __NR_seccomp && st->args[0] == SECCOMP_SET_MODE_FILTER &&
+		    (st->args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER) && res->fate == SC_FATE_RETURNED && res->ret > 0)
+			sc_grab_listener(sl[s].tgid, (int)res->ret);
+		if (sc_child >= 0 && sl[sc_child].state == 1 && res->fate != SC_FATE_RETURNED)
+			res->new_tid = sl[sc_child].tid;
+		sc_running = sc_child = -1;
+	}
+	put32((uint32_t)status);
+	uint64_t addr[6] = {(uint64_t)(uintptr_t)sc_after_syscall, (uint64_t)(uintptr_t)S->fprogs,
+			    (uint64_t)(uintptr_t)W->buf, (uint64_t)(uintptr_t)W->selector,
+			    (uint64_t)(uintptr_t)sc_after_clone, (uint64_t)(uintptr_t)sc_stacks};
+	put(addr, sizeof addr);
+	put32(SC_SLOTS);
+	for (int s = 0; s < SC_SLOTS; s++) {
+		int32_t row[7] = {sl[s].tid, sl[s].tgid, sl[s].state, -1, -1, -1, 0};
+		if (sl[s].state == 2) {
+			int ws = sl[s].status;
+			row[3] = WIFSIGNALED(ws) ? WTERMSIG(ws) : ws & 0x7f;
+		}
+		char *blob = NULL;
+		size_t blob_len = 0;
+		if (status == ST_OK && sl[s].state == 1 && sl[s].idle) {
+			row[4] = sc_status_field(sl[s].tgid, sl[s].tid, "Seccomp");
+			row[5] = sc_status_field(sl[s].tgid, sl[s].tid, "NoNewPrivs");
+			for (;;) {
+				long len = ptrace(PTRACE_SECCOMP_GET_FILTER, sl[s].tid, (long)row[6], NULL);
+				if (len <= 0)
+					break;
+				char *grown = realloc(blob, blob_len + 4 + (size_t)len * 8);
+				if (!grown)
+					break;
+				blob = grown;
+				uint32_t l32 = (uint32_t)len;
+				memcpy(blob + blob_len, &l32, 4);
+				if (ptrace(PTRACE_SECCOMP_GET_FILTER, sl[s].tid, (long)row[6], blob + blob_len + 4) != len)
+					break;
+				blob_len += 4 + (size_t)len * 8;
+				row[6]++;
+			}
+		}
+		put(row, sizeof row);
+		put(blob, blob_len);
+		free(blob);
+	}
+	put32(nsteps);
+	put(W->res, (size_t)nsteps * sizeof(struct sc_result));
+	sc_kill_all();
+}
+_Static_assert(sizeof(struct sc_step) == 88, "scene step layout");
+_Static_assert(sizeof(struct sc_result) == 80, "scene result layout");
+
 int main(int argc, char **argv)
 {
 	sigset_t chld;
@@ -936,6 +1634,9 @@ int main(int argc, char **argv)
 			break;
 		case OP_DUMP:
 			op_dump(req, end);
+			break;
+		case OP_SCENE:
+			op_scene(req, end);
 			break;
 		default:
 			free(req);

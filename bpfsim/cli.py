@@ -151,7 +151,7 @@ def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: st
     """Load the stack in install order (``arch``, the filters' arch, numbers names in C and
     assembler text) and attach it as seccomp(2) on ``kernel`` would, naming a refused file; with
     ``installs_as``, each install call also passes through the filters before it."""
-    chain = FilterChain(arch=installs_as, kernel=kernel)
+    chain = FilterChain(arch=installs_as, kernel=kernel, judge_installs=installs_as is not None)
     programs = []
     for path in paths:
         prog = _load(path, arch=arch, symbol=symbol)
@@ -159,7 +159,8 @@ def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: st
             chain.attach(prog, via=via)
         except (VerifyError, SeccompError) as error:
             raise _Refused(_shown(path), error) from None
-        programs.append(prog)
+        if len(chain) > len(programs):  # an ERRNO(0) on the install call attaches nothing
+            programs.append(prog)
     return programs
 
 
@@ -230,9 +231,6 @@ def _input(args, programs: list[Program], arch: str) -> SeccompData:
         raise _UsageError(f"--nr: {error}") from None
     except (ValueError, BpfsimError) as error:
         raise _UsageError(f"bad input: {error}") from None
-    if args.after_trace and data.nr < 0:
-        raise _UsageError(f"--after-trace with nr {data.nr}: a tracer that sets a negative number skips the call, "
-                          "and the filters do not run again")
     return data
 
 

@@ -24,7 +24,9 @@ class SeccompData:
     """What a filter sees of one system call.
 
     ``nr`` is kept as the signed 32-bit ``int`` the kernel stores (``-1`` and ``0xffffffff`` are
-    the same call); a syscall name is looked up in the arch's table; ``arch`` (a name, a number
+    the same call); a whole register value is accepted and its low 32 bits kept, as
+    ``populate_seccomp_data`` does with ``syscall_get_nr`` (rax = 0x100000027 is nr 39 on x86_64);
+    a syscall name is looked up in the arch's table; ``arch`` (a name, a number
     or a ``Target``) becomes the AUDIT_ARCH_* number; ``args`` is padded to six u64.
     ``byteorder`` defaults to the architecture's; pass it for bi-endian CPUs (big-endian arm64).
     ``target`` is the ``Target`` of the call: x32's when the arch is x86_64's and ``nr`` has the
@@ -47,8 +49,8 @@ class SeccompData:
             nr = syscall_number(nr, target)
         if isinstance(nr, int):
             nr |= target.nr_bit  # an x32 call is an x86_64 call with the x32 bit in nr
-        if not -(1 << 31) <= nr < 1 << 32:
-            raise ValueError(f"nr {nr} does not fit in 32 bits")
+        if not -(1 << 63) <= nr < 1 << 64:
+            raise ValueError(f"nr {nr} does not fit in the 64-bit register that holds it")
         args = tuple(args)
         if len(args) > 6:
             raise ValueError(f"seccomp_data has 6 args, got {len(args)}")

@@ -124,6 +124,18 @@ class InstallRefused(SeccompError):
         BpfsimError.__init__(self, self.message)  # the errno, if any, is named in the outcome
 
 
+class ThreadSyncFailed(SeccompError):
+    """seccomp(SECCOMP_FILTER_FLAG_TSYNC) returned ``tid``, a positive thread id: that sibling
+    has filters that are not an ancestor of the caller's, or is in strict mode
+    (kernel/seccomp.c:seccomp_can_sync_threads). Nothing was attached anywhere."""
+
+    def __init__(self, tid: int):
+        self.tid = tid
+        self.errno = None
+        self.message = f"TSYNC failed: thread {tid} cannot be synchronized (the call returns {tid})"
+        BpfsimError.__init__(self, self.message)
+
+
 class KernelError(BpfsimError):
     """The oracle could not ask the kernel: no such thread, no privilege, helper failure, timeout."""
 

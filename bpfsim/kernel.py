@@ -123,6 +123,7 @@ __all__ = [
     "seccomp_unavailable_reason", "run_calls", "run_batch", "install_result", "install_error",
     "check_programs", "dump_filters", "instruction_pointer", "bench_throughput", "is_harmless", "is_nonexistent",
     "HARMLESS_X86_64", "HARMLESS_I386", "NOTIF_ERRNO",
+    "SceneStep", "SceneOutcome", "SceneThread", "Scene", "run_scene",
 ]
 
 # Calls a throwaway thread may really execute: they read process identity and change nothing.
@@ -142,7 +143,7 @@ _GUARD_TAGS = (0xB5F0, 0xB5F1, 0xB5F2, 0x0B5F, 0xFFFF, 0x5A5A)
 _RET_K, _RET_A = op.BPF_RET | op.BPF_K, op.BPF_RET | op.BPF_A
 _UNKNOWN_ABOVE_TRACE = range(0x7FF1, 0x7FFF)  # upper halves ranked between TRACE and ALLOW
 
-_OP_HELLO, _OP_RUN, _OP_EACH, _OP_DUMP, _OP_QUIT = 0, 1, 2, 3, 4
+_OP_HELLO, _OP_RUN, _OP_EACH, _OP_DUMP, _OP_QUIT, _OP_SCENE = 0, 1, 2, 3, 4, 5
 _ST_OK, _ST_TIMEOUT, _ST_ERROR, _ST_TOOBIG = 0, 1, 2, 3
 _FATE_RETURNED, _FATE_THREAD, _FATE_PROCESS, _FATE_NOT_RUN = 0, 1, 2, 3
 _RF_EVENT, _RF_TRAP, _RF_NOTIF, _RF_SD, _RF_CORE = 1, 2, 4, 8, 16
@@ -210,6 +211,120 @@ class Observation:
     def __str__(self) -> str:
         shown = self.action if self.data is None else f"{self.action}({self.data})"
         return f"{shown} ret={self.retval}" if self.retval is not None else shown
+
+# ------------------------------------------------------------------------------ scenes
+
+_SCENE_KINDS = {"call": 0, "clone": 1, "fork": 2}
+_SCENE_FATES = ("returned", "thread", "process", "not run")
+_SCENE_POINTERS = {"buf": 0xFFFFFFFE, "selector": 0xFFFFFFFD}
+_SCENE_STEP = struct.Struct("<IIq6QIIIiQ")
+_SCENE_RESULT = struct.Struct("<qIIiiQiiiiIIQ16s")
+_SCENE_SLOTS = 16
+_SCENE_MAX_STEPS = 256
+_SC_RF_EVENT, _SC_RF_TRAP, _SC_RF_NOTIF, _SC_RF_DISPATCH = 1, 2, 4, 8
+_SC_THREAD_FLAGS = 0x50F00  # CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM
+_SCENE_STACK = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class SceneStep:
+    """One step of a scene: the thread in ``slot`` makes one system call.
+
+    ``kind``: ``"call"`` (``nr`` is the whole rax register, so it may have bits above 32),
+    ``"clone"`` (a thread, CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM,
+    into ``new_slot``) or ``"fork"`` (a child process whose thread takes ``new_slot``).
+    ``pointer``: ``(arg index, what)`` puts an address in that argument: filter number ``what``'s
+    ``sock_fprog``, ``"buf"`` (16 bytes of the slot, first filled with the u64 ``buf``) or
+    ``"selector"`` (the slot's user-dispatch selector byte, first set to ``selector``).
+    Only calls that are harmless in a throwaway process are accepted (the helper checks).
+    """
+
+    slot: int
+    nr: int = 0
+    args: tuple[int, ...] = ()
+    kind: str = "call"
+    pointer: tuple[int, int | str] | None = None
+    new_slot: int = 0
+    selector: int | None = None
+    buf: int = 0
+
+    def pack(self) -> bytes:
+        if self.kind not in _SCENE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(_SCENE_KINDS)}, not {self.kind!r}")
+        if not 0 <= self.slot < _SCENE_SLOTS or not 0 <= self.new_slot < _SCENE_SLOTS:
+            raise ValueError(f"slots are 0..{_SCENE_SLOTS - 1}")
+        args = tuple(self.args) + (0,) * (6 - len(self.args))
+        where, what = self.pointer if self.pointer is not None else (0xFFFFFFFF, 0)
+        what = _SCENE_POINTERS.get(what, what)
+        nr = self.nr - (1 << 64) if self.nr >= 1 << 63 else self.nr
+        return _SCENE_STEP.pack(self.slot, _SCENE_KINDS[self.kind], nr, *args, where, what, self.new_slot,
+                                -1 if self.selector is None else self.selector, self.buf)
+
+
+@dataclass(frozen=True, slots=True)
+class SceneOutcome:
+    """What one step came to. ``fate``: ``"returned"`` (``retval`` is rax afterwards),
+    ``"thread"`` (only the calling thread died, of ``signal``), ``"process"`` (its whole process
+    died) or ``"not run"`` (the thread was already dead). ``trace_message``: the data of a
+    PTRACE_EVENT_SECCOMP stop; ``siginfo``: a SIGSYS from TRAP or user dispatch (suppressed, as
+    if a handler returned); ``notified``: a listener got the call; ``new_tid``: clone/fork's child."""
+
+    step: SceneStep
+    fate: str
+    retval: int | None
+    signal: int | None
+    trace_message: int | None
+    siginfo: SigInfo | None
+    notified: bool
+    new_tid: int | None
+    buf: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SceneThread:
+    """A slot's thread at the end: ``mode`` (0 disabled, 1 strict, 2 filter, from
+    /proc/PID/task/TID/status), ``no_new_privs`` and its filters oldest first
+    (PTRACE_SECCOMP_GET_FILTER); ``None`` for a thread that is gone."""
+
+    slot: int
+    tid: int
+    pid: int
+    alive: bool
+    signal: int | None
+    mode: int | None
+    no_new_privs: bool | None
+    filters: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """The kernel's answer to a scene: one outcome per step, every slot's thread at the end,
+    and the addresses the filters saw: the call site (instruction_pointer of every scripted call
+    but clone's, which has ``clone_site``), each filter's ``sock_fprog``, each slot's buffer and
+    selector byte, and the stacks new threads get (clone's args[1], ``clone_args``)."""
+
+    outcomes: tuple[SceneOutcome, ...]
+    threads: dict[int, SceneThread]
+    call_site: int
+    fprog_base: int
+    buf_base: int
+    selector_base: int
+    clone_site: int
+    stacks: int
+
+    def clone_args(self, new_slot: int) -> tuple[int, ...]:
+        """What clone(2)'s filters see: the thread flags and the new thread's stack top."""
+        return (_SC_THREAD_FLAGS, self.stacks + _SCENE_STACK * (new_slot + 1))
+
+    def fprog_address(self, index: int) -> int:
+        return self.fprog_base + 16 * index
+
+    def buf_address(self, slot: int) -> int:
+        return self.buf_base + 16 * slot
+
+    def selector_address(self, slot: int) -> int:
+        return self.selector_base + 64 * slot
+
 
 
 def is_nonexistent(nr: int, arch: str = "x86_64") -> bool:
@@ -806,6 +921,58 @@ class Oracle:
             out.extend(-r if r < 0 else None for r in struct.unpack_from(f"<{n}i", body, 12))
         return out
 
+    def run_scene(self, filters: Sequence, steps: Sequence[SceneStep], *, tracer: bool = False,
+                  no_new_privs: bool = True, timeout: float | None = None) -> Scene:
+        """Run ``steps`` in order in a fresh subject process (slot 0 is its main thread), with
+        ``filters`` the programs that steps install through a ``pointer``; see ``SceneStep``.
+
+        ``tracer``: every thread is traced with PTRACE_O_TRACESECCOMP and the tracer resumes
+        each stopped call (the kernel's recheck then runs). ``no_new_privs=False`` leaves the
+        bit clear, so installs rely on the helper's CAP_SYS_ADMIN.
+        """
+        if len(steps) > _SCENE_MAX_STEPS:
+            raise ValueError(f"a scene has at most {_SCENE_MAX_STEPS} steps")
+        blobs = [_filter_bytes(f) for f in filters]
+        budget = timeout or self.timeout
+        payload = [struct.pack("<4I", len(blobs), len(steps), (1 if tracer else 0) | (0 if no_new_privs else 2),
+                               int(budget * 1000))]
+        for blob in blobs:
+            payload.append(struct.pack("<II", 0, len(blob) // 8) + blob)
+        payload.extend(step.pack() for step in steps)
+        body, _ = self._ask(_OP_SCENE, b"".join(payload), budget)
+        (status,) = struct.unpack_from("<I", body)
+        if status != _ST_OK:
+            raise KernelError({_ST_TIMEOUT: errnos.ETIMEDOUT, _ST_TOOBIG: errnos.E2BIG}.get(status, errnos.EINVAL),
+                              "the oracle helper could not run the scene" +
+                              (" (a step it may not run?)" if status == _ST_ERROR else ""))
+        call_site, fprog_base, buf_base, selector_base, clone_site, stacks = struct.unpack_from("<6Q", body, 4)
+        (nslots,) = struct.unpack_from("<I", body, 52)
+        pos, threads = 56, {}
+        for slot in range(nslots):
+            tid, pid, state, sig, mode, nnp, count = struct.unpack_from("<7i", body, pos)
+            pos += 28
+            blobs_out = []
+            for _ in range(count):
+                (n,) = struct.unpack_from("<I", body, pos)
+                blobs_out.append(body[pos + 4:pos + 4 + 8 * n])
+                pos += 4 + 8 * n
+            if state:
+                threads[slot] = SceneThread(slot, tid, pid, state == 1, sig if state == 2 else None,
+                                            mode if mode >= 0 else None, bool(nnp) if nnp >= 0 else None,
+                                            tuple(blobs_out))
+        (n,) = struct.unpack_from("<I", body, pos)
+        outcomes = []
+        for step, rec in zip(steps, _SCENE_RESULT.iter_unpack(body[pos + 4:pos + 4 + n * _SCENE_RESULT.size])):
+            (ret, fate, flags, sig, new_tid, msg, signo, code, err, syscall_nr, arch, _pad, addr, buf) = rec
+            fate = _SCENE_FATES[fate]
+            info = (SigInfo(signo, code, err, syscall_nr, arch, addr)
+                    if flags & (_SC_RF_TRAP | _SC_RF_DISPATCH) else None)
+            outcomes.append(SceneOutcome(step, fate, ret if fate == "returned" else None,
+                                         sig if fate in ("thread", "process") else None,
+                                         msg if flags & _SC_RF_EVENT else None, info, bool(flags & _SC_RF_NOTIF),
+                                         new_tid or None, buf))
+        return Scene(tuple(outcomes), threads, call_site, fprog_base, buf_base, selector_base, clone_site, stacks)
+
     def dump_filters(self, pid: int) -> list[bytes]:
         """Every filter attached to thread ``pid``, oldest first (PTRACE_SECCOMP_GET_FILTER)."""
         if not 0 < pid < 1 << 31 or pid == os.getpid():  # pid_t is 32-bit signed
@@ -989,6 +1156,12 @@ def check_programs(programs: Iterable, flags: int = 0) -> list[int | None]:
 def dump_filters(pid: int) -> list[bytes]:
     """``Oracle.dump_filters`` on the shared default oracle."""
     return _oracle().dump_filters(pid)
+
+
+def run_scene(filters: Sequence, steps: Sequence[SceneStep], *, tracer: bool = False,
+              no_new_privs: bool = True) -> Scene:
+    """``Oracle.run_scene`` on the shared default oracle."""
+    return _oracle().run_scene(filters, steps, tracer=tracer, no_new_privs=no_new_privs)
 
 
 def instruction_pointer(arch: str = "x86_64") -> int:

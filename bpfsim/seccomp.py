@@ -12,11 +12,11 @@ from __future__ import annotations
 import enum
 import errno as errnos
 from collections.abc import Iterable, Sequence
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import FrozenInstanceError, dataclass, field, replace
 
 from . import abi
 from .data import SeccompData
-from .errors import InstallRefused, SeccompError
+from .errors import BpfsimError, InstallRefused, SeccompError, ThreadSyncFailed, VerifyError
 from .profiles import Kernel
 from .insn import Instruction
 from .opcodes import BPF_MAXINSNS
@@ -327,16 +327,22 @@ def evaluate(filters: Sequence, data: SeccompData, *, kernel: Kernel | str | Non
     this is the kernel's recheck when a tracer resumes a call stopped by TRACE, with ``data``
     the call as the tracer left it (it may have changed the number and the arguments); TRACE
     then lets it run. A tracer that set a negative number skipped the call: nothing is rechecked.
+    No filters is an unfiltered thread: every call runs (``seccomp_run_filters`` starts from ALLOW).
     """
     programs = [verified(f) for f in filters]
-    if not programs:
-        raise SeccompError(errnos.EINVAL, "no filter is attached; a thread without filters is not filtered")
     return _judge(programs, data, Kernel.of(kernel), tracer, listener, threads, after_trace)
 
 
 def _judge(programs: list[VerifiedProgram], data: SeccompData, profile: Kernel, tracer: bool, listener: int | None,
            threads: int, after_trace: bool) -> Verdict:
     """``evaluate`` on verified programs: the path every verdict takes, kept short."""
+    if after_trace and data.nr < 0:
+        # __seccomp_filter: "Allow the BPF to provide the event message ... skip" when the
+        # tracer set a negative number: the filters do not run again.
+        outcome = Outcome(False, description="skipped by the tracer (nr < 0): the call returns what the tracer "
+                                             "left in the return register (-ENOSYS unless it wrote one)")
+        return Verdict(Action.TRACE, 0, abi.SECCOMP_RET_TRACE, None, None, outcome, (),
+                       "the tracer skipped the call", data.arch)
     if after_trace and data.nr < 0:
         raise ValueError(f"nr {data.nr} after a TRACE stop: the tracer skipped the call, and the filters "
                          "do not run again (kernel/seccomp.c:__seccomp_filter)")
@@ -360,72 +366,346 @@ def _judge(programs: list[VerifiedProgram], data: SeccompData, profile: Kernel, 
 _FLAG_TSYNC = abi.SECCOMP_FILTER_FLAG_TSYNC
 _FLAG_LISTENER = abi.SECCOMP_FILTER_FLAG_NEW_LISTENER
 _INSTALL_CALLS = ("seccomp", "prctl")
-_PRCTL_MODES = {abi.SECCOMP_SET_MODE_FILTER: abi.SECCOMP_MODE_FILTER,
-                abi.SECCOMP_SET_MODE_STRICT: abi.SECCOMP_MODE_STRICT}
+_U32 = 0xFFFFFFFF
+_U64 = (1 << 64) - 1
+
+# include/uapi/linux/prctl.h
+PR_GET_SECCOMP = 21
+PR_SET_SYSCALL_USER_DISPATCH = 59
+PR_SYS_DISPATCH_OFF, PR_SYS_DISPATCH_EXCLUSIVE_ON, PR_SYS_DISPATCH_INCLUSIVE_ON = 0, 1, 2
+SYSCALL_DISPATCH_FILTER_ALLOW, SYSCALL_DISPATCH_FILTER_BLOCK = 0, 1
+SYS_USER_DISPATCH = 2  # si_code of a user-dispatch SIGSYS (include/uapi/asm-generic/siginfo.h)
+
+# What a caller is assumed to pass when it does not say: values the real call can have. A
+# sock_fprog pointer the kernel accepts is never NULL, an instruction pointer never 0 (these
+# are where a non-PIE x86_64 program's data and text usually lie).
+ASSUMED_INSTRUCTION_POINTER = 0x401000
+ASSUMED_POINTER = 0x404000
+
+# kernel/seccomp.c:seccomp_get_notif_sizes: sizeof(struct seccomp_notif), (..._resp),
+# (struct seccomp_data) in include/uapi/linux/seccomp.h, unchanged since Linux 5.0.
+NOTIF_SIZES = (80, 24, 64)
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """What one system call of a thread came to.
+
+    ``data``: what the filters saw. ``verdict``: theirs, or ``None`` when seccomp did not judge
+    the call (the thread has no filters and is not strict, or user dispatch took the call first).
+    ``retval``: the register value the call returns (``-errno`` on failure); ``None`` when it did
+    not return, or when the call ran and is not one bpfsim performs, or a supervisor decides.
+    ``killed``/``signal``: a death (``"thread"`` or ``"process"``); ``siginfo``: a SIGSYS the
+    thread got and survived (TRAP, user dispatch). ``trace_message``: a TRACE stop's data, after
+    which the tracer resumed the call. ``notified``: a listener got the call. ``listener``: the
+    filter index that got a new listener (``retval`` is then a new file descriptor, ``None``).
+    ``error``: bpfsim's explanation of a failing call it performed. ``child``: a new thread or process.
+    """
+
+    data: SeccompData
+    verdict: Verdict | None
+    retval: int | None
+    killed: str | None = None
+    signal: int | None = None
+    siginfo: SigInfo | None = None
+    trace_message: int | None = None
+    notified: bool = False
+    listener: int | None = None
+    error: BpfsimError | None = field(default=None, compare=False)
+    child: object = field(default=None, compare=False)
+    description: str = field(default="", compare=False)
+
+    @property
+    def ran(self) -> bool:
+        """The call reached its implementation (not decided by a supervisor, not refused)."""
+        return (self.killed is None and self.siginfo is None and not self.notified
+                and (self.verdict is None or self.verdict.outcome.runs is not False
+                     or self.trace_message is not None))
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class _Attached:
+    """One filter in the kernel's tree of filters: threads share it by identity (``prev`` links
+    in kernel/seccomp.c), with the flags it was attached with."""
+
+    __slots__ = ("checked", "flags")
+
+    def __init__(self, checked: VerifiedProgram, flags: int):
+        self.checked, self.flags = checked, flags
+
+    @property
+    def program(self) -> Program:
+        return self.checked.program
 
 
 class FilterChain:
-    """The filters attached to one thread, with seccomp(2)'s rules for attaching more.
+    """One thread's seccomp state: its filters, its mode, its user dispatch, and every call form
+    of seccomp(2) and prctl(2) that changes or reads them, each itself judged by the filters.
 
     ``kernel``: the kernel version modelled (a ``Kernel`` or a version string; default: the
-    newest), which decides the known flags and the verdicts. ``arch``: the thread's architecture. When it is given, each attach (or strict-mode switch) is
-    first made as a system call, seccomp(2) or prctl(2), through the filters already attached,
-    and fails as the kernel's entry code would make it fail (``InstallRefused``). Without it the
-    install calls are not judged, which suits stacks of filters for another machine.
-    ``no_new_privs``/``cap_sys_admin``: seccomp_prepare_filter needs one of them (else EACCES).
+    newest), which decides the known flags, actions, operations and the verdicts.
+    ``arch``: the thread's architecture (default the native x86_64), whose numbers make the
+    install calls. ``no_new_privs``/``cap_sys_admin``: seccomp_prepare_filter needs one of them
+    (else EACCES). ``tracer``: a ptracer set PTRACE_O_TRACESECCOMP; it resumes every TRACE stop.
+    ``instruction_pointer`` and ``pointer``: the address after the syscall instruction and the
+    address of the sock_fprog (or other buffer) that install calls show the filters; the
+    defaults are assumed (``ASSUMED_INSTRUCTION_POINTER``, ``ASSUMED_POINTER``).
+    ``judge_installs=False`` builds a stack as given (a dump, a stack installed under
+    PTRACE_O_SUSPEND_SECCOMP): the install calls then skip the filters already attached.
+    ``threads``: live threads of the process (KILL_THREAD in the last one kills the process);
+    this one-thread view assumes its siblings share its filters, so TSYNC succeeds (see
+    ``bpfsim.process`` for several threads).
     """
 
-    def __init__(self, filters: Iterable = (), *, threads: int = 1, arch: str | int | None = None,
-                 kernel: Kernel | str | None = None, no_new_privs: bool = True, cap_sys_admin: bool = False):
-        self._filters: list[Program] = []
-        self._checked: list[VerifiedProgram] = []  # the same filters, as evaluate runs them
-        self._flags: list[int] = []
-        self._listener: int | None = None
-        self._path_length = 0
+    def __init__(self, filters: Iterable = (), *, threads: int = 1, arch: str | int | Target | None = None,
+                 kernel: Kernel | str | None = None, no_new_privs: bool = True, cap_sys_admin: bool = False,
+                 tracer: bool = False,
+                 instruction_pointer: int = ASSUMED_INSTRUCTION_POINTER, pointer: int = ASSUMED_POINTER,
+                 judge_installs: bool = True):
+        self._stack: tuple[_Attached, ...] = ()
+        self.judge_installs = judge_installs
         self.strict = False
         self.threads = threads
         self.kernel = Kernel.of(kernel)
-        self.arch = None if arch is None else Target.of(arch)  # an unknown arch fails here, not at the second attach
+        self.arch = Target.of(arch if arch is not None else abi.NATIVE_ARCH.value)
         self.no_new_privs = no_new_privs
         self.cap_sys_admin = cap_sys_admin
+        self.tracer = tracer
+        self.instruction_pointer = instruction_pointer
+        self.pointer = pointer
+        self.dispatch: tuple[int, int, bool] | None = None  # (offset, len, has selector)
+        self.selector = SYSCALL_DISPATCH_FILTER_ALLOW
+        self.last_call: CallResult | None = None
         for prog in filters:
             self.attach(prog)
 
+    # -- the filter stack
     def __len__(self) -> int:
-        return len(self._filters)
+        return len(self._stack)
 
     def __iter__(self):
-        return iter(self._filters)
+        return (f.program for f in self._stack)
 
     def __getitem__(self, index: int) -> Program:
-        return self._filters[index]
+        return self._stack[index].program
 
     @property
     def flags(self) -> tuple[int, ...]:
-        return tuple(self._flags)
+        return tuple(f.flags for f in self._stack)
+
+    @property
+    def mode(self) -> int:
+        """SECCOMP_MODE_DISABLED, _STRICT or _FILTER (what prctl(PR_GET_SECCOMP) returns)."""
+        if self.strict:
+            return abi.SECCOMP_MODE_STRICT
+        return abi.SECCOMP_MODE_FILTER if self._stack else abi.SECCOMP_MODE_DISABLED
 
     @property
     def listener(self) -> int | None:
         """Index of the filter that got a listener (SECCOMP_FILTER_FLAG_NEW_LISTENER)."""
-        return self._listener
+        return next((i for i, f in enumerate(self._stack) if f.flags & _FLAG_LISTENER), None)
 
     def path_length(self) -> int:
         """What ``seccomp_attach_filter`` adds up: converted lengths plus 4 per filter."""
-        return self._path_length
+        return sum(f.checked.converted_length + self.kernel.filter_path_penalty for f in self._stack)
 
-    def attach(self, prog, flags: int = 0, *, via: str = "seccomp") -> int | None:
-        """Attach ``prog`` as seccomp(SECCOMP_SET_MODE_FILTER, flags) would, or with ``via="prctl"``
-        as prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER) would (it has no flags); return the new
-        listener's filter index with NEW_LISTENER, else ``None``.
+    def _live_threads(self) -> int:
+        return self.threads
 
-        Checks in the order of ``seccomp_set_mode_filter`` (kernel/seccomp.c), after the call
-        itself has passed the attached filters (see ``arch``); the program's own checks raise
-        ``VerifyError``. Not modelled: TSYNC's other threads.
+    def _siblings(self) -> list["FilterChain"]:
+        """The other live threads TSYNC looks at; a lone chain's siblings share its filters."""
+        return []
+
+    @property
+    def tid(self) -> int:
+        return 0
+
+    # -- evaluation
+    def evaluate(self, data: SeccompData, *, tracer: bool | None = None, after_trace: bool = False) -> Verdict:
+        if self.strict:
+            return strict_verdict(data, kernel=self.kernel)
+        return _judge([f.checked for f in self._stack], data, self.kernel, self.tracer if tracer is None else tracer,
+                      self.listener, self._live_threads(), after_trace)
+
+    # -- the system call entry
+    def call(self, nr: int | str, args: Sequence[int] = (), *, instruction_pointer: int | None = None,
+             perform=None) -> CallResult:
+        """The thread makes system call ``nr`` (a name, or the whole number register: on x86_64
+        the filters see the low 32 bits of orig_rax, kernel/seccomp.c:populate_seccomp_data).
+
+        Mirrors kernel/entry/common.c:syscall_trace_enter: user dispatch first, then seccomp;
+        the seccomp(2) and prctl(2) forms bpfsim knows are then performed (``seccomp``/``prctl``).
         """
-        if via == "prctl" and flags:
-            raise ValueError("prctl(PR_SET_SECCOMP) has no flags; attach with via='seccomp'")
-        prog = prog.program if isinstance(prog, VerifiedProgram) else Program.of(prog)
-        self._judge_install_call(via, abi.SECCOMP_SET_MODE_FILTER, flags)
+        if isinstance(nr, str):
+            from .syscalls import syscall_number
+            nr = syscall_number(nr, self.arch)
+        if not -(1 << 63) <= nr <= _U64:
+            raise ValueError(f"nr {nr} does not fit in a 64-bit register")
+        register = nr & _U64
+        ip = self.instruction_pointer if instruction_pointer is None else instruction_pointer
+        data = SeccompData(nr & _U32, self.arch, ip, tuple(args))
+        if perform is None:
+            perform = self._implementation(data)
+        dispatched = self._user_dispatch(data, register)
+        if dispatched is not None:
+            self.last_call = dispatched
+            return dispatched
+        if self.mode == abi.SECCOMP_MODE_DISABLED or not self.judge_installs and self._installs(data):
+            result = self._run(data, None, perform)
+        else:
+            result = self._judged(data, register, perform)
+        self.last_call = result
+        return result
+
+    def _judged(self, data: SeccompData, register: int, perform) -> CallResult:
+        verdict = self.evaluate(data)
+        outcome = verdict.outcome
+        if outcome.trace_message is not None:
+            # The tracer resumes the call: __seccomp_filter runs the filters again (recheck).
+            again = self.evaluate(data, after_trace=True)
+            if again.outcome.runs:
+                return replace(self._run(data, verdict, perform), trace_message=outcome.trace_message)
+            return replace(self._not_run(data, again, register), trace_message=outcome.trace_message)
+        if outcome.listener is not None:
+            return CallResult(data, verdict, None, notified=True, description=outcome.description)
+        if outcome.runs:
+            return self._run(data, verdict, perform)
+        return self._not_run(data, verdict, register)
+
+    @staticmethod
+    def _not_run(data: SeccompData, verdict: Verdict, register: int) -> CallResult:
+        outcome = verdict.outcome
+        if outcome.siginfo is not None:  # TRAP: syscall_rollback leaves orig_rax in rax
+            return CallResult(data, verdict, register, signal=outcome.signal, siginfo=outcome.siginfo,
+                              description=outcome.description)
+        if outcome.killed:
+            return CallResult(data, verdict, None, killed=outcome.killed, signal=outcome.signal,
+                              description=outcome.description)
+        return CallResult(data, verdict, outcome.retval, description=outcome.description)
+
+    @staticmethod
+    def _run(data: SeccompData, verdict: Verdict | None, perform) -> CallResult:
+        retval, extra = perform()
+        return CallResult(data, verdict, retval, **extra)
+
+    def _user_dispatch(self, data: SeccompData, register: int) -> CallResult | None:
+        """kernel/entry/syscall_user_dispatch.c:syscall_user_dispatch. A call from outside the
+        region [offset, offset + len) (compared as ``ip - offset < len`` on the address after
+        the syscall instruction) is dispatched unless the selector byte says ALLOW."""
+        if self.dispatch is None:
+            return None
+        offset, length, has_selector = self.dispatch
+        if (data.instruction_pointer - offset) & _U64 < length:
+            return None
+        if has_selector:
+            if self.selector == SYSCALL_DISPATCH_FILTER_ALLOW:
+                return None
+            if self.selector != SYSCALL_DISPATCH_FILTER_BLOCK:
+                return CallResult(data, None, None, killed="process", signal=abi.SIGSYS,
+                                  description=f"selector byte {self.selector} is neither ALLOW nor BLOCK: "
+                                              "force_exit_sig(SIGSYS)")
+        info = SigInfo(abi.SIGSYS, SYS_USER_DISPATCH, 0, data.nr, data.arch, data.instruction_pointer)
+        return CallResult(data, None, register, signal=abi.SIGSYS, siginfo=info,
+                          description="dispatched: SIGSYS (si_code SYS_USER_DISPATCH) before seccomp sees "
+                                      "the call; rax holds the syscall number")
+
+    @staticmethod
+    def _installs(data: SeccompData) -> bool:
+        from .syscalls import syscall_number
+        return data.nr in (syscall_number("seccomp", data.arch), syscall_number("prctl", data.arch))
+
+    def _implementation(self, data: SeccompData):
+        """What running ``data``'s call does, for the calls bpfsim performs."""
+        from .syscalls import syscall_number
+        if data.nr == syscall_number("seccomp", data.arch):
+            op, flags, arg = data.args[0], data.args[1], data.args[2]
+            return lambda: self._outcome_of(self._do_seccomp, op & _U32, flags & _U32, arg, None)
+        if data.nr == syscall_number("prctl", data.arch):
+            return lambda: self._outcome_of(self._do_prctl, *data.args[:5], None)
+        return lambda: (None, {"description": "runs"})
+
+    @staticmethod
+    def _outcome_of(operation, *args) -> tuple[int | None, dict]:
+        try:
+            retval, extra = operation(*args)
+        except ThreadSyncFailed as failed:
+            return failed.tid, {"error": failed, "description": str(failed)}
+        except (SeccompError, VerifyError) as error:
+            return -error.errno, {"error": error, "description": f"fails: {error}"}
+        return retval, extra
+
+    # -- the operations (kernel/seccomp.c:do_seccomp and prctl_set_seccomp, kernel/sys.c)
+    def _do_seccomp(self, op: int, flags: int, arg: int, content):
+        """kernel/seccomp.c:do_seccomp; ``op`` and ``flags`` are the syscall's unsigned ints,
+        ``content`` what ``arg`` points to (a Program, an action value, or None: unknown)."""
+        if op == abi.SECCOMP_SET_MODE_STRICT:
+            if flags or arg:
+                raise SeccompError(errnos.EINVAL, "SECCOMP_SET_MODE_STRICT takes no flags and a NULL argument")
+            return self._set_mode_strict()
+        if op == abi.SECCOMP_SET_MODE_FILTER:
+            return self._set_mode_filter(flags, arg, content)
+        if op == abi.SECCOMP_GET_ACTION_AVAIL and self.kernel.has("op_get_action_avail"):
+            if flags:
+                raise SeccompError(errnos.EINVAL, "SECCOMP_GET_ACTION_AVAIL takes no flags")
+            if not arg or content is None:
+                raise SeccompError(errnos.EFAULT, "the action pointer is NULL" if not arg
+                                   else f"no action at {arg:#x}")
+            if not self.kernel.knows_action(content):  # seccomp_get_action_avail: exact values only
+                raise SeccompError(errnos.EOPNOTSUPP, f"{content:#010x} is not an action Linux {self.kernel} knows")
+            return 0, {"description": "returns 0: the action is available"}
+        if op == abi.SECCOMP_GET_NOTIF_SIZES and self.kernel.has("op_get_notif_sizes"):
+            if flags:
+                raise SeccompError(errnos.EINVAL, "SECCOMP_GET_NOTIF_SIZES takes no flags")
+            if not arg:
+                raise SeccompError(errnos.EFAULT, "the sizes pointer is NULL")
+            return 0, {"description": "returns 0 and writes struct seccomp_notif_sizes {%d, %d, %d}" % NOTIF_SIZES}
+        raise SeccompError(errnos.EINVAL, f"unknown seccomp operation {op}")
+
+    def _do_prctl(self, option: int, arg2: int, arg3: int, arg4: int, arg5: int, program: Program | None):
+        """kernel/sys.c:prctl for the options about seccomp and user dispatch."""
+        if option == abi.PR_SET_SECCOMP:  # kernel/seccomp.c:prctl_set_seccomp
+            if arg2 == abi.SECCOMP_MODE_STRICT:
+                return self._do_seccomp(abi.SECCOMP_SET_MODE_STRICT, 0, 0, None)
+            if arg2 == abi.SECCOMP_MODE_FILTER:
+                return self._do_seccomp(abi.SECCOMP_SET_MODE_FILTER, 0, arg3, program)
+            raise SeccompError(errnos.EINVAL, f"prctl(PR_SET_SECCOMP) mode {arg2} is neither strict (1) nor filter (2)")
+        if option == PR_GET_SECCOMP:
+            return self.mode, {"description": f"returns the mode, {self.mode}"}
+        if option == PR_SET_SYSCALL_USER_DISPATCH:
+            return self._set_user_dispatch(arg2, arg3, arg4, arg5)
+        return None, {"description": "runs (an option bpfsim does not model)"}
+
+    def _set_user_dispatch(self, mode: int, offset: int, length: int, selector: int):
+        """kernel/entry/syscall_user_dispatch.c:task_set_syscall_user_dispatch."""
+        if mode == PR_SYS_DISPATCH_OFF:
+            if offset or length or selector:
+                raise SeccompError(errnos.EINVAL, "PR_SYS_DISPATCH_OFF takes no offset, length or selector")
+            self.dispatch = None
+            return 0, {"description": "returns 0: user dispatch is off"}
+        if mode == PR_SYS_DISPATCH_EXCLUSIVE_ON:
+            if offset and offset + length > _U64 or offset and length == 0:
+                raise SeccompError(errnos.EINVAL, "the region wraps around")
+        elif mode == PR_SYS_DISPATCH_INCLUSIVE_ON:
+            if length == 0 or offset + length > _U64:
+                raise SeccompError(errnos.EINVAL, "the region is empty or wraps around")
+            offset, length = (offset + length) & _U64, -length & _U64  # the kernel inverts the range
+        else:
+            raise SeccompError(errnos.EINVAL, f"unknown user dispatch mode {mode}")
+        self.dispatch = (offset, length, bool(selector))
+        return 0, {"description": "returns 0: user dispatch is on"}
+
+    def _set_mode_strict(self):
+        """kernel/seccomp.c:seccomp_set_mode_strict (seccomp_may_assign_mode)."""
+        if self._stack:
+            raise SeccompError(errnos.EINVAL, "the thread is in filter mode; strict mode cannot be entered")
+        self.strict = True
+        return 0, {"description": "returns 0: the thread is in strict mode"}
+
+    def _set_mode_filter(self, flags: int, arg: int, prog: Program | None):
+        """kernel/seccomp.c:seccomp_set_mode_filter, checks in its order; the program's own
+        checks raise ``VerifyError``."""
         if flags & ~self.kernel.filter_flags:
             unknown = flags & ~self.kernel.filter_flags
             names = "|".join(n for bit, n in abi.FILTER_FLAG_NAMES.items() if unknown & bit)
@@ -435,81 +715,150 @@ class FilterChain:
             raise SeccompError(errnos.EINVAL, "TSYNC with NEW_LISTENER needs TSYNC_ESRCH")
         if flags & abi.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV and not flags & _FLAG_LISTENER:
             raise SeccompError(errnos.EINVAL, "WAIT_KILLABLE_RECV needs NEW_LISTENER")
+        if not arg or prog is None:  # seccomp_prepare_user_filter: copy_from_user
+            raise SeccompError(errnos.EFAULT, "the sock_fprog pointer is NULL" if not arg
+                               else f"no program at {arg:#x}")
         if not (self.no_new_privs or self.cap_sys_admin) and 0 < len(prog) <= BPF_MAXINSNS:
             # seccomp_prepare_filter: after its length test, before the program is checked.
             raise SeccompError(errnos.EACCES, "installing a filter needs no_new_privs or CAP_SYS_ADMIN")
         checked = verified(prog)  # seccomp_prepare_user_filter → seccomp_prepare_filter
         if self.strict:
-            raise SeccompError(errnos.EINVAL, "the thread is in strict mode (seccomp_may_assign_mode); "
-                                              "an unsuspended strict thread is killed by the call itself")
+            raise SeccompError(errnos.EINVAL, "the thread is in strict mode (seccomp_may_assign_mode)")
         if flags & _FLAG_LISTENER and self.listener is not None:
             raise SeccompError(errnos.EBUSY, f"filter {self.listener} already has a listener (has_duplicate_listener)")
-        length = checked.converted_length
-        total = length + self._path_length
+        # seccomp_attach_filter
+        total = checked.converted_length + self.path_length()
         if total > self.kernel.max_insns_per_path:
-            raise SeccompError(errnos.ENOMEM, f"{total} instructions on the path would exceed "
-                                              f"MAX_INSNS_PER_PATH ({self.kernel.max_insns_per_path}) (seccomp_attach_filter)")
-        self._filters.append(prog)
-        self._checked.append(checked)
-        self._flags.append(flags)
-        self._path_length += length + self.kernel.filter_path_penalty
+            raise SeccompError(errnos.ENOMEM, f"{total} instructions on the path would exceed MAX_INSNS_PER_PATH "
+                                              f"({self.kernel.max_insns_per_path}) (seccomp_attach_filter)")
+        siblings = self._siblings() if flags & _FLAG_TSYNC else []
+        for sibling in siblings:  # seccomp_can_sync_threads, in thread-list order
+            if sibling.mode == abi.SECCOMP_MODE_DISABLED or (
+                    sibling.mode == abi.SECCOMP_MODE_FILTER and self._stack[:len(sibling._stack)] == sibling._stack):
+                continue
+            if flags & abi.SECCOMP_FILTER_FLAG_TSYNC_ESRCH:
+                raise SeccompError(errnos.ESRCH, f"TSYNC failed on thread {sibling.tid} (TSYNC_ESRCH)")
+            raise ThreadSyncFailed(sibling.tid)
+        self._stack += (_Attached(checked, flags),)
+        for sibling in siblings:  # seccomp_sync_threads
+            sibling._stack = self._stack
+            sibling.no_new_privs = sibling.no_new_privs or self.no_new_privs
         if flags & _FLAG_LISTENER:
-            self._listener = len(self._filters) - 1
-        return self._listener if flags & _FLAG_LISTENER else None
+            index = len(self._stack) - 1
+            return None, {"listener": index, "description": f"returns a new listener fd for filter {index}"}
+        return 0, {"description": f"returns 0: filter {len(self._stack) - 1} attached"}
+
+    # -- the call forms
+    def seccomp(self, operation: int, flags: int = 0, arg=None, *, instruction_pointer: int | None = None) -> CallResult:
+        """seccomp(operation, flags, arg) as a system call of this thread. ``arg``: ``None`` is
+        NULL; a Program is SECCOMP_SET_MODE_FILTER's (its sock_fprog); with
+        SECCOMP_GET_ACTION_AVAIL an int is the u32 action it reads; ``True`` is a writable buffer
+        (SECCOMP_GET_NOTIF_SIZES). Those pointers show the filters ``self.pointer``. Any other int
+        is the argument register itself, pointing at nothing bpfsim knows (EFAULT where read)."""
+        if arg is None or arg is True:
+            pointer, content = (0 if arg is None else self.pointer), None
+        elif isinstance(arg, int) and operation == abi.SECCOMP_GET_ACTION_AVAIL:
+            pointer, content = self.pointer, arg & _U32
+        elif isinstance(arg, int):
+            pointer, content = arg & _U64, None
+        else:
+            pointer, content = self.pointer, arg.program if isinstance(arg, VerifiedProgram) else Program.of(arg)
+        from .syscalls import syscall_number
+        nr = syscall_number("seccomp", self.arch)
+        perform = lambda: self._outcome_of(self._do_seccomp, operation & _U32, flags & _U32, pointer, content)
+        return self.call(nr, (operation, flags, pointer), instruction_pointer=instruction_pointer, perform=perform)
+
+    def prctl(self, option: int, arg2: int = 0, arg3=0, arg4: int = 0, arg5=0, *,
+              instruction_pointer: int | None = None) -> CallResult:
+        """prctl(option, ...) as a system call of this thread; ``arg3`` may be a Program (the
+        sock_fprog of PR_SET_SECCOMP), ``arg5`` ``True`` for a pointer to the selector byte
+        (``self.selector`` holds its value); both pointers show the filters ``self.pointer``."""
+        program = None if isinstance(arg3, int) else Program.of(arg3)
+        pointer = self.pointer if program is not None else arg3 & _U64
+        selector = self.pointer if arg5 is True else arg5
+        from .syscalls import syscall_number
+        nr = syscall_number("prctl", self.arch)
+        perform = lambda: self._outcome_of(self._do_prctl, option, arg2, pointer, arg4, selector, program)
+        return self.call(nr, (option, arg2, pointer, arg4, selector), instruction_pointer=instruction_pointer,
+                         perform=perform)
+
+    def attach(self, prog, flags: int = 0, *, via: str = "seccomp") -> int | None:
+        """Attach ``prog`` as seccomp(SECCOMP_SET_MODE_FILTER, flags) would, or with ``via="prctl"``
+        as prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER) would (it has no flags); return the new
+        listener's filter index with NEW_LISTENER, else ``None``.
+
+        The call is first judged by the filters already attached (``InstallRefused`` when they
+        answer it); an ERRNO with data 0 makes it return 0 without attaching anything (the
+        chain is unchanged; ``last_call`` says so). Then the checks of ``seccomp_set_mode_filter``.
+        """
+        if via not in _INSTALL_CALLS:
+            raise ValueError(f"via must be one of {', '.join(_INSTALL_CALLS)}, not {via!r}")
+        if via == "prctl" and flags:
+            raise ValueError("prctl(PR_SET_SECCOMP) has no flags; attach with via='seccomp'")
+        prog = prog.program if isinstance(prog, VerifiedProgram) else Program.of(prog)
+        if via == "seccomp":
+            result = self.seccomp(abi.SECCOMP_SET_MODE_FILTER, flags, prog)
+            shown = f"seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x})"
+        else:
+            result = self.prctl(abi.PR_SET_SECCOMP, abi.SECCOMP_MODE_FILTER, prog)
+            shown = "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)"
+        return self._installed(result, shown)
 
     def set_mode_strict(self, *, via: str = "seccomp") -> None:
         """seccomp(SECCOMP_SET_MODE_STRICT) or prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT): refused
         with EINVAL once filters are attached (after the call itself passed them)."""
-        self._judge_install_call(via, abi.SECCOMP_SET_MODE_STRICT, 0)
-        if self._filters:
-            raise SeccompError(errnos.EINVAL, "the thread is in filter mode; strict mode cannot be entered")
-        self.strict = True
-
-    def _judge_install_call(self, via: str, operation: int, flags: int) -> None:
-        """The syscall entry's check of the install call by the filters already attached (or
-        strict mode). The sock_fprog pointer the filters would see is shown to them as 0; a
-        tracer or supervisor that the call is handed to is taken to let it run."""
         if via not in _INSTALL_CALLS:
             raise ValueError(f"via must be one of {', '.join(_INSTALL_CALLS)}, not {via!r}")
-        if self.arch is None or not (self._filters or self.strict):
-            return
         if via == "seccomp":
-            call = SeccompData("seccomp", self.arch, 0, (operation, flags, 0))
-            shown = f"seccomp({'SECCOMP_SET_MODE_FILTER' if operation else 'SECCOMP_SET_MODE_STRICT'}, {flags:#x})"
+            result = self.seccomp(abi.SECCOMP_SET_MODE_STRICT)
+            shown = "seccomp(SECCOMP_SET_MODE_STRICT, 0x0)"
         else:
-            mode = _PRCTL_MODES[operation]
-            call = SeccompData("prctl", self.arch, 0, (abi.PR_SET_SECCOMP, mode, 0))
-            shown = f"prctl(PR_SET_SECCOMP, {'SECCOMP_MODE_FILTER' if operation else 'SECCOMP_MODE_STRICT'})"
-        verdict = self.evaluate(call)
-        if verdict.outcome.runs is False:
-            raise InstallRefused(verdict, shown)
+            result = self.prctl(abi.PR_SET_SECCOMP, abi.SECCOMP_MODE_STRICT)
+            shown = "prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT)"
+        self._installed(result, shown)
 
-    def evaluate(self, data: SeccompData, *, tracer: bool = False, after_trace: bool = False) -> Verdict:
-        if self.strict:
-            return strict_verdict(data, kernel=self.kernel)
-        if not self._checked:
-            return evaluate(self._filters, data)  # refused as evaluate refuses an empty stack
-        return _judge(self._checked, data, self.kernel, tracer, self._listener, self.threads, after_trace)
+    @staticmethod
+    def _installed(result: CallResult, shown: str) -> int | None:
+        if result.error is not None:
+            raise result.error
+        if result.ran and not result.notified:
+            return result.listener
+        if result.retval == 0 and result.verdict is not None and result.verdict.action == Action.ERRNO:
+            return None  # ERRNO(0): the call "succeeds" without running
+        if result.verdict is None:
+            raise SeccompError(errnos.EINVAL, f"the {shown} call was dispatched to user space: {result}")
+        raise InstallRefused(result.verdict, shown)  # also a call handed to a supervisor, who decides
 
     def __repr__(self) -> str:
         if self.strict:
             return "<FilterChain strict mode>"
         lines = [f"<FilterChain {len(self)} filters, path length {self.path_length()}/{self.kernel.max_insns_per_path}>"]
-        for i, (prog, flags) in enumerate(zip(self._filters, self._flags)):
-            names = "|".join(n for bit, n in abi.FILTER_FLAG_NAMES.items() if flags & bit)
-            origin = f" from {prog.name}" if prog.name else ""
-            lines.append(f"  filter {i}: {len(prog)} instructions{origin}" + (f" [{names}]" if names else ""))
+        for i, attached in enumerate(self._stack):
+            names = "|".join(n for bit, n in abi.FILTER_FLAG_NAMES.items() if attached.flags & bit)
+            origin = f" from {attached.program.name}" if attached.program.name else ""
+            lines.append(f"  filter {i}: {len(attached.program)} instructions{origin}" + (f" [{names}]" if names else ""))
         return "\n".join(lines)
 
 
+# arch/*/include/asm/seccomp.h: the arches whose strict mode allows sigreturn where the
+# generic header (include/asm-generic/seccomp.h) allows rt_sigreturn.
+_STRICT_SIGRETURN = {
+    "i386": "x86 asm/seccomp.h: __NR_seccomp_sigreturn (CONFIG_X86_32) and _32 (compat) are sigreturn",
+    "s390": "s390 asm/seccomp.h: __NR_seccomp_sigreturn and __NR_seccomp_sigreturn_32 are __NR_sigreturn",
+    "s390x": "s390 asm/seccomp.h: __NR_seccomp_sigreturn and __NR_seccomp_sigreturn_32 are __NR_sigreturn",
+    "ppc": "powerpc asm/seccomp.h: __NR_seccomp_sigreturn_32 is __NR_sigreturn (a 32-bit task on ppc64)",
+}
+
+
 def strict_syscalls(arch, kernel: Kernel | str | None = None) -> frozenset[int]:
-    """The calls strict mode allows (``mode1_syscalls``, kernel/seccomp.c, with the arch's
-    asm/seccomp.h): read, write, exit and the sigreturn; on x86_64 the uretprobe and uprobe
-    calls where ``kernel`` lets them bypass the filters; i386 (the x86 compat table) uses
-    sigreturn where the others use rt_sigreturn."""
+    """The calls strict mode allows (``mode1_syscalls``/``mode1_syscalls_32``, kernel/seccomp.c,
+    with the arch's asm/seccomp.h): read, write, exit and the sigreturn of ``_STRICT_SIGRETURN``
+    (rt_sigreturn elsewhere); on x86_64 the uretprobe and uprobe calls where ``kernel`` lets them
+    bypass the filters. ppc is taken as a compat task on a ppc64 kernel; a 32-bit powerpc kernel
+    allows rt_sigreturn instead."""
     from .syscalls import syscall_number
     target = Target.of(arch)
-    sigreturn = "sigreturn" if target.arch.name == "i386" else "rt_sigreturn"
+    sigreturn = "sigreturn" if target.arch.name in _STRICT_SIGRETURN else "rt_sigreturn"
     numbers = {syscall_number(name, target.arch) for name in ("read", "write", "exit", sigreturn)}
     return frozenset(numbers | set(Kernel.of(kernel).unfiltered_calls(Target(target.arch))))
 

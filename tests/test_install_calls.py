@@ -154,9 +154,20 @@ def test_the_refusal_says_which_filter_answered_the_call():
     assert killed.value.errno is None and killed.value.verdict.outcome.signal == signal.SIGSYS
 
 
-def test_without_an_arch_install_calls_are_not_judged():
+def test_without_an_arch_install_calls_are_judged_as_the_native_arch():
+    """Issue #14 item 5: the default chain is an x86_64 thread, whose seccomp() is 317."""
     chain = FilterChain([on_nr(SECCOMP, KILL_PROCESS)])
-    chain.attach(ALLOW_ALL)
+    with pytest.raises(InstallRefused, match="KILL_PROCESS"):
+        chain.attach(ALLOW_ALL)
+    assert len(chain) == 1
+
+
+def test_errno_0_on_the_install_call_returns_0_and_attaches_nothing():
+    """Issue #14 item 1: the kernel's seccomp() returns 0 (see the ERRNO with data 0 case above)."""
+    chain = FilterChain([on_nr(SECCOMP, ERRNO)])
+    assert chain.attach(on_nr(SECCOMP, KILL_PROCESS)) is None
+    assert len(chain) == 1 and chain.last_call.retval == 0 and not chain.last_call.ran
+    chain.attach(ALLOW_ALL, via="prctl")
     assert len(chain) == 2
 
 

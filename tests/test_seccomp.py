@@ -200,7 +200,10 @@ class TestAttach:
 
     def test_a_second_listener_is_ebusy(self):
         chain = FilterChain()
-        assert chain.attach(returning(USER_NOTIF), abi.SECCOMP_FILTER_FLAG_NEW_LISTENER) == 0
+        # The install calls that follow are themselves judged: this filter lets seccomp() run.
+        notify_but_seccomp = prog(ld_abs(0), jump(op.BPF_JMP | op.BPF_JEQ | op.BPF_K, 317, 0, 1), ret(ALLOW),
+                                  ret(USER_NOTIF))
+        assert chain.attach(notify_but_seccomp, abi.SECCOMP_FILTER_FLAG_NEW_LISTENER) == 0
         chain.attach(returning(ALLOW))
         with pytest.raises(SeccompError) as caught:
             chain.attach(returning(ALLOW), abi.SECCOMP_FILTER_FLAG_NEW_LISTENER)
@@ -228,6 +231,20 @@ class TestStrictMode:
     @pytest.mark.parametrize("nr", [3, 4, 1, 119], ids=["read", "write", "exit", "sigreturn"])
     def test_i386_uses_its_own_numbers(self, nr):
         assert strict_verdict(SeccompData(nr, "i386")).action == Action.ALLOW
+
+    @pytest.mark.parametrize("arch, allowed, killed", [
+        ("s390", 119, 173), ("s390x", 119, 173), ("ppc", 119, 172), ("i386", 119, 173),
+        ("ppc64", 172, 119), ("arm", 173, 119), ("m68k", 173, 119), ("sh", 173, 119), ("mips", 4193, 4119),
+        ("aarch64", 139, None), ("mips64n32", 6211, None), ("parisc", 173, None), ("riscv64", 139, None)])
+    def test_the_sigreturn_strict_mode_allows_is_the_arch_headers(self, arch, allowed, killed):
+        """Issue #14 item 10, source-cited (only x86_64 runs here): include/asm-generic/seccomp.h
+        gives rt_sigreturn; arch/s390/include/asm/seccomp.h defines __NR_seccomp_sigreturn and
+        _32 as __NR_sigreturn, arch/powerpc/include/asm/seccomp.h __NR_seccomp_sigreturn_32 as
+        __NR_sigreturn (ppc: a compat task), arch/x86/include/asm/seccomp.h both as sigreturn for
+        ia32; mips' compat lists (get_compat_mode1_syscalls) end in rt_sigreturn."""
+        assert strict_verdict(SeccompData(allowed, arch)).action == Action.ALLOW
+        if killed is not None:
+            assert strict_verdict(SeccompData(killed, arch)).outcome.signal == abi.SIGKILL
 
     def test_strict_after_filters_is_einval_and_filters_after_strict_too(self):
         chain = FilterChain([returning(ALLOW)])

@@ -1,0 +1,204 @@
+"""Threads, processes and every call form of seccomp(2) and prctl(2) (issue #14).
+
+Each script runs twice: on ``bpfsim.process.Process`` and in a throwaway process of this
+machine's kernel (``bpfsim.kernel.run_scene``: real threads, clone(2), fork(2), seccomp(2) and
+prctl(2) calls, a tracer, a notification supervisor), and ``fuzz.threads.compare`` asserts that
+every step (return value, death, SIGSYS, trace stop, notification) and every thread's mode,
+no_new_privs and filters agree. The asserts after it say what the kernel did, in words.
+"""
+
+import errno
+import struct
+
+import pytest
+
+from bpfsim import Program, abi
+from bpfsim.kernel import SceneStep as Step, run_scene, seccomp_unavailable_reason
+from bpfsim.process import Process
+from bpfsim.seccomp import NOTIF_SIZES, PR_SET_SYSCALL_USER_DISPATCH, FilterChain, ThreadSyncFailed
+from fuzz.threads import SECCOMP, PRCTL, GETPID, GETTID, compare
+
+pytestmark = pytest.mark.skipif(seccomp_unavailable_reason() is not None,
+                                reason=f"needs the kernel's seccomp: {seccomp_unavailable_reason()}")
+
+TSYNC, ESRCH_FLAG = abi.SECCOMP_FILTER_FLAG_TSYNC, abi.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+LISTENER = abi.SECCOMP_FILTER_FLAG_NEW_LISTENER
+
+ALLOW = Program.from_asm("ret ALLOW")
+ERRNO_GETPID = Program.from_asm("ld [nr]\njeq #39, 0, 1\nret ERRNO(5)\nret ALLOW")
+KILL_THREAD_GETTID = Program.from_asm("ld [nr]\njeq #186, 0, 1\nret KILL_THREAD\nret ALLOW")
+KILL_PROCESS_GETTID = Program.from_asm("ld [nr]\njeq #186, 0, 1\nret KILL_PROCESS\nret ALLOW")
+ERRNO0_SECCOMP = Program.from_asm("ld [nr]\njeq #317, 0, 1\nret ERRNO(0)\nret ALLOW")
+TRACE_SECCOMP = Program.from_asm("ld [nr]\njeq #317, 0, 1\nret TRACE(9)\nret ALLOW")
+NOTIFY_GETPID = Program.from_asm("ld [nr]\njeq #39, 0, 1\nret USER_NOTIF\nret ALLOW")
+FILTERS = [ALLOW, ERRNO_GETPID, KILL_THREAD_GETTID, KILL_PROCESS_GETTID, ERRNO0_SECCOMP, TRACE_SECCOMP,
+           NOTIFY_GETPID]
+
+
+def install(slot, program, flags=0):
+    return Step(slot, SECCOMP, (abi.SECCOMP_SET_MODE_FILTER, flags), pointer=(2, FILTERS.index(program)))
+
+
+def install_prctl(slot, program):
+    return Step(slot, PRCTL, (abi.PR_SET_SECCOMP, abi.SECCOMP_MODE_FILTER), pointer=(2, FILTERS.index(program)))
+
+
+def clone(slot, new):
+    return Step(slot, kind="clone", new_slot=new)
+
+
+def fork(slot, new):
+    return Step(slot, kind="fork", new_slot=new)
+
+
+def dispatch_on(slot, selector, offset=0, length=0):
+    return Step(slot, PRCTL, (PR_SET_SYSCALL_USER_DISPATCH, 1, offset, length), pointer=(4, "selector"),
+                selector=selector)
+
+
+def kernel_agrees(script, programs=FILTERS, **options):
+    """The kernel's scene for ``script``, after checking bpfsim gives the same answers."""
+    assert compare(programs, script, **options) == []
+    return run_scene(programs, script, **options)
+
+
+SCRIPTS = {
+    "ERRNO(0) on the install call returns 0 and attaches nothing (#14 item 1)": (
+        [install(0, ERRNO0_SECCOMP), install(0, ERRNO_GETPID), install_prctl(0, ERRNO_GETPID), Step(0, GETPID)],
+        {}),
+    "TRACE on the install call, with a tracer: the recheck lets it through (#14 item 3)": (
+        [install(0, TRACE_SECCOMP), install(0, ERRNO_GETPID), Step(0, GETPID)], {"tracer": True}),
+    "TRACE on the install call, without a tracer: ENOSYS": (
+        [install(0, TRACE_SECCOMP), install(0, ERRNO_GETPID), Step(0, GETPID)], {}),
+    "SECCOMP_GET_ACTION_AVAIL: the eight exact actions, EOPNOTSUPP, EINVAL with flags (#14 item 4)": (
+        [Step(0, SECCOMP, (2, 0), pointer=(2, "buf"), buf=action) for action in
+         (*abi.ACTION_NAMES, 0x00050001, 0x7FFE0000, 0x12345678)]
+        + [Step(0, SECCOMP, (2, 1), pointer=(2, "buf"), buf=abi.SECCOMP_RET_ALLOW), Step(0, SECCOMP, (2, 0))],
+        {}),
+    "SECCOMP_GET_NOTIF_SIZES, EINVAL with flags, EFAULT with NULL": (
+        [Step(0, SECCOMP, (3, 0), pointer=(2, "buf")), Step(0, SECCOMP, (3, 1), pointer=(2, "buf")),
+         Step(0, SECCOMP, (3, 0))], {}),
+    "the call forms that fail (#14 item 5)": (
+        [Step(0, SECCOMP, (0, 1)), Step(0, SECCOMP, (0, 0, 1)), Step(0, SECCOMP, (4, 0)), Step(0, SECCOMP, (1, 0)),
+         Step(0, SECCOMP, (1, 0x40), pointer=(2, 0)), Step(0, PRCTL, (22, 0)), Step(0, PRCTL, (22, 3)),
+         Step(0, PRCTL, (22, 2, 0)), Step(0, PRCTL, (22, 1 << 32 | 2), pointer=(2, 0)), Step(0, PRCTL, (21,))],
+        {}),
+    "strict mode twice: the second prctl is itself forbidden (SIGKILL)": (
+        [clone(0, 1), Step(1, PRCTL, (22, 1)), Step(1, PRCTL, (22, 1)), Step(0, GETPID)], {}),
+    "strict mode is per thread, and the last strict thread's death ends the process": (
+        [clone(0, 1), Step(1, SECCOMP, (0, 0)), Step(0, GETTID), Step(0, PRCTL, (22, 1)), Step(1, GETTID),
+         Step(0, GETPID)], {}),
+    "clone and fork copy the caller's filters; threads keep diverged stacks (#14 item 6)": (
+        [install(0, ERRNO_GETPID), clone(0, 1), install(1, KILL_THREAD_GETTID), fork(1, 2), Step(0, GETTID),
+         Step(2, GETPID), clone(0, 3), Step(3, GETPID)], {}),
+    "TSYNC makes every sibling's stack the caller's": (
+        [clone(0, 1), clone(0, 2), install(0, ERRNO_GETPID, TSYNC), Step(1, GETPID), Step(2, GETPID),
+         install(2, ALLOW, TSYNC)], {}),
+    "TSYNC fails with the first sibling whose filters are not an ancestor": (
+        [clone(0, 1), clone(0, 2), install(2, ERRNO_GETPID), install(1, ALLOW), install(0, KILL_THREAD_GETTID, TSYNC),
+         Step(0, GETTID)], {}),
+    "TSYNC_ESRCH fails with ESRCH instead; a strict sibling cannot be synchronized": (
+        [clone(0, 1), clone(0, 2), install(1, ALLOW), install(0, ALLOW, TSYNC | ESRCH_FLAG),
+         Step(2, PRCTL, (22, 1)), install(1, ALLOW, TSYNC)], {}),
+    "TSYNC reaches threads without filters, and carries no_new_privs": (
+        [clone(0, 1), install(0, ERRNO_GETPID, TSYNC), Step(1, GETPID)], {"no_new_privs": False}),
+    "one listener per filter tree: EBUSY on the same tree, not on a diverged thread": (
+        [clone(0, 1), install(0, NOTIFY_GETPID, LISTENER), install(0, ALLOW, LISTENER), install(1, NOTIFY_GETPID, LISTENER),
+         Step(0, GETPID), Step(1, GETPID), install(0, ALLOW, TSYNC | LISTENER), install(0, ALLOW, TSYNC | LISTENER | ESRCH_FLAG)],
+        {}),
+    "KILL_THREAD ends one thread, KILL_PROCESS all of them": (
+        [clone(0, 1), clone(0, 2), install(1, KILL_THREAD_GETTID), Step(1, GETTID), Step(0, GETPID),
+         install(2, KILL_PROCESS_GETTID), Step(2, GETTID), Step(0, GETPID)], {}),
+    "KILL_THREAD in the leader leaves the other threads running": (
+        [clone(0, 1), install(0, KILL_THREAD_GETTID), Step(0, GETTID), Step(1, GETTID), install(1, ALLOW, TSYNC)], {}),
+    "the filters see the low 32 bits of the nr register (#14 item 8)": (
+        [install(0, ERRNO_GETPID), Step(0, 1 << 32 | GETPID), Step(0, 0xFFFFFFFF00000000 | GETPID)], {}),
+    "user dispatch: SIGSYS before seccomp, the selector, not inherited (#14 item 7)": (
+        [install(0, KILL_PROCESS_GETTID), dispatch_on(0, 1), Step(0, GETTID), Step(0, GETTID, selector=0),
+         clone(0, 1), fork(0, 2), Step(1, GETPID, selector=1), Step(2, GETPID, selector=1)], {}),
+    "user dispatch: a selector byte that is neither ALLOW nor BLOCK kills the process": (
+        [clone(0, 1), dispatch_on(0, 0), Step(0, GETPID, selector=2), Step(1, GETPID)], {}),
+    "user dispatch: bad arguments": (
+        [Step(0, PRCTL, (59, 0, 0, 1)), Step(0, PRCTL, (59, 3)), Step(0, PRCTL, (59, 1, 5, 0)),
+         Step(0, PRCTL, (59, 1, 0xFFFFFFFFFFFFFFFF, 2)), Step(0, PRCTL, (59, 2, 0, 0)),
+         Step(0, PRCTL, (59, 2, 4096, 4096)), Step(0, PRCTL, (59, 0))], {}),
+}
+
+
+@pytest.mark.parametrize("script, options", SCRIPTS.values(), ids=SCRIPTS.keys())
+def test_bpfsim_and_the_kernel_agree_on_every_step_and_thread(script, options):
+    kernel_agrees(script, **options)
+
+
+def test_errno_0_on_the_install_call_attaches_nothing():
+    scene = kernel_agrees(SCRIPTS["ERRNO(0) on the install call returns 0 and attaches nothing (#14 item 1)"][0])
+    assert [o.retval for o in scene.outcomes] == [0, 0, 0, -5]  # prctl's install was not refused
+    assert scene.threads[0].filters == (ERRNO0_SECCOMP.to_bytes(), ERRNO_GETPID.to_bytes())
+
+
+def test_get_notif_sizes_writes_the_kernels_sizes():
+    scene = kernel_agrees(SCRIPTS["SECCOMP_GET_NOTIF_SIZES, EINVAL with flags, EFAULT with NULL"][0])
+    assert struct.unpack_from("<3H", scene.outcomes[0].buf) == NOTIF_SIZES
+    assert [o.retval for o in scene.outcomes] == [0, -errno.EINVAL, -errno.EFAULT]
+
+
+def test_tsync_failure_returns_the_first_unsynchronizable_sibling():
+    scene = kernel_agrees(SCRIPTS["TSYNC fails with the first sibling whose filters are not an ancestor"][0])
+    assert scene.outcomes[4].retval == scene.threads[1].tid  # slot 1 was created first
+    assert scene.outcomes[5].retval == scene.threads[0].tid  # nothing was attached
+
+
+def test_the_install_calls_show_their_real_arguments_and_instruction_pointer():
+    """#14 item 2: the sock_fprog pointer (args[2]) and the instruction pointer are the caller's."""
+    probe = run_scene([ALLOW], [Step(0, GETPID)])
+    fprog, site = probe.fprog_address(1), probe.call_site
+    on_pointer = Program.from_asm(f"ld [nr]\njeq #317, 0, 3\nld [32]\njeq #{fprog & 0xFFFFFFFF}, 0, 1\n"
+                                  "ret ERRNO(7)\nret ALLOW")
+    on_ip = Program.from_asm(f"ld [nr]\njeq #157, 0, 3\nld [8]\njeq #{site & 0xFFFFFFFF}, 0, 1\n"
+                             "ret ERRNO(8)\nret ALLOW")
+    programs = [on_pointer, on_ip, ALLOW]
+    script = [Step(0, SECCOMP, (1, 0), pointer=(2, 1)), Step(0, SECCOMP, (1, 0), pointer=(2, 0)),
+              Step(0, SECCOMP, (1, 0), pointer=(2, 2)), Step(0, SECCOMP, (1, 0), pointer=(2, 1)),
+              Step(0, PRCTL, (22, 2), pointer=(2, 2))]
+    scene = kernel_agrees(script, programs)
+    assert [o.retval for o in scene.outcomes] == [0, 0, 0, -7, -8]
+
+
+def test_user_dispatch_sigsys_names_the_call():
+    scene = kernel_agrees(SCRIPTS["user dispatch: SIGSYS before seccomp, the selector, not inherited (#14 item 7)"][0])
+    info = scene.outcomes[2].siginfo
+    assert (info.si_signo, info.si_code, info.si_syscall, info.si_call_addr) == (abi.SIGSYS, 2, GETTID, scene.call_site)
+    assert scene.outcomes[2].retval == GETTID  # rax is rolled back to the number
+    assert scene.outcomes[3].fate == "process"  # selector ALLOW: seccomp's KILL_PROCESS
+
+
+@pytest.mark.parametrize("offset, length, dispatched", [
+    (-2, 2, True), (-1, 2, False), (0, 1, False), (1, 4096, True), (-4096, 4096, True)],
+    ids=["ending at the syscall instruction's end", "covering the address after it", "starting there",
+         "just after it", "just before it"])
+def test_user_dispatch_compares_the_address_after_the_syscall_instruction(offset, length, dispatched):
+    site = run_scene([ALLOW], [Step(0, GETPID)]).call_site
+    script = [dispatch_on(0, 1, site + offset, length), Step(0, GETPID)]
+    scene = kernel_agrees(script)
+    assert (scene.outcomes[1].siginfo is not None) is dispatched
+
+
+def test_a_process_in_the_repl():
+    process = Process()
+    main = process.main
+    worker = main.clone().child
+    main.attach(ERRNO_GETPID)
+    assert main.call("getpid").retval == -5 and worker.call("getpid").retval is None
+    worker.attach(ALLOW)
+    with pytest.raises(ThreadSyncFailed) as failed:
+        main.attach(ALLOW, TSYNC)
+    assert failed.value.tid == worker.tid and len(main) == 1
+    worker.attach(KILL_THREAD_GETTID)
+    assert worker.call("gettid").killed == "thread" and process.alive and not worker.alive
+    assert repr(process) == "<Process 1000: Thread 1000: 1 filters, Thread 1001 exited (signal 31)>"
+
+
+def test_a_chain_without_filters_is_an_unfiltered_thread():
+    """#14 item 9: the call runs; there is no verdict because no filter judged it."""
+    result = FilterChain().call("getpid")
+    assert result.ran and result.verdict is None
