@@ -193,8 +193,8 @@ def seccomp_chain(request):
     """Build a FilterChain from files (relative to the test file) or Programs, in install order."""
     base = Path(request.path).parent
 
-    def build(*filters, flags: int = 0) -> FilterChain:
-        chain = FilterChain()
+    def build(*filters, flags: int = 0, kernel=None) -> FilterChain:
+        chain = FilterChain(kernel=kernel)  # kernel: a version string or Kernel, default the newest
         for prog in load_filters(list(filters), base):
             chain.attach(prog, flags)
         return chain

@@ -166,6 +166,11 @@ def test_a_filter_flag_the_kernel_does_not_know_is_einval(kernel, flags, known):
         assert caught.value.errno == errno.EINVAL and f"Linux {kernel}" in str(caught.value)
 
 
+def test_the_newest_kernel_knows_every_flag_of_its_mask():
+    """kernel/seccomp.c (v6.18.2): SECCOMP_FILTER_FLAG_MASK is the six flags, 0x3f."""
+    assert Kernel().filter_flags == 0x3F == sum(abi.FILTER_FLAG_NAMES)
+
+
 # -- operations and notification ioctls -------------------------------------------------------------
 
 @pytest.mark.parametrize("kernel, fact, holds", [
@@ -207,6 +212,11 @@ def test_the_pytest_helpers_take_a_kernel():
     assert_verdict([returning(KILL_PROCESS)], URETPROBE, action="ALLOW", kernel="6.14")
     assert_policy([returning(UNKNOWN)], {}, default="KILL_THREAD", kernel="5.4")
     assert_policy(FilterChain([returning(UNKNOWN)], kernel="5.4"), {}, default="KILL_THREAD")
+
+
+def test_the_seccomp_chain_fixture_builds_a_chain_for_a_kernel(seccomp_chain):
+    chain = seccomp_chain(returning(KILL_PROCESS), kernel="6.1")
+    assert_verdict(chain, URETPROBE, action="KILL_PROCESS")  # cf6cb56ef244 is not in 6.1
 
 
 def test_a_kernel_is_a_value_callers_can_pass_around():
