@@ -15,7 +15,7 @@ from . import abi
 from . import opcodes as op
 from .errors import AsmError, BpfsimError, FormatError
 from .insn import Instruction, hex_or_dec
-from .program import Program, _known_a_contents, annotate
+from .formatter import PathFacts, annotate, constant_meaning, path_facts, syscall_arch
 from .target import Target, byteorder_of
 
 DIALECTS = ("bpf_asm", "pseudo_c")
@@ -643,8 +643,10 @@ def _strip_comments(text: str, source: str) -> list[str]:
 
 
 def assemble(text: str, *, name: str | None = None, arch: str | None = None,
-             dialect: str | None = None) -> Program:
-    """Assemble bpf_asm or pseudo-C text (``dialect=None`` reads each line as it comes)."""
+             dialect: str | None = None) -> tuple[list[Instruction], str | None]:
+    """Assemble bpf_asm or pseudo-C text (``dialect=None`` reads each line as it comes): the
+    instructions, and the arch that numbered its names (its ``arch`` line, else ``arch``).
+    ``Program.from_asm`` wraps them."""
     if not isinstance(text, str):
         raise TypeError(f"assemble() takes text, not {type(text).__name__}")
     source = name or "<string>"
@@ -661,7 +663,7 @@ def assemble(text: str, *, name: str | None = None, arch: str | None = None,
             assembler.close_if()
     except RecursionError:
         raise AsmError(source, lineno, "parentheses nest too deeply") from None
-    return Program(assembler.resolve(), name=name, arch=assembler.directive_arch or arch)
+    return assembler.resolve(), assembler.directive_arch or arch
 
 
 # ---------------------------------------------------------------------------------------------
@@ -717,11 +719,14 @@ class _Writer:
         base, half = name.split(".")
         return base if half == "lo" else f"{base} >> 32"
 
-    def constant(self, k: int, a_holds: int | None, operation: int) -> str:
-        """An arch constant, or for an equality on nr a syscall name, as seccomp-tools shows them."""
-        if a_holds == abi.OFFSET_ARCH and abi.arch_name(k):
+    def constant(self, k: int, facts: PathFacts, operation: int) -> str:
+        """An arch constant, or for an equality on nr a syscall name, as seccomp-tools shows them.
+        A name goes in the text only where the path's arch is the text's ``arch`` line, which
+        numbers it when the text is assembled again."""
+        if facts.a_field == abi.OFFSET_ARCH and abi.arch_name(k):
             return abi.arch_info(k).constant
-        if a_holds == abi.OFFSET_NR and self.arch and operation == op.BPF_JEQ:
+        if (facts.a_field == abi.OFFSET_NR and self.arch and operation == op.BPF_JEQ
+                and syscall_arch(facts, self.arch) == self.arch):
             from .syscalls import syscall_name, syscall_number
             try:
                 name = syscall_name(k, self.arch)
@@ -731,7 +736,7 @@ class _Writer:
                 pass
         return hex_or_dec(k)
 
-    def pseudo_c(self, pc: int, insn: Instruction, a_holds: int | None) -> str:
+    def pseudo_c(self, pc: int, insn: Instruction, facts: PathFacts) -> str:
         row = insn.opcode
         if not insn.is_canonical():
             return str(insn)
@@ -758,7 +763,7 @@ class _Writer:
             return "return A" if row.form == op.A_REG else f"return {_action(k)}"
         if row.form == op.JUMP:
             return f"goto {self.target(pc, k)}"
-        rhs = "X" if row.form == op.COND_X else self.constant(k, a_holds, row.op)
+        rhs = "X" if row.form == op.COND_X else self.constant(k, facts, row.op)
         if insn.jt == 0 and insn.jf != 0:
             condition = f"!(A & {rhs})" if row.op == op.BPF_JSET else f"A {_COMPARE_SYMBOL[row.op, True]} {rhs}"
             return f"if ({condition}) goto {self.target(pc, insn.jf)}"
@@ -768,6 +773,17 @@ class _Writer:
 
 _RESERVED = frozenset({"a", "x", "len", "mem", "data", "args", "args_h", "arch", "sys_number", "nr",
                        "instruction_pointer", "if", "else", "goto", "return", "jmp", "jump"})
+
+
+def _named_elsewhere(insn: Instruction, facts: PathFacts, arch: str | None) -> str:
+    """The comment for a syscall number the text cannot name: its path checked another arch
+    than the text's ``arch`` line (or the text has none), as in the i386 half of a multi-arch
+    filter: ``clone (i386)``."""
+    named_by = syscall_arch(facts, arch)
+    if insn.code != op.BPF_JMP | op.BPF_JEQ | op.BPF_K or facts.a_field != abi.OFFSET_NR or named_by in (None, arch):
+        return ""
+    meaning = constant_meaning(insn.k, facts, arch)
+    return f"{meaning} ({named_by})" if meaning else ""
 
 
 def _action(k: int) -> str:
@@ -787,10 +803,10 @@ def disassemble(prog: Sequence[Instruction], *, arch: str | None = None, dialect
         comments = annotate(prog, arch=arch, jumps=False)
         marker = ";"
     else:
-        a_holds = _known_a_contents(prog)
-        texts = [writer.pseudo_c(pc, insn, a_holds[pc]) for pc, insn in enumerate(prog)]
-        comments = [str(insn) if text.startswith("raw") and insn.is_canonical() else ""
-                    for text, insn in zip(texts, prog)]
+        facts = path_facts(prog)
+        texts = [writer.pseudo_c(pc, insn, facts[pc]) for pc, insn in enumerate(prog)]
+        comments = [str(insn) if text.startswith("raw") and insn.is_canonical() else _named_elsewhere(insn, here, arch)
+                    for text, insn, here in zip(texts, prog, facts)]
         marker = "#"
     indent = max((len(_label(pc)) + 2 for pc in writer.labelled), default=8)
     indent = max(indent, 8)
@@ -809,7 +825,7 @@ def disassemble(prog: Sequence[Instruction], *, arch: str | None = None, dialect
 BYTECODE = re.compile(r"\s*\d+[ \t]*[,\n](?:\s*\d+[ \t]+\d+[ \t]+\d+[ \t]+\d+[ \t]*(?:[,\n]|\Z))*\s*", re.ASCII)
 
 
-def parse_bytecode(text: str, *, name: str | None = None) -> Program:
+def parse_bytecode(text: str, *, name: str | None = None) -> list[Instruction]:
     """bpf_asm's ``N,code jt jf k,...`` string (tcpdump -ddd's one-record-per-line form too)."""
     source = name or "<string>"
     parts = [(m.group(0).strip(), text.count("\n", 0, m.start()) + 1) for m in re.finditer(r"[^,\n]+", text)]
@@ -828,7 +844,7 @@ def parse_bytecode(text: str, *, name: str | None = None) -> Program:
             raise FormatError(source, line, f"record {index}: {bad}") from None
     if count != len(insns):
         raise FormatError(source, parts[0][1], f"the count says {count} instructions, {len(insns)} follow")
-    return Program(insns, name=name)
+    return insns
 
 
 def format_bytecode(prog: Sequence[Instruction]) -> str:

@@ -15,7 +15,7 @@ from . import abi
 from . import opcodes as op
 from .errors import AsmError, BpfsimError, FormatError
 from .insn import Instruction, hex_or_dec
-from .program import Program, _known_a_contents, annotate
+from .formatter import annotate, path_facts
 from .target import Target, byteorder_of
 
 _TOKEN = re.compile(r"""
@@ -518,10 +518,11 @@ def _record(code: int, jt: int, jf: int, k: int) -> Instruction:
     return Instruction(code & 0xFFFF, jt & 0xFF, jf & 0xFF, k & 0xFFFFFFFF)
 
 
-def parse(text: str, *, symbol: str | None = None, name: str | None = None, arch: str | None = None) -> Program:
-    """The sock_filter array ``symbol`` (or the only one) of a C file, or a bare initializer list.
-
-    ``arch`` gives ``__NR_``/``SYS_`` names their numbers (default: x86_64, this machine's headers).
+def parse(text: str, *, symbol: str | None = None, name: str | None = None,
+          arch: str | None = None) -> tuple[list[Instruction], str]:
+    """The sock_filter array ``symbol`` (or the only one) of a C file, or a bare initializer list,
+    and the arch that numbered it: ``arch`` gives ``__NR_``/``SYS_`` names their numbers (default:
+    x86_64, this machine's headers). ``Program.from_c`` wraps them.
     """
     source = name or "<string>"
     arch = arch or abi.NATIVE_ARCH.name
@@ -548,7 +549,7 @@ def parse(text: str, *, symbol: str | None = None, name: str | None = None, arch
             insns += [Instruction(0)] * (size - len(insns))  # C zero-fills the rest
     except RecursionError:
         raise FormatError(source, None, "the C text nests too deeply") from None
-    return Program(insns, name=name, arch=arch)
+    return insns, arch
 
 
 def _predefined(arch: str) -> dict[str, int]:
@@ -651,7 +652,7 @@ def render(prog: Sequence[Instruction], *, symbol: str = "filter", arch: str | N
     generic = abi.errno_numbers()
     errnos = {n: name for n, name in abi.errno_names(target.arch if target else None).items() if generic.get(name) == n}
     comments = annotate(prog, arch=arch)
-    a_holds = _known_a_contents(prog)
+    a_holds = [facts.a_field for facts in path_facts(prog)]
     lines = ["#include <stddef.h>", "#include <errno.h>", "#include <linux/audit.h>", "#include <linux/filter.h>",
              "#include <linux/seccomp.h>", "", f"struct sock_filter {symbol}[] = {{"]
     texts = []

@@ -18,7 +18,8 @@ from .data import SeccompData
 from .errors import BpfsimError, DebuggerError
 from .insn import hex_or_dec
 from .interpreter import Step, Trace, trace
-from .program import Program, format_listing
+from .formatter import format_listing
+from .program import Program
 from .seccomp import FilterChain, Verdict, evaluate, precedence
 from .target import Target
 

@@ -23,11 +23,23 @@ from . import abi
 from . import opcodes as op
 from .errors import FormatError
 from .insn import RECORD_SIZE, Instruction
-from .program import Program
 from .semantics import reachable
 
 DATA_SECTIONS = (".rodata", ".data", ".data.rel.ro", ".data.rel.ro.local")
 _EM_X86_64 = ENUM_E_MACHINE["EM_X86_64"]
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """The records read from an ELF file, named ``FILE:SYMBOL`` (or ``FILE:ADDRESS``), and the
+    arch of the file's machine. ``Program.from_elf`` makes a Program of them."""
+
+    instructions: tuple[Instruction, ...]
+    name: str
+    arch: str | None
+
+    def __len__(self) -> int:
+        return len(self.instructions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +50,12 @@ class Candidate:
     offset: int        # in the file
     address: int       # st_value-style: the virtual address, or the section offset in a .o
     symbol: str | None  # the object symbol that starts exactly here, if any
-    program: Program
+    filter: Filter
 
     def __str__(self) -> str:
         named = f"'{self.symbol}'" if self.symbol else "no symbol"
         return (f"{named} at {self.address:#x} in {self.section} (file offset {self.offset:#x}, "
-                f"{len(self.program)} instructions)")
+                f"{len(self.filter)} instructions)")
 
 
 class _Elf:
@@ -75,9 +87,9 @@ class _Elf:
                               offset=offset)
         return data
 
-    def decode(self, data: bytes, name: str) -> Program:
-        insns = [Instruction(*self.record.unpack_from(data, i)) for i in range(0, len(data), RECORD_SIZE)]
-        return Program(insns, name=name, arch=self.arch)
+    def decode(self, data: bytes, name: str) -> Filter:
+        insns = tuple(Instruction(*self.record.unpack_from(data, i)) for i in range(0, len(data), RECORD_SIZE))
+        return Filter(insns, name, self.arch)
 
     def symbol_offset(self, sym) -> tuple[int, str]:
         """The file offset of a symbol's bytes, and its section's name."""
@@ -96,7 +108,7 @@ class _Elf:
                               "segment of the file")
         return offsets[0], section.name
 
-    def by_symbol(self, symbol: str) -> Program:
+    def by_symbol(self, symbol: str) -> Filter:
         found = [s for s in self.symbols() if s.name == symbol and s["st_size"]]
         if not found:  # gcc names a function's static array "filter.0", "filter.1", ...
             found = [s for s in self.symbols() if re.fullmatch(re.escape(symbol) + r"\.\d+", s.name) and s["st_size"]]
@@ -112,13 +124,13 @@ class _Elf:
         offset, _ = self.symbol_offset(sym)
         return self.decode(self.read(offset, sym["st_size"]), f"{self.source}:{sym.name}")
 
-    def by_address(self, address: int) -> Program:
+    def by_address(self, address: int) -> Filter:
         found = [c for c in self.candidates() if address in (c.address, c.offset)]
         if not found:
             listed = "; ".join(str(c) for c in self.candidates()) or "none found"
             raise FormatError(self.source, None, f"no filter at address or file offset {address:#x}; "
                                                  f"filters found: {listed}")
-        return found[0].program
+        return found[0].filter
 
     def missing(self, symbol: str) -> str:
         if self.elf.get_section_by_name(".symtab") is None:
@@ -145,8 +157,7 @@ class _Elf:
                 address = base + start
                 symbol = starts.get((index, address))
                 found.append(Candidate(section.name, section["sh_offset"] + start, address, symbol,
-                                       Program(program, name=f"{self.source}:{symbol or hex(address)}",
-                                               arch=self.arch)))
+                                       Filter(tuple(program), f"{self.source}:{symbol or hex(address)}", self.arch)))
         return found
 
 
@@ -173,7 +184,7 @@ def _scan(data: bytes, record: struct.Struct) -> list[tuple[int, list[Instructio
         if len(insns) < 2 or not insns[-1].is_return:
             continue
         try:
-            verify(Program(insns))
+            verify(insns)
         except VerifyError:
             continue
         found.append((start, insns))
@@ -216,14 +227,14 @@ def _open(path: str | os.PathLike, use, data: bytes | None = None):
         raise FormatError(source, None, f"not a readable ELF file: {error}") from None
 
 
-def read_filter(path: str | os.PathLike, *, symbol: str | None = None, data: bytes | None = None) -> Program:
+def read_filter(path: str | os.PathLike, *, symbol: str | None = None, data: bytes | None = None) -> Filter:
     """The filter stored under ``symbol``; without one, the only filter found (see ``find_filters``).
 
     A ``symbol`` written as a number (``0x4a20``) is the address or file offset of a filter that
     ``find_filters`` finds, which is how a filter in a stripped binary is named. ``data``: the
     file's bytes, already read (``path`` then only names it).
     """
-    def read(elf: _Elf) -> Program:
+    def read(elf: _Elf) -> Filter:
         if symbol is not None:
             address = _number(symbol)
             return elf.by_symbol(symbol) if address is None else elf.by_address(address)
@@ -231,7 +242,7 @@ def read_filter(path: str | os.PathLike, *, symbol: str | None = None, data: byt
         named = [c for c in candidates if c.symbol]
         chosen = named if named else candidates
         if len(chosen) == 1:
-            return chosen[0].program
+            return chosen[0].filter
         listed = "; ".join(str(c) for c in candidates) or "none found"
         raise FormatError(elf.source, None, f"name the filter by its symbol, or by its address or file offset "
                                             f"where it has none: {listed}")

@@ -54,9 +54,11 @@ class AsmError(FormatError):
 
 
 def _errno_name(number: int) -> str:
-    """seccomp(2)'s own errnos (EINVAL, ENOMEM, EFAULT, ...) are numbered alike on every arch."""
-    from .abi import errno_name  # abi imports this module
-    return errno_name(number)
+    """seccomp(2)'s own errnos (EINVAL, ENOMEM, EFAULT, ...) are numbered alike on every arch, so
+    the generic header's first name for the number is theirs. Read from the generated table
+    itself: abi, which names errnos per arch, imports this module."""
+    from ._errnos import ERRNOS
+    return next((name for name, value in ERRNOS["generic"].items() if value == number), str(number))
 
 
 class VerifyError(BpfsimError):

@@ -18,7 +18,8 @@ from . import abi
 from . import opcodes as op
 from .data import SeccompData
 from .insn import Instruction
-from .program import Program, format_listing
+from .formatter import format_listing
+from .program import Program
 from .semantics import run_decoded, trace_decoded
 from .verifier import VerifiedProgram, verified
 
@@ -118,7 +119,7 @@ def _ranges(pcs: list[int]) -> str:
 def trace(prog: Sequence[Instruction] | VerifiedProgram, data: SeccompData) -> Trace:
     """Run ``prog`` on ``data`` and keep every step (registers after each instruction)."""
     checked = verified(prog)
-    prog = checked.program
+    prog = Program.of(checked.program)
     steps: list[Step] = []
     written: set[int] = set()
     insns = prog.instructions

@@ -762,7 +762,7 @@ class FilterChain:
         elif isinstance(arg, int):
             pointer, content = arg & _U64, None
         else:
-            pointer, content = self.pointer, arg.program if isinstance(arg, VerifiedProgram) else Program.of(arg)
+            pointer, content = self.pointer, Program.of(arg.program if isinstance(arg, VerifiedProgram) else arg)
         from .syscalls import syscall_number
         nr = syscall_number("seccomp", self.arch)
         perform = lambda: self._outcome_of(self._do_seccomp, operation & _U32, flags & _U32, pointer, content)
@@ -795,7 +795,7 @@ class FilterChain:
             raise ValueError(f"via must be one of {', '.join(_INSTALL_CALLS)}, not {via!r}")
         if via == "prctl" and flags:
             raise ValueError("prctl(PR_SET_SECCOMP) has no flags; attach with via='seccomp'")
-        prog = prog.program if isinstance(prog, VerifiedProgram) else Program.of(prog)
+        prog = Program.of(prog.program if isinstance(prog, VerifiedProgram) else prog)
         if via == "seccomp":
             result = self.seccomp(abi.SECCOMP_SET_MODE_FILTER, flags, prog)
             shown = f"seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x})"

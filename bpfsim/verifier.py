@@ -17,7 +17,6 @@ from .abi import SECCOMP_DATA_SIZE
 from .errors import VerifyError
 from .insn import Instruction
 from .profiles import Kernel
-from .program import Program
 from .semantics import converted_length, decode, successors
 
 _CONDITIONAL_JUMPS = frozenset(
@@ -121,11 +120,12 @@ class VerifiedProgram(Sequence[Instruction]):
     (``semantics.decode``), the converted length, and, built on first use, the compiled
     function and the jeq chains. Made by ``verified``; ``run``, ``trace``, ``evaluate``,
     ``FilterChain.attach`` and the analysis take it (or a plain program, verified on the way in).
-    It reads as the sequence of its program's instructions."""
+    It reads as the sequence of its program's instructions; ``program`` is the Program it was
+    made from (a tuple of the instructions when it was made from another sequence)."""
 
     __slots__ = ("program", "code", "converted_length", "_function", "_jeq_chains")
 
-    def __init__(self, program: Program):
+    def __init__(self, program: Sequence[Instruction]):
         self.program = program
         self.code = decode(program)
         self.converted_length = converted_length(program)
@@ -136,7 +136,7 @@ class VerifiedProgram(Sequence[Instruction]):
     def function(self) -> Callable[[Sequence[int]], int]:
         """``f(words) -> int``: what the program returns for ``SeccompData.words()``."""
         if self._function is None:
-            self._function = compiler.build(self.code, self.program.name or "program")
+            self._function = compiler.build(self.code, getattr(self.program, "name", None) or "program")
         return self._function
 
     @property
@@ -160,21 +160,23 @@ class VerifiedProgram(Sequence[Instruction]):
 
 
 def verified(prog: Sequence[Instruction] | VerifiedProgram) -> VerifiedProgram:
-    """``prog`` checked as the kernel checks it alone (``VerifyError`` otherwise). A Program
-    remembers its verified form, so it is checked and decoded once however often it is used."""
-    if isinstance(prog, Program):
-        if prog._verified is not None:
-            return prog._verified
-    elif isinstance(prog, VerifiedProgram):
+    """``prog`` checked as the kernel checks it alone (``VerifyError`` otherwise). A Program keeps
+    its verified form in its ``_verified`` slot, so it is checked and decoded once however often
+    it is used; any other sequence of instructions is checked on each call."""
+    if isinstance(prog, VerifiedProgram):
         return prog
-    else:
-        prog = Program(prog)
-    if prog._verified is None:
-        _bpf_check_basics_ok(prog)
-        _bpf_check_classic(prog)
-        _seccomp_check_filter(prog)
-        prog._verified = VerifiedProgram(prog)
-    return prog._verified
+    checked = getattr(prog, "_verified", None)
+    if checked is not None:
+        return checked
+    remembers = hasattr(prog, "_verified")  # a Program (program.py sits above this module)
+    insns = prog if remembers else tuple(prog)
+    _bpf_check_basics_ok(insns)
+    _bpf_check_classic(insns)
+    _seccomp_check_filter(insns)
+    checked = VerifiedProgram(insns)
+    if remembers:
+        prog._verified = checked
+    return checked
 
 
 def verify(prog: Sequence[Instruction], *, kernel: Kernel | str | None = None) -> None:

@@ -19,20 +19,20 @@ GOLDEN = CORPUS / "all_instructions"
 
 
 def one(text: str, **kwargs) -> Instruction:
-    prog = asm.assemble(text, **kwargs)
+    prog = Program.from_asm(text, **kwargs)
     assert len(prog) == 1
     return prog[0]
 
 
 def test_the_golden_pair_assembles_exactly_as_the_kernels_bpf_asm():
-    ours = asm.assemble((GOLDEN / "all.asm").read_text(), name="all.asm")
+    ours = Program.from_asm((GOLDEN / "all.asm").read_text(), name="all.asm")
     assert asm.format_bytecode(ours) == (GOLDEN / "all.bpf").read_text()
 
 
 @pytest.mark.parametrize("dialect", ["bpf_asm", "pseudo_c"])
 def test_the_golden_program_round_trips_through_both_dialects(dialect):
-    prog = asm.parse_bytecode((GOLDEN / "all.bpf").read_text())
-    assert asm.assemble(asm.disassemble(prog, dialect=dialect), dialect=dialect) == prog
+    prog = Program(asm.parse_bytecode((GOLDEN / "all.bpf").read_text()))
+    assert Program.from_asm(asm.disassemble(prog, dialect=dialect), dialect=dialect) == prog
 
 
 @pytest.mark.parametrize("text, record", [
@@ -92,7 +92,7 @@ def test_syscall_names_follow_the_arch(text, arch, k):
 
 
 def test_the_arch_directive_sets_the_program_arch_and_word_order():
-    prog = asm.assemble("arch s390x\nld [args[0].hi]\nld [args[0].lo]")
+    prog = Program.from_asm("arch s390x\nld [args[0].hi]\nld [args[0].lo]")
     assert prog.arch == "s390x" and [i.k for i in prog] == [16, 20]
 
 
@@ -110,7 +110,7 @@ def test_the_arch_directive_sets_the_program_arch_and_word_order():
                  [(0x06, 0, 0, 0)], id="comments"),
 ])
 def test_labels_and_pseudo_ops(text, expected):
-    assert asm.assemble(text) == Program([Instruction(*r) for r in expected])
+    assert Program.from_asm(text) == Program([Instruction(*r) for r in expected])
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -151,13 +151,13 @@ def test_seccomp_tools_disasm_output_with_raw_columns_assembles():
  0002: 0x06 0x00 0x00 0x7fff0000  return ALLOW
  0003: 0x06 0x00 0x00 0x00000000  return KILL
 """
-    assert asm.assemble(text) == Program([Instruction(0x20, 0, 0, 4), Instruction(0x15, 0, 1, 0xC000003E),
+    assert Program.from_asm(text) == Program([Instruction(0x20, 0, 0, 4), Instruction(0x15, 0, 1, 0xC000003E),
                                           Instruction(0x06, 0, 0, 0x7FFF0000), Instruction(0x06, 0, 0, 0)])
 
 
 def test_seccomp_tools_numbered_lines_resolve_gotos_to_line_labels():
     text = "0000: A = arch\n0001: if (A != ARCH_X86_64) goto 0003\n0002: return ALLOW\n0003: return KILL\n"
-    assert asm.assemble(text)[1] == Instruction(0x15, 0, 1, 0xC000003E)
+    assert Program.from_asm(text)[1] == Instruction(0x15, 0, 1, 0xC000003E)
 
 
 @pytest.mark.parametrize("text, line, column, words", [
@@ -182,7 +182,7 @@ def test_seccomp_tools_numbered_lines_resolve_gotos_to_line_labels():
 ])
 def test_errors_say_line_column_and_what(text, line, column, words):
     with pytest.raises(AsmError) as caught:
-        asm.assemble(text, name="f.asm")
+        Program.from_asm(text, name="f.asm")
     error = caught.value
     assert (error.source, error.line, error.column) == ("f.asm", line, column)
     assert words in error.message
@@ -190,10 +190,10 @@ def test_errors_say_line_column_and_what(text, line, column, words):
 
 def test_forcing_a_dialect_refuses_the_other():
     with pytest.raises(AsmError):
-        asm.assemble("A = arch", dialect="bpf_asm")
+        Program.from_asm("A = arch", dialect="bpf_asm")
     with pytest.raises(AsmError):
-        asm.assemble("ld [4]", dialect="pseudo_c")
-    assert asm.assemble("raw 6, 0, 0, 0", dialect="pseudo_c") == asm.assemble("ret #0", dialect="bpf_asm")
+        Program.from_asm("ld [4]", dialect="pseudo_c")
+    assert Program.from_asm("raw 6, 0, 0, 0", dialect="pseudo_c") == Program.from_asm("ret #0", dialect="bpf_asm")
 
 
 @pytest.mark.parametrize("records", [
@@ -209,11 +209,11 @@ def test_forcing_a_dialect_refuses_the_other():
 @pytest.mark.parametrize("dialect", ["bpf_asm", "pseudo_c"])
 def test_disassembly_round_trips(records, arch, dialect):
     prog = Program([Instruction(*r) for r in records])
-    assert asm.assemble(asm.disassemble(prog, arch=arch, dialect=dialect)) == prog
+    assert Program.from_asm(asm.disassemble(prog, arch=arch, dialect=dialect)) == prog
 
 
 def test_disassembly_names_labels_and_comments():
-    prog = asm.assemble("""arch x86_64
+    prog = Program.from_asm("""arch x86_64
         ld [arch]
         jeq #AUDIT_ARCH_X86_64, ok
         ret KILL_PROCESS
@@ -254,7 +254,7 @@ def test_bytecode_errors(text, words):
 
 
 def test_bytecode_accepts_tcpdump_ddd_lines():
-    assert asm.parse_bytecode("2\n6 0 0 1\n6 0 0 0\n") == Program([Instruction(6, 0, 0, 1), Instruction(6, 0, 0, 0)])
+    assert Program(asm.parse_bytecode("2\n6 0 0 1\n6 0 0 0\n")) == Program([Instruction(6, 0, 0, 1), Instruction(6, 0, 0, 0)])
 
 
 # The kernel's own grammar as an oracle: the PyPI package bpf-asm is tools/bpf/bpf_exp.l and
@@ -288,7 +288,7 @@ def bpf_asm_lines(draw):
 def test_the_kernels_bpf_asm_reads_text_as_we_do(lines, comment):
     bpf_asm = pytest.importorskip("bpf_asm", reason="the kernel grammar (pip install bpf-asm) is not installed")
     text = "\n".join(line + comment for line in lines) + "\nend: ret #0\n"
-    assert asm.assemble(text) == Program([Instruction(*r) for r in bpf_asm.assemble(text)])
+    assert Program.from_asm(text) == Program([Instruction(*r) for r in bpf_asm.assemble(text)])
 
 
 def canonical_in_range(code: int, jt: int, jf: int, k: int, left: int) -> Instruction:
@@ -336,7 +336,7 @@ def test_seccomp_tools_ternary_syntax_assembles_to_its_bpf():
     expected = [(0x20, 0, 0, 4), (0x15, 0, 8, 0xC000003E), (0x20, 0, 0, 0), (0x35, 6, 0, 0x40000000),
                 (0x15, 4, 0, 1), (0x15, 3, 0, 3), (0x15, 2, 0, 0x20), (0x15, 1, 0, 0x3C), (0x06, 0, 0, 0x50005),
                 (0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0)]
-    assert asm.assemble(SECCOMP_TOOLS_STYLE, arch="x86_64") == Program([Instruction(*r) for r in expected])
+    assert Program.from_asm(SECCOMP_TOOLS_STYLE, arch="x86_64") == Program([Instruction(*r) for r in expected])
 
 
 def test_a_pseudo_c_if_may_span_lines_with_comments():
@@ -354,12 +354,12 @@ else goto 1
 A = sys_number
 out: return KILL
 """
-    assert asm.assemble(text) == Program([Instruction(0x1D, 0, 3), Instruction(0x15, 2, 0, 0x123),
+    assert Program.from_asm(text) == Program([Instruction(0x1D, 0, 3), Instruction(0x15, 2, 0, 0x123),
                                           Instruction(0x45, 1, 0, 0x1337), Instruction(0x20),
                                           Instruction(0x06)])
 
 
 def test_an_unfinished_if_is_an_error_at_its_last_line():
     with pytest.raises(AsmError) as caught:
-        asm.assemble("if (A == 1)\n  goto", name="f")
+        Program.from_asm("if (A == 1)\n  goto", name="f")
     assert caught.value.line == 2

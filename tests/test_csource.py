@@ -71,11 +71,11 @@ def compiled(source: str, symbol: str, tmp_path: Path) -> Program:
 
 
 def test_a_selftest_style_file_parses_to_the_records_its_text_means():
-    assert csource.parse(SELFTEST_STYLE) == Program([Instruction(*r) for r in EXPECTED])
+    assert Program.from_c(SELFTEST_STYLE) == Program([Instruction(*r) for r in EXPECTED])
 
 
 def test_a_selftest_style_file_parses_to_what_gcc_stores(tmp_path):
-    assert csource.parse(SELFTEST_STYLE) == compiled(SELFTEST_STYLE, "filter", tmp_path)
+    assert Program.from_c(SELFTEST_STYLE) == compiled(SELFTEST_STYLE, "filter", tmp_path)
 
 
 @pytest.mark.parametrize("text, record", [
@@ -93,11 +93,11 @@ def test_a_selftest_style_file_parses_to_what_gcc_stores(tmp_path):
     pytest.param("{ BPF_STMT(BPF_RET|BPF_K, 0) };", (0x06, 0, 0, 0), id="braced bare list"),
 ])
 def test_constant_expressions(text, record):
-    assert csource.parse(text) == Program([Instruction(*record)])
+    assert Program.from_c(text) == Program([Instruction(*record)])
 
 
 def test_syscall_names_use_the_given_arch():
-    assert csource.parse("BPF_STMT(BPF_LD|BPF_IMM, __NR_execve)", arch="aarch64")[0].k == 221
+    assert Program.from_c("BPF_STMT(BPF_LD|BPF_IMM, __NR_execve)", arch="aarch64")[0].k == 221
 
 
 CONDITIONAL = """
@@ -140,11 +140,11 @@ struct sock_filter filter[] = {
                  id="i386 has sigreturn 119 (syscall_32.tbl)"),
 ])
 def test_conditional_compilation_follows_the_arch(arch, expected):
-    assert csource.parse(CONDITIONAL, arch=arch) == Program([Instruction(*r) for r in expected])
+    assert Program.from_c(CONDITIONAL, arch=arch) == Program([Instruction(*r) for r in expected])
 
 
 def test_conditional_compilation_agrees_with_gcc(tmp_path):
-    assert csource.parse(CONDITIONAL) == compiled(CONDITIONAL, "filter", tmp_path)
+    assert Program.from_c(CONDITIONAL) == compiled(CONDITIONAL, "filter", tmp_path)
 
 
 @pytest.mark.parametrize("text, words", [
@@ -153,11 +153,11 @@ def test_conditional_compilation_agrees_with_gcc(tmp_path):
 ])
 def test_conditional_errors(text, words):
     with pytest.raises(FormatError, match=words):
-        csource.parse(text)
+        Program.from_c(text)
 
 
 def test_a_declared_size_zero_fills_as_c_does():
-    prog = csource.parse("struct sock_filter f[3] = { BPF_STMT(BPF_RET|BPF_K, 1) };")
+    prog = Program.from_c("struct sock_filter f[3] = { BPF_STMT(BPF_RET|BPF_K, 1) };")
     assert prog == Program([Instruction(6, 0, 0, 1), Instruction(0), Instruction(0)])
 
 
@@ -168,7 +168,7 @@ static const struct sock_filter second[] = { BPF_STMT(BPF_RET|BPF_K, 2) };
 
 
 def test_a_symbol_picks_one_of_several_arrays():
-    assert csource.parse(TWO, symbol="second")[0].k == 2
+    assert Program.from_c(TWO, symbol="second")[0].k == 2
 
 
 @pytest.mark.parametrize("text, symbol, line, column, words", [
@@ -188,7 +188,7 @@ def test_a_symbol_picks_one_of_several_arrays():
 ])
 def test_errors_say_where(text, symbol, line, column, words):
     with pytest.raises(FormatError) as caught:
-        csource.parse(text, symbol=symbol, name="f.c")
+        Program.from_c(text, symbol=symbol, name="f.c")
     error = caught.value
     assert (error.source, error.line, getattr(error, "column", None)) == ("f.c", line, column)
     assert words in error.message
@@ -196,8 +196,8 @@ def test_errors_say_where(text, symbol, line, column, words):
 
 PROGRAMS = {
     "demo sandbox": Program.load(Path(__file__).resolve().parent.parent / "corpus" / "bpfsim-demo-sandbox" / "filter.asm"),
-    "every code": asm.parse_bytecode(
-        (Path(__file__).resolve().parent.parent / "corpus" / "all_instructions" / "all.bpf").read_text()),
+    "every code": Program(asm.parse_bytecode(
+        (Path(__file__).resolve().parent.parent / "corpus" / "all_instructions" / "all.bpf").read_text())),
     "odd records": Program([Instruction(0xFFFF, 1, 2, 3), Instruction(0x06, 1, 0, 0), Instruction(0x0E),
                             Instruction(0x20, 0, 0, 40), Instruction(0x06, 0, 0, 0x10000000)]),
 }
@@ -207,7 +207,7 @@ PROGRAMS = {
 @pytest.mark.parametrize("arch", [None, "x86_64", "s390x"])
 def test_render_parses_back(name, arch):
     prog = PROGRAMS[name]
-    assert csource.parse(csource.render(prog, arch=arch)) == prog
+    assert Program.from_c(csource.render(prog, arch=arch)) == prog
 
 
 @pytest.mark.parametrize("name", PROGRAMS)
@@ -218,12 +218,12 @@ def test_render_compiles_to_the_same_bytes(name, tmp_path):
 
 def test_errors_are_asm_errors_with_columns():
     with pytest.raises(AsmError):
-        csource.parse("BPF_STMT(BPF_LD, NOPE)")
+        Program.from_c("BPF_STMT(BPF_LD, NOPE)")
 
 
 def test_an_active_error_directive_stops_reading_as_the_compiler_would():
     text = ("#ifdef __x86_64__\n#error this filter is for mips\n#endif\n"
             "struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };\n")
     with pytest.raises(FormatError, match=r"<string>:2:2: #error this filter is for mips"):
-        csource.parse(text)
-    assert csource.parse(text, arch="mips")[0].k == 0x7FFF0000
+        Program.from_c(text)
+    assert Program.from_c(text, arch="mips")[0].k == 0x7FFF0000

@@ -75,7 +75,7 @@ def built(tmp_path_factory):
 @pytest.mark.parametrize("symbol", ["sandbox", "local"])
 def test_a_filter_is_read_by_its_symbol(built, file, symbol):
     files, truth = built
-    prog = elf.read_filter(files[file], symbol=symbol)
+    prog = Program.from_elf(files[file], symbol=symbol)
     assert prog == truth[symbol] and prog.arch == "x86_64"
 
 
@@ -83,7 +83,7 @@ def test_a_filter_is_read_by_its_symbol(built, file, symbol):
 def test_scanning_finds_both_arrays(built, file):
     files, truth = built
     found = elf.find_filters(files[file])
-    assert {c.program for c in found} == set(truth.values())
+    assert {Program(c.filter.instructions) for c in found} == set(truth.values())
 
 
 def test_scanning_names_the_symbols_it_finds(built):
@@ -94,14 +94,14 @@ def test_scanning_names_the_symbols_it_finds(built):
 def test_without_a_symbol_several_filters_are_listed(built):
     files, _ = built
     with pytest.raises(FormatError) as caught:
-        elf.read_filter(files["f2"])
+        Program.from_elf(files["f2"])
     assert "'sandbox'" in caught.value.message and caught.value.source == str(files["f2"])
 
 
 def test_a_stripped_binary_says_it_has_no_symbol_table(built):
     files, _ = built
     with pytest.raises(FormatError) as caught:
-        elf.read_filter(files["stripped"], symbol="sandbox")
+        Program.from_elf(files["stripped"], symbol="sandbox")
     assert "no .symtab" in caught.value.message and "filters found" in caught.value.message
 
 
@@ -113,22 +113,22 @@ def test_corrupt_files_are_format_errors(tmp_path, content, words):
     path = tmp_path / "bad"
     path.write_bytes(content)
     with pytest.raises(FormatError) as caught:
-        elf.read_filter(path, symbol="x")
+        Program.from_elf(path, symbol="x")
     assert caught.value.source == str(path) and words in caught.value.message
 
 
 def test_a_missing_symbol_and_a_missing_file(built, tmp_path):
     files, _ = built
     with pytest.raises(FormatError, match="no symbol 'nope'"):
-        elf.read_filter(files["f0"], symbol="nope")
+        Program.from_elf(files["f0"], symbol="nope")
     with pytest.raises(FormatError, match="cannot read"):
-        elf.read_filter(tmp_path / "absent", symbol="x")
+        Program.from_elf(tmp_path / "absent", symbol="x")
 
 
 def test_a_symbol_that_is_not_a_filter_array(built):
     files, _ = built
     with pytest.raises(FormatError, match="12 bytes, not a whole number"):
-        elf.read_filter(files["f0"], symbol="not_a_filter")
+        Program.from_elf(files["f0"], symbol="not_a_filter")
 
 
 def big_endian_object(records, machine=22) -> bytes:
@@ -157,7 +157,7 @@ def test_a_big_endian_file_holds_big_endian_records(tmp_path):
     path = tmp_path / "s390x.o"
     records = [(0x20, 0, 0, 4), (0x15, 1, 0, 0x80000016), (0x06, 0, 0, 0), (0x06, 0, 0, 0x7FFF0000)]
     path.write_bytes(big_endian_object(records))
-    prog = elf.read_filter(path, symbol="flt")
+    prog = Program.from_elf(path, symbol="flt")
     assert prog == Program([Instruction(*r) for r in records]) and prog.arch == "s390x"
     assert [c.symbol for c in elf.find_filters(path)] == ["flt"]
 
@@ -172,7 +172,7 @@ def test_the_arch_comes_from_machine_class_and_byte_order(tmp_path, flag, arch):
     result = subprocess.run([CC, flag, "-c", "-o", str(tmp_path / "f.o"), str(tmp_path / "f.c")], capture_output=True)
     if result.returncode:
         pytest.skip(f"{CC} {flag} cannot compile here")
-    assert elf.read_filter(tmp_path / "f.o", symbol="flt").arch == arch
+    assert Program.from_elf(tmp_path / "f.o", symbol="flt").arch == arch
 
 
 @pytest.mark.parametrize("size", [1 << 62, (1 << 64) - 1], ids=["4 EiB", "SIZE_MAX"])

@@ -15,9 +15,8 @@ import pytest
 
 from bpfsim import Action, Program, SeccompData, evaluate
 from bpfsim import abi
-from bpfsim.asm import assemble
 from bpfsim.cli import main
-from bpfsim.csource import parse, render
+from bpfsim.csource import render
 from bpfsim.testing import assert_policy, assert_verdict
 from tests.build import prog, ret
 from tests.trees import module_value, write_tree
@@ -114,12 +113,12 @@ def test_a_verdict_names_its_errno_as_the_arch_does():
 
 @pytest.mark.parametrize("arch, number", [(None, 38), ("x86_64", 38), ("mips", 89), ("parisc", 251)])
 def test_assembler_numbers_errno_names_for_its_arch(arch, number):
-    assert assemble("ret ERRNO(ENOSYS)", arch=arch)[0].k == abi.SECCOMP_RET_ERRNO | number
-    assert assemble("return ERRNO(ENOSYS)", arch=arch)[0].k == abi.SECCOMP_RET_ERRNO | number
+    assert Program.from_asm("ret ERRNO(ENOSYS)", arch=arch)[0].k == abi.SECCOMP_RET_ERRNO | number
+    assert Program.from_asm("return ERRNO(ENOSYS)", arch=arch)[0].k == abi.SECCOMP_RET_ERRNO | number
 
 
 def test_the_arch_directive_renumbers_the_names_after_it():
-    prog_ = assemble("ret ERRNO(ENOSYS)\narch mips\nret ERRNO(ENOSYS)\n")
+    prog_ = Program.from_asm("ret ERRNO(ENOSYS)\narch mips\nret ERRNO(ENOSYS)\n")
     assert [i.k & abi.SECCOMP_RET_DATA for i in prog_] == [38, 89]
 
 
@@ -128,7 +127,7 @@ C_FILTER = "struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERR
 
 @pytest.mark.parametrize("arch, number", [("x86_64", 38), ("mips", 89), ("sparc64", 90)])
 def test_c_source_reads_errno_names_as_compiled_for_its_arch(arch, number):
-    assert parse(C_FILTER, arch=arch)[0].k == abi.SECCOMP_RET_ERRNO | number
+    assert Program.from_c(C_FILTER, arch=arch)[0].k == abi.SECCOMP_RET_ERRNO | number
 
 
 def test_c_rendering_names_only_errnos_numbered_alike_everywhere_and_reads_back():
@@ -138,7 +137,7 @@ def test_c_rendering_names_only_errnos_numbered_alike_everywhere_and_reads_back(
     assert "ENOSYS" not in mips and "EL2NSYNC" not in mips  # 89 and 38 stay numbers
     assert "SECCOMP_RET_ERRNO | EPERM" in mips  # errno-base.h: 1 on every arch
     assert "SECCOMP_RET_ERRNO | EDESTADDRREQ" in x86 and "SECCOMP_RET_ERRNO | ENOSYS" in x86
-    assert parse(mips) == parse(mips, arch="mips") == parse(x86) == program
+    assert Program.from_c(mips) == Program.from_c(mips, arch="mips") == Program.from_c(x86) == program
 
 
 def test_the_pytest_helpers_take_errno_names_for_the_arch():

@@ -98,17 +98,17 @@ def test_bytes_round_trip(prog):
 @given(programs, arches, st.sampled_from(["bpf_asm", "pseudo_c"]))
 def test_asm_round_trip(prog, arch, dialect):
     text = asm.disassemble(prog, arch=arch, dialect=dialect)
-    assert asm.assemble(text, dialect=dialect) == prog
-    assert asm.assemble(text) == prog
+    assert Program.from_asm(text, dialect=dialect) == prog
+    assert Program.from_asm(text) == prog
 
 
 @FUZZ
 @given(programs)
 def test_bytecode_round_trip(prog):
-    assert asm.parse_bytecode(asm.format_bytecode(prog)) == prog
+    assert Program(asm.parse_bytecode(asm.format_bytecode(prog))) == prog
 
 
 @FUZZ
 @given(programs, arches)
 def test_c_round_trip(prog, arch):
-    assert csource.parse(csource.render(prog, arch=arch)) == prog
+    assert Program.from_c(csource.render(prog, arch=arch)) == prog
