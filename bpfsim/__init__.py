@@ -24,6 +24,7 @@ _HOMES = {
     "Kernel": "profiles",
     "Target": "target",
     "Step": "interpreter", "Trace": "interpreter", "run": "interpreter", "trace": "interpreter",
+    "Process": "process", "Thread": "process",
     "Program": "program",
     "Action": "seccomp", "FilterChain": "seccomp", "Outcome": "seccomp", "SigInfo": "seccomp",
     "Verdict": "seccomp", "evaluate": "seccomp",

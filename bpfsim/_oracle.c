@@ -1150,9 +1150,15 @@ static int sc_wait(long long deadline, pid_t *tid, int *status)
 			while (read(sigfd, &si, sizeof si) > 0)
 				;
 		}
-		for (int k = 0; k < sc_nnotif; k++)
+		for (int k = sc_nnotif - 1; k >= 0; k--) {
 			if (p[1 + k].revents & POLLIN)
 				sc_service_notif(sc_notif[k]);
+			else if (p[1 + k].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+				close(sc_notif[k]); /* no task uses its filter any more */
+				sc_notif[k] = sc_notif[--sc_nnotif];
+			}
+		}
+		return 1;
 	}
 }
 
@@ -1376,8 +1382,8 @@ static void sc_kill_all(void)
 			alive |= sl[s].state == 1;
 		if (!alive)
 			break;
-		pid_t tid;
-		int st;
+		pid_t tid = 0;
+		int st = 0;
 		int r = sc_wait(deadline, &tid, &st);
 		if (r == 1)
 			continue;
@@ -1474,8 +1480,8 @@ static void op_scene(const char *p, const char *end)
 		    (tracer ? OPT_TRACESECCOMP : 0);
 	int started = 0;
 	while (!sl[0].idle && status == ST_OK) {
-		pid_t tid;
-		int st;
+		pid_t tid = 0;
+		int st = 0;
 		int r = sc_wait(deadline, &tid, &st);
 		if (r == 1)
 			continue;
@@ -1522,8 +1528,8 @@ static void op_scene(const char *p, const char *end)
 			break;
 		}
 		while (!sc_step_over(s)) {
-			pid_t tid;
-			int wst;
+			pid_t tid = 0;
+			int wst = 0;
 			int r = sc_wait(deadline, &tid, &wst);
 			if (r == 1)
 				continue;

@@ -97,7 +97,7 @@ class Thread(FilterChain):
         if not self.alive:
             return f"<Thread {self.tid} exited (signal {self.exit_signal})>"
         mode = {abi.SECCOMP_MODE_DISABLED: "no filters", abi.SECCOMP_MODE_STRICT: "strict mode"}.get(
-            self.mode, f"{len(self)} filters")
+            self.mode, f"{len(self)} filter" + ("s" if len(self) > 1 else ""))
         return f"<Thread {self.tid}: {mode}>"
 
 

@@ -425,6 +425,10 @@ class CallResult:
     def __str__(self) -> str:
         return self.description
 
+    def __repr__(self) -> str:
+        shown = "" if self.retval is None else f" retval={self.retval}"
+        return f"<CallResult{shown}: {self.description}>"
+
 
 class _Attached:
     """One filter in the kernel's tree of filters: threads share it by identity (``prev`` links

@@ -28,11 +28,16 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, help="run for this long instead of a case count")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-save", action="store_true", help="do not write corpus/regressions/")
+    parser.add_argument("--threads", action="store_true",
+                        help="random scripts of installs, clones, forks, TSYNCs and calls in a multi-threaded "
+                             "process instead (--cases counts scripts of 24 steps)")
     args = parser.parse_args(argv)
     reason = live.seccomp_unavailable_reason()
     if reason:
         print(f"fuzz: cannot ask the kernel: {reason}", file=sys.stderr)
         return 2
+    if args.threads:
+        return _threads(args)
     from fuzz import campaign
     print(f"fuzzing bpfsim against {campaign.describe_machine()}", file=sys.stderr)
     stats = campaign.run(args.cases, args.seed, seconds=args.minutes * 60 if args.minutes else None,
@@ -40,6 +45,20 @@ def main(argv=None) -> int:
     for divergence in stats.divergences:
         print(divergence, file=sys.stderr)
     print(f"checked {stats.cases} cases, {len(stats.divergences)} divergences, {stats.rate:.0f} cases/s")
+    return 0 if not stats.divergences else 1
+
+
+def _threads(args) -> int:
+    from fuzz import threads
+    stats = threads.run(args.cases, args.seed, seconds=args.minutes * 60 if args.minutes else None)
+    for programs, script, tracer, problems in stats.divergences:
+        print(f"divergence (tracer={tracer}); filters:", file=sys.stderr)
+        for program in programs:
+            print("  " + program.to_asm().replace("\n", "; "), file=sys.stderr)
+        for problem in problems:
+            print("  " + problem, file=sys.stderr)
+    print(f"checked {stats.scripts} scripts ({stats.steps} steps), {len(stats.divergences)} divergences, "
+          f"{stats.rate:.0f} steps/s")
     return 0 if not stats.divergences else 1
 
 

@@ -183,6 +183,13 @@ def test_user_dispatch_compares_the_address_after_the_syscall_instruction(offset
     assert (scene.outcomes[1].siginfo is not None) is dispatched
 
 
+def test_random_scripts_agree_with_the_kernel():
+    """A bounded run of the fuzz mode (``python -m fuzz --threads``)."""
+    from fuzz.threads import run
+    stats = run(15, seed=14)
+    assert stats.steps == 15 * 24 and stats.divergences == []
+
+
 def test_a_process_in_the_repl():
     process = Process()
     main = process.main
@@ -195,7 +202,7 @@ def test_a_process_in_the_repl():
     assert failed.value.tid == worker.tid and len(main) == 1
     worker.attach(KILL_THREAD_GETTID)
     assert worker.call("gettid").killed == "thread" and process.alive and not worker.alive
-    assert repr(process) == "<Process 1000: Thread 1000: 1 filters, Thread 1001 exited (signal 31)>"
+    assert repr(process) == "<Process 1000: Thread 1000: 1 filter, Thread 1001 exited (signal 31)>"
 
 
 def test_a_chain_without_filters_is_an_unfiltered_thread():
