@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from . import abi
 from . import opcodes as op
+from . import semantics
 from .data import SeccompData
 from .errors import BpfsimError, DebuggerError
 from .insn import hex_or_dec
@@ -23,7 +24,9 @@ from .program import Program
 from .seccomp import FilterChain, Verdict, evaluate, precedence
 from .target import Target
 
-_HOLDS = {op.BPF_JEQ: ("==", "!="), op.BPF_JGT: (">", "<="), op.BPF_JGE: (">=", "<")}
+def _relation(template: str) -> str:
+    """``==`` of the table's ``a == {k}``: how a condition or its negation compares A."""
+    return template.split()[1]
 
 
 def explain_step(step: Step, data: SeccompData, a_holds: int | None = None) -> str:
@@ -33,6 +36,7 @@ def explain_step(step: Step, data: SeccompData, a_holds: int | None = None) -> s
     the nr or the arch is then named.
     """
     insn, row = step.insn, step.insn.opcode
+    meaning = semantics.ROWS[semantics.KIND_OF_CODE[insn.code]]
     if row.is_conditional:
         operand = f"#{hex_or_dec(insn.k)}" if row.form == op.COND_K else "x"
         right = insn.k if row.form == op.COND_K else step.x
@@ -46,15 +50,14 @@ def explain_step(step: Step, data: SeccompData, a_holds: int | None = None) -> s
         if row.op == op.BPF_JSET:
             test = f"A={step.a:#x} & {shown} = {step.a & right:#x}"
         else:
-            test = f"A={step.a:#x} {_HOLDS[row.op][0 if taken else 1]} {shown}"
+            test = f"A={step.a:#x} {_relation(meaning.condition if taken else meaning.negation)} {shown}"
         return f"{row.mnemonic} {operand}: {test} → {'true' if taken else 'false'}, pc {step.next_pc}"
     if row.form == op.JUMP:
         return f"ja {insn.k} → pc {step.next_pc}"
     if row.is_return:
         value = f"A={step.ret:#x} " if row.form == op.A_REG else ""
         return f"returns {value}{abi.describe_return(step.ret)}"
-    if step.ret is not None:
-        # net/core/filter.c:bpf_convert_filter: division by an X of 0 makes the program return 0.
+    if step.ret is not None and meaning.exit_if:  # the row's exit (bpf_convert_filter): an X of 0 in a division
         return f"X=0: division by zero, the filter returns 0 ({abi.describe_return(0)})"
     if insn.code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
         arch = abi.arch_info(data.arch)

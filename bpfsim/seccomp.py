@@ -162,7 +162,8 @@ class Verdict:
         """The verdict of ``evaluate``: only what equality needs is computed now. ``call`` is
         ``(data, kernel, tracer, listener, threads, after_trace, bypass)`` for the outcome and the reason."""
         self = _new(cls)
-        action = _known_actions(call[1]).get(ret & _ACTION_FULL)
+        known = _KNOWN_ACTIONS.get(call[1].version) or _known_actions(call[1])
+        action = known.get(ret & _ACTION_FULL)
         if action is None:  # an unknown action: the kernel version decides
             action = Action.of(ret, call[1])
         value = ret & _RET_DATA
@@ -343,9 +344,6 @@ def _judge(programs: list[VerifiedProgram], data: SeccompData, profile: Kernel, 
                                              "left in the return register (-ENOSYS unless it wrote one)")
         return Verdict(Action.TRACE, 0, abi.SECCOMP_RET_TRACE, None, None, outcome, (),
                        "the tracer skipped the call", data.arch)
-    if after_trace and data.nr < 0:
-        raise ValueError(f"nr {data.nr} after a TRACE stop: the tracer skipped the call, and the filters "
-                         "do not run again (kernel/seccomp.c:__seccomp_filter)")
     bypass = profile.unfiltered_calls(data.target).get(data.nr)  # kernel/seccomp.c:seccomp_uprobe_exception
     if bypass:
         return Verdict._judged(abi.SECCOMP_RET_ALLOW, None, (), (data, profile, tracer, listener, threads, after_trace,
