@@ -380,30 +380,35 @@ def _cmd_table(args) -> int:
     for arch in arches:
         _check_arch(arch)
     # One arch keeps the contract's row; several name theirs.
-    rows = [{**row.as_dict(), **({"arch": arch} if len(arches) > 1 else {})}
-            for arch in arches for row in policy_table(programs, arch, kernel=args.kernel)]
+    named = len(arches) > 1
+    table = [(arch, row) for arch in arches for row in policy_table(programs, arch, kernel=args.kernel)]
     if args.json:
         import json
-        print(json.dumps(rows))
+        print(json.dumps([{**row.as_dict(), **({"arch": arch} if named else {})} for arch, row in table]))
     elif args.csv:
         import csv
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["nr"], lineterminator="\n")
+        records = [{**record, **({"arch": arch} if named else {})} for arch, row in table for record in row.csv_rows()]
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else ["nr"], lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: str(v).lower() if isinstance(v, bool) else v for k, v in r.items()} for r in rows)
+        writer.writerows({k: str(v).lower() if isinstance(v, bool) else v for k, v in r.items()} for r in records)
     else:
-        width = max((len(r["name"] or "") for r in rows), default=4)
+        width = max((len(r.name or "") for _, r in table), default=4)
         shown_nr = lambda nr: f"{nr:#x}" if nr & abi.X32_SYSCALL_BIT else str(nr)  # noqa: E731 x32's bit
-        nr_width = max([5, *(len(shown_nr(r["nr"])) for r in rows)])
+        nr_width = max([5, *(len(shown_nr(r.nr)) for _, r in table)])
         print(f"# {why}")
-        arch_width = max(map(len, arches)) if len(arches) > 1 else 0
+        arch_width = max(map(len, arches)) if named else 0
         arch_head = f"{'arch':<{arch_width}}  " if arch_width else ""
         print(f"{arch_head}{'nr':>{nr_width}}  {'name':<{width}}  {'action':<12}  {'errno':<16}  depends on args")
-        for r in rows:
-            err = "" if r["errno"] is None else f"{r['errno']} ({abi.errno_name(r['errno'], r.get('arch', arches[0]))})"
-            action = _color(r["action"].ljust(12), r["action"])
-            arch_cell = f"{r['arch']:<{arch_width}}  " if arch_width else ""
-            print(f"{arch_cell}{shown_nr(r['nr']):>{nr_width}}  {r['name'] or '':<{width}}  {action}  {err:<16}  "
-                  f"{'yes' if r['depends_on_args'] else ''}".rstrip())
+        for arch, r in table:
+            err = "" if r.errno is None else f"{r.errno} ({abi.errno_name(r.errno, arch)})"
+            action = _color(r.action.name.ljust(12), r.action.name)
+            arch_cell = f"{arch:<{arch_width}}  " if arch_width else ""
+            depends = "" if not r.depends_on_args else "yes" if r.complete else "not proved (budget ran out)"
+            print(f"{arch_cell}{shown_nr(r.nr):>{nr_width}}  {r.name or '':<{width}}  {action}  {err:<16}  "
+                  f"{depends}".rstrip())
+            if r.depends_on_args and r.complete:
+                for possibility in r.verdicts:
+                    print(f"{'':<{arch_width + 2 if arch_width else 0}}{'':>{nr_width}}  {'':<{width}}  {possibility}")
     return 0
 
 

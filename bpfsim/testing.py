@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from .profiles import Kernel
 from .program import Program
 from .seccomp import Action, FilterChain, Verdict
 
-__all__ = ["assert_policy", "assert_verdict", "load_filters"]
+__all__ = ["assert_policy", "assert_verdict", "at_zero_args", "load_filters"]
 
 
 def load_filters(filters, base: str | os.PathLike | None = None) -> list[Program] | FilterChain:
@@ -98,8 +99,24 @@ def _expectation(value, arch: str) -> tuple[str, int | None]:
     return _action(value.name if isinstance(value, Action) else value).name, None
 
 
-def _expectations(value, arch: str) -> frozenset[tuple[str, int | None]] | tuple[str, int | None]:
-    """One expectation, or a set of them: every verdict the arguments can produce."""
+@dataclass(frozen=True)
+class _AtZeroArgs:
+    """An expectation about the call with every argument and the instruction pointer 0 only."""
+
+    expected: object
+
+
+def at_zero_args(expected) -> _AtZeroArgs:
+    """In ``assert_policy``: check ``expected`` for the zero-argument call only, where a plain
+    expectation must hold for every argument vector."""
+    return _AtZeroArgs(expected)
+
+
+def _expectations(value, arch: str):
+    """One expectation (for every argument vector), one for zero arguments only, or a set of
+    them: every verdict the arguments can produce."""
+    if isinstance(value, _AtZeroArgs):
+        return _AtZeroArgs(_expectation(value.expected, arch))
     if isinstance(value, (set, frozenset)):
         return frozenset(_expectation(v, arch) for v in value)
     return _expectation(value, arch)
@@ -116,15 +133,39 @@ def _possible(row, kernel: Kernel) -> set[tuple[str, int | None]]:
              if Action.of(r, kernel) == Action.ERRNO else None) for r in row.possible}
 
 
+def _shown(possibility, kernel: Kernel) -> tuple[str, int | None] | None:
+    """(action name, errno) of one possible verdict, or None for a value computed from the input."""
+    if possibility.verdict is not None:
+        return possibility.verdict.action.name, possibility.verdict.errno
+    ret = possibility.ret
+    if ret is None:
+        return None
+    errno = min(ret & abi.SECCOMP_RET_DATA, abi.MAX_ERRNO) if Action.of(ret, kernel) == Action.ERRNO else None
+    return Action.of(ret, kernel).name, errno
+
+
 def _row_problem(row, want, arch: str, kernel: Kernel) -> str | None:
     """Why ``row`` does not meet ``want``, or ``None`` when it does."""
+    from .analysis import witness_text
     got = (row.action.name, row.errno)
-    if isinstance(want, tuple):
-        if _satisfied(got, want):
+    if isinstance(want, _AtZeroArgs):
+        if _satisfied(got, want.expected):
             return None
-        return (f"expected {_expected_text(*want, None, arch)}, got {_expected_text(*got, None, arch)} "
-                "for zero arguments"
-                + ("; it depends on the arguments" if row.depends_on_args else ""))
+        return (f"expected {_expected_text(*want.expected, None, arch)}, got {_expected_text(*got, None, arch)} "
+                "for zero arguments")
+    if not row.complete:
+        return "not proved: the exploration ran out of budget before every verdict was known"
+    if isinstance(want, tuple):
+        for possibility in row.verdicts:
+            shown = _shown(possibility, kernel)
+            if shown is None or not _satisfied(shown, want):
+                verdict = "a value computed from the arguments" if shown is None else _expected_text(*shown, None, arch)
+                example = ("" if possibility.witness is None
+                           else f", e.g. {witness_text(possibility.witness)}")
+                when = ("for every argument" if possibility.condition == "always"
+                        else f"when {possibility.condition}{example}")
+                return f"expected {_expected_text(*want, None, arch)} for every argument, got {verdict} {when}"
+        return None
     if row.unbounded:
         return "expected a set of verdicts, but some verdicts are computed from the arguments"
     possible = _possible(row, kernel)
@@ -141,8 +182,10 @@ def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=N
     """Assert the policy table of ``arch`` on ``kernel`` (default: the newest) in one go.
 
     ``expected`` maps syscall names or numbers to ``"ALLOW"``, ``("ERRNO", "EACCES")`` or an
-    ``Action`` (the verdict for zero arguments), or to a set of them (every verdict the
-    arguments can produce); ``default``, if given, is expected of every syscall not named.
+    ``Action`` (the verdict for every argument vector and instruction pointer, proved by
+    exploring every path), to ``at_zero_args(...)`` of one (the zero-argument call only), or to
+    a set of them (every verdict the arguments can produce); ``default``, if given, is expected
+    of every syscall not named. A row whose exploration ran out of budget fails: nothing is guessed.
     """
     __tracebackhide__ = True
     from .analysis import policy_table

@@ -65,9 +65,14 @@ def test_a_dependence_comes_with_inputs_that_show_it(getpid_filter, shows):
 
 
 def test_contract_json_object_for_a_killed_execve():
+    """The CONTRACT.md keys come first and unchanged; the verdicts with conditions follow."""
     execve = row([KILL_EXECVE_ON_X86_64], 59).as_dict()
-    assert json.dumps(execve) == ('{"nr": 59, "name": "execve", "action": "KILL_PROCESS", "data": 0, '
-                                  '"errno": null, "depends_on_args": false}')
+    contract = dict(list(execve.items())[:6])
+    assert json.dumps(contract) == ('{"nr": 59, "name": "execve", "action": "KILL_PROCESS", "data": 0, '
+                                    '"errno": null, "depends_on_args": false}')
+    assert execve["complete"] is True
+    [only] = execve["verdicts"]
+    assert (only["action"], only["condition"], only["witness"]["args"]) == ("KILL_PROCESS", "always", [0] * 6)
 
 
 @pytest.mark.parametrize("arch, nr, action", [

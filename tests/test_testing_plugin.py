@@ -11,7 +11,7 @@ import pytest
 
 from bpfsim import Action, FilterChain
 from bpfsim import opcodes as op
-from bpfsim.testing import assert_policy, assert_verdict
+from bpfsim.testing import assert_policy, assert_verdict, at_zero_args
 from tests.build import jump, ld_abs, prog, ret
 
 pytest_plugins = ["pytester"]
@@ -112,14 +112,17 @@ def test_plugin_assert_policy_reports_the_differing_rows(pytester):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*1 syscall(s) differ from the expected x86_64 policy:",
-        "*openat*expected ERRNO errno=13 (EACCES), got ALLOW for zero arguments; it depends on the arguments",
+        "*openat*expected ERRNO errno=13 (EACCES) for every argument, got ALLOW when args[[]2] & 0x3 == 0, "
+        "e.g. all arguments 0",
         "*jeq #0x101: A=0x101 == 0x101 (openat) → true, pc 3*",
     ])
 
 
 @pytest.mark.parametrize("expected, default", [
     pytest.param({"execve": "KILL_PROCESS", "read": "ALLOW", 1: "ALLOW"}, None, id="named rows"),
-    pytest.param({"execve": "KILL_PROCESS", "openat": "ALLOW"}, "ALLOW", id="a default for the rest"),
+    pytest.param({"execve": "KILL_PROCESS", "openat": {"ALLOW", "ERRNO"}}, "ALLOW", id="a default for the rest"),
+    pytest.param({"openat": at_zero_args("ALLOW"), "execve": at_zero_args(Action.KILL_PROCESS)}, None,
+                 id="the zero-argument call only, spelled out"),
     pytest.param({"openat": {"ALLOW", ("ERRNO", errno.EACCES)}}, None, id="every verdict the arguments give"),
     pytest.param({"openat": {"ALLOW", "ERRNO"}, "execve": {Action.KILL_PROCESS}}, None,
                  id="sets without errno, and Action members"),
@@ -129,8 +132,15 @@ def test_assert_policy_passes(expected, default):
 
 
 @pytest.mark.parametrize("expected, default, shown", [
-    pytest.param({"openat": "ALLOW"}, "ALLOW", "execve               expected ALLOW, got KILL_PROCESS for zero arguments",
+    pytest.param({"openat": "ALLOW"}, "ALLOW",
+                 "execve               expected ALLOW for every argument, got KILL_PROCESS for every argument",
                  id="the default catches an unnamed row"),
+    pytest.param({"openat": "ALLOW"}, None,
+                 "openat               expected ALLOW for every argument, got ERRNO errno=13 (EACCES) when "
+                 "args[2] & 0x3 != 0, e.g. args[2]=0x1",
+                 id="issue 13 item 4: one verdict means every argument vector"),
+    pytest.param({"openat": at_zero_args("ERRNO")}, None,
+                 "openat               expected ERRNO, got ALLOW for zero arguments", id="a zero-argument check"),
     pytest.param({"openat": {"ALLOW"}}, None,
                  "openat               expected {ALLOW}, the arguments can give {ALLOW, ERRNO errno=13 (EACCES)}",
                  id="a verdict the set does not name"),
