@@ -1087,6 +1087,11 @@ struct sc_slot {
 static struct sc_slot sl[SC_SLOTS];
 static int sc_notif[SC_SLOTS], sc_nnotif;
 static int sc_running = -1, sc_child = -1, sc_tracer;
+static struct {
+	pid_t tid;
+	int status;
+} sc_pending[SC_SLOTS];
+static int sc_npending;
 static uint32_t sc_cur;
 
 static int sc_find(pid_t tid)
@@ -1169,13 +1174,13 @@ static void sc_event(pid_t tid, int st, int tracer)
 {
 	int s = sc_find(tid);
 	if (s < 0) {
-		/* A new thread or process reporting before its parent's clone event. */
-		if (sc_child < 0 || sl[sc_child].state)
-			return;
-		s = sc_child;
-		sl[s].tid = tid;
-		sl[s].state = 1;
-		sl[s].idle = 0;
+		/* A new thread or process reporting before its parent's clone event (kept until that
+		 * event names it), or what is left of an earlier subject (never resumed). */
+		if (!(WIFEXITED(st) || WIFSIGNALED(st)) && sc_npending < SC_SLOTS) {
+			sc_pending[sc_npending].tid = tid;
+			sc_pending[sc_npending++].status = st;
+		}
+		return;
 	}
 	if (WIFEXITED(st) || WIFSIGNALED(st)) {
 		sc_died(s, st);
@@ -1192,15 +1197,20 @@ static void sc_event(pid_t tid, int st, int tracer)
 		ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
 		if (sc_child >= 0 && sl[sc_child].state == 0) {
 			sl[sc_child].tid = (pid_t)msg;
+			sl[sc_child].tgid = ev == PTRACE_EVENT_FORK ? (pid_t)msg : sl[s].tgid;
 			sl[sc_child].state = 1;
 			sl[sc_child].idle = 0;
-		}
-		if (sc_child >= 0) {
-			sl[sc_child].tgid = ev == PTRACE_EVENT_FORK ? (pid_t)msg : sl[s].tgid;
 			if (sc_running >= 0)
 				W->res[sc_cur].new_tid = (int32_t)msg;
 		}
 		ptrace(PTRACE_CONT, tid, 0, 0);
+		for (int k = 0; k < sc_npending; k++)
+			if (sc_pending[k].tid == (pid_t)msg) {
+				int early = sc_pending[k].status;
+				sc_pending[k] = sc_pending[--sc_npending];
+				sc_event((pid_t)msg, early, tracer);
+				break;
+			}
 	} else if (ev == PTRACE_EVENT_EXIT) {
 		unsigned long msg = 0;
 		ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
@@ -1399,11 +1409,15 @@ static void sc_kill_all(void)
 	sc_nnotif = 0;
 }
 
-static void sc_grab_listener(pid_t tgid, int fd)
+/* A copy of the listener fd that thread ``tid`` just got.  The pidfd names the thread itself
+ * (PIDFD_THREAD, O_EXCL): its process's leader may be a zombie whose files are gone. */
+static void sc_grab_listener(pid_t tgid, pid_t tid, int fd)
 {
 	if (sc_nnotif >= SC_SLOTS)
 		return;
-	int pfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+	int pfd = (int)syscall(SYS_pidfd_open, tid, O_EXCL);
+	if (pfd < 0)
+		pfd = (int)syscall(SYS_pidfd_open, tgid, 0);
 	if (pfd < 0)
 		return;
 	int got = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
@@ -1463,6 +1477,7 @@ static void op_scene(const char *p, const char *end)
 	kill_subject(); /* the RUN subject would see our children's events */
 	memset(sl, 0, sizeof sl);
 	sc_nnotif = 0;
+	sc_npending = 0;
 	sc_running = sc_child = -1;
 	long long deadline = now_ms() + hdr[3];
 	pid_t pid = fork();
@@ -1553,7 +1568,7 @@ static void op_scene(const char *p, const char *end)
 		}
 		if (st->nr == __NR_seccomp && st->args[0] == SECCOMP_SET_MODE_FILTER &&
 		    (st->args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER) && res->fate == SC_FATE_RETURNED && res->ret > 0)
-			sc_grab_listener(sl[s].tgid, (int)res->ret);
+			sc_grab_listener(sl[s].tgid, sl[s].tid, (int)res->ret);
 		if (sc_child >= 0 && sl[sc_child].state == 1 && res->fate != SC_FATE_RETURNED)
 			res->new_tid = sl[sc_child].tid;
 		sc_running = sc_child = -1;

@@ -125,9 +125,13 @@ def kernel_view(script: list[SceneStep], scene: live.Scene, slots: dict[int, Thr
             ids[real.tid], ids[real.pid] = slots[slot].tid, slots[slot].process.pid
     seen = []
     for step, outcome in zip(script, scene.outcomes):
-        retval = ids.get(outcome.retval, outcome.retval)
-        listener = step.nr == SECCOMP and step.args[:1] == (1,) and len(step.args) > 1 and step.args[1] & 8
-        if listener and outcome.siginfo is None and outcome.retval is not None and outcome.retval > 0:
+        retval = outcome.retval
+        install = step.nr == SECCOMP and step.args[:1] == (1,) and outcome.siginfo is None
+        flags = step.args[1] if len(step.args) > 1 else 0
+        if retval is not None and (step.kind != "call" or install and flags & abi.SECCOMP_FILTER_FLAG_TSYNC
+                                   or step.nr & 0xFFFFFFFF in (GETPID, GETTID) and outcome.siginfo is None):
+            retval = ids.get(retval, retval)  # a thread or process id (not a number that equals one)
+        if install and flags & abi.SECCOMP_FILTER_FLAG_NEW_LISTENER and retval is not None and retval > 0:
             retval = "fd"
         info = None if outcome.siginfo is None else _siginfo(outcome.siginfo)
         seen.append(Observed(outcome.fate, retval, outcome.signal, outcome.trace_message, outcome.notified, info))
