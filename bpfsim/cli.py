@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import sys
 
 from . import abi
@@ -427,7 +428,7 @@ def _cmd_disasm(args) -> int:
 
 
 def _cmd_asm(args) -> int:
-    from pathlib import Path
+    from .output import write_file
     prog = _load(args.file, arch=args.arch, symbol=args.symbol)
     if not prog:
         raise _UsageError(f"{args.file}: no instructions to write")
@@ -437,8 +438,8 @@ def _cmd_asm(args) -> int:
         sys.stdout.flush()
         out = "standard output"
     else:
-        out = Path(args.output)
-        out.write_bytes(written)
+        out = args.output
+        write_file(out, written, inputs=[args.file])
     _status(f"{out}: {len(prog)} instructions")
     return 0
 
@@ -456,18 +457,16 @@ def _cmd_verify(args) -> int:
 
 def _cmd_dump(args) -> int:
     from .kernel import dump_filters
-    from pathlib import Path
+    from .output import replace_files
     if not args.output:
         raise _UsageError("dump -o: an empty directory name")
     if args.output == "-":
         raise _UsageError("dump -o -: a directory is needed; standard output cannot hold the separate filters")
     blobs = dump_filters(args.pid)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    for i, blob in enumerate(blobs):
-        path = out / dump_file_name(i)
-        path.write_bytes(blob)
-        _status(f"{path}: {len(blob) // 8} instructions")
+    files = {dump_file_name(i): blob for i, blob in enumerate(blobs)}
+    replace_files(args.output, files, stale=_DUMP_NAME.fullmatch)
+    for name, blob in files.items():
+        _status(f"{os.path.join(args.output, name)}: {len(blob) // 8} instructions")
     if not blobs:
         _status(f"pid {args.pid} has no filters")
     return 0
@@ -482,6 +481,9 @@ def dump_file_name(index: int) -> str:
     """The file ``dump`` writes filter ``index`` (install order) to: zero-padded, so that the
     shell's sorted glob (``DIR/*.bpf``) is install order."""
     return f"{index:0{_DUMP_DIGITS}d}.bpf"
+
+
+_DUMP_NAME = re.compile(r"\d+\.bpf")  # what dump writes (or an older bpfsim wrote), so what it replaces
 
 
 # -- the parser ---------------------------------------------------------------------------------

@@ -172,3 +172,15 @@ class KernelInstallError(SeccompError):
 
 class DebuggerError(BpfsimError, ValueError):
     """A debugger request that does not make sense (unknown pc, unparsable condition)."""
+
+
+class OutputError(BpfsimError):
+    """An output file that could not be written, or that may not be: ``path`` names it.
+
+    Whatever the cause, the file that was there before is left as it was.
+    """
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}")

@@ -3,7 +3,8 @@
 Mirrors what a thread experiences under kernel/seccomp.c (``seccomp_set_mode_filter``,
 ``seccomp_run_filters``, ``__seccomp_filter``) on the machine this runs on, Linux x86_64. The
 work is done by a small C helper (``_oracle.c``, compiled on first use into
-``$XDG_CACHE_HOME/bpfsim``) because nothing can run in a filtered thread that makes syscalls of
+``$XDG_CACHE_HOME/bpfsim`` when that directory is the user's alone, else into a private temporary
+directory, and executed only through a descriptor of a file this uid wrote) because nothing can run in a filtered thread that makes syscalls of
 its own: the helper forks one *subject* process whose main thread stays unfiltered and whose
 second thread installs the stack, makes the calls and reports through shared memory. The helper
 ptraces both threads. This is the only bpfsim module that forks, ptraces or calls seccomp(2).
@@ -100,6 +101,7 @@ import random
 import select
 import shutil
 import signal as signals
+import stat
 import struct
 import subprocess
 import sys
@@ -461,30 +463,91 @@ def _compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("cc") or shutil.which("gcc")
 
 
-_built: dict[str, Path] = {}
+_SOURCE = Path(__file__).with_name("_oracle.c")
+_MARK = b"bpfsim-oracle-source-"  # _oracle.c embeds it with the hash of the source it was built from
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_built: dict[str, object] = {}
+_build_lock = threading.Lock()
+
+
+def _source_hash() -> str:
+    return hashlib.sha256(_SOURCE.read_bytes()).hexdigest()[:16]
+
+
+def _private_dir_fd(path: str | os.PathLike) -> int | None:
+    """An fd of directory ``path`` if only this uid can change what it holds, else None.
+
+    Later checks go through the fd, so renaming the directory or its parents afterwards changes
+    nothing: what was checked is what is read.
+    """
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if info.st_uid == os.geteuid() and not info.st_mode & 0o022:
+        return fd
+    os.close(fd)
+    return None
+
+
+def _verified_helper(dir_fd: int, name: str, digest: str) -> int | None:
+    """An fd of helper ``name`` in ``dir_fd`` if this uid wrote it for this source, else None.
+
+    Issue 16 item 1: a helper another uid could have written (its owner, group/other write, a
+    link, a second name) is never executed; neither is one built from another source.
+    """
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if (stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+            and info.st_nlink == 1 and info.st_size < 16 << 20):
+        content = os.pread(fd, info.st_size, 0)
+        if content.startswith(b"\x7fELF") and _MARK + digest.encode() in content:
+            return fd
+    os.close(fd)
+    return None
+
+
+def _cached_helper(digest: str) -> int | None:
+    """The verified helper in the user's cache directory, if there is one."""
+    dir_fd = _private_dir_fd(_cache_dir())
+    if dir_fd is None:
+        return None
+    try:
+        return _verified_helper(dir_fd, f"oracle-{digest}", digest)
+    finally:
+        os.close(dir_fd)
+
+
+def _helper_fd() -> int:
+    """An open fd of the helper executable for this source, verified, built at most once per user
+    (cached) or, when the cache directory is not the user's alone, once per process."""
+    with _build_lock:
+        if "fd" not in _built:
+            digest = _source_hash()
+            fd = _cached_helper(digest)
+            _built["fd"] = fd if fd is not None else _build_helper(digest)
+        return _built["fd"]
 
 
 def _helper_executable() -> Path:
-    """The compiled helper for this exact source, built once per user and source hash."""
-    if "exe" in _built and _built["exe"].exists():
-        return _built["exe"]
-    _built["exe"] = _build_helper()
-    return _built["exe"]
+    """A path that executes the verified helper (its fd, so nothing can swap the file)."""
+    return Path(f"/proc/self/fd/{_helper_fd()}")
 
 
-def _build_helper() -> Path:
-    source = Path(__file__).with_name("_oracle.c")
-    text = source.read_bytes()
-    exe = _cache_dir() / f"oracle-{hashlib.sha256(text).hexdigest()[:16]}"
-    if exe.exists():
-        return exe
+def _build_helper(digest: str) -> int:
+    """Compile the helper in a private temporary directory and return an fd of it; keep a copy in
+    the cache directory when that directory is the user's alone."""
     cc = _compiler()
     if cc is None:
         raise KernelError(errnos.ENOENT, "no C compiler (cc or gcc) to build the oracle helper")
-    exe.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=exe.parent, prefix=".oracle-")
-    os.close(fd)
-    base = [cc, "-O2", "-fno-stack-protector", "-mno-red-zone", "-o", tmp, str(source)]
+    build = tempfile.mkdtemp(prefix="bpfsim-oracle-")  # mode 0700, owned by us
+    made = os.stat(build)
+    base = [cc, f"-DBPFSIM_SOURCE_HASH=\"{digest}\"", "-O2", "-fno-stack-protector", "-mno-red-zone",
+            "-o", os.path.join(build, "oracle"), str(_SOURCE)]
     try:
         for extra in (["-no-pie"], []):  # non-PIE: the same call site address in every subject
             done = subprocess.run(base[:1] + extra + base[1:], capture_output=True, text=True, timeout=120)
@@ -492,20 +555,52 @@ def _build_helper() -> Path:
                 break
         else:
             raise KernelError(errnos.ENOEXEC, f"cannot build the oracle helper: {done.stderr.strip()[-500:]}")
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, exe)
+        dir_fd = _private_dir_fd(build)
+        if dir_fd is None or not os.path.samestat(made, os.fstat(dir_fd)):
+            raise KernelError(errnos.EPERM, f"the build directory {build} was replaced while building")
+        try:
+            fd = _verified_helper(dir_fd, "oracle", digest)
+        finally:
+            os.close(dir_fd)
+        if fd is None:
+            raise KernelError(errnos.EPERM, f"the helper built in {build} is not the one compiled")
+        _keep_in_cache(fd, digest)
+        return fd
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return exe
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def _keep_in_cache(fd: int, digest: str) -> None:
+    """Copy the helper into the cache directory (created 0700) if it is the user's alone."""
+    try:
+        os.makedirs(_cache_dir(), 0o700, exist_ok=True)
+    except OSError:
+        return
+    dir_fd = _private_dir_fd(_cache_dir())
+    if dir_fd is None:
+        return
+    temp = f".oracle-{digest}.{os.getpid()}.{threading.get_ident()}"
+    try:
+        out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o700,
+                      dir_fd=dir_fd)
+        with os.fdopen(out, "wb") as file:
+            file.write(os.pread(fd, os.fstat(fd).st_size, 0))
+        os.replace(temp, f"oracle-{digest}", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError:
+        try:
+            os.unlink(temp, dir_fd=dir_fd)
+        except OSError:
+            pass
+    finally:
+        os.close(dir_fd)
 
 
 class _Worker:
     """One helper process, driven over pipes with length-prefixed binary messages."""
 
-    def __init__(self, exe: Path):
-        self.proc = subprocess.Popen([str(exe), str(os.getpid())], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, close_fds=True)
+    def __init__(self, fd: int):
+        self.proc = subprocess.Popen([f"/proc/self/fd/{fd}", str(os.getpid())], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, close_fds=True, pass_fds=(fd,))
         self.wfd = self.proc.stdin.fileno()
         self.rfd = self.proc.stdout.fileno()
         os.set_blocking(self.wfd, False)
@@ -626,9 +721,9 @@ class Oracle:
             self._workers = []
         self._workers = [w for w in self._workers if w.alive()]
         if len(self._workers) < self.size:
-            exe = _helper_executable()
+            fd = _helper_fd()
             while len(self._workers) < self.size:
-                self._workers.append(_Worker(exe))
+                self._workers.append(_Worker(fd))
         return self._workers
 
     def helper_pids(self) -> list[int]:
@@ -639,7 +734,7 @@ class Oracle:
 
     def instruction_pointer(self, arch: str = "x86_64") -> int:
         """seccomp_data.instruction_pointer of every call made with ``arch`` (the helper is non-PIE)."""
-        key = (str(_helper_executable()), arch)
+        key = (_source_hash(), arch)
         if key not in Oracle._ips:
             nr = 20 if arch == "i386" else 39
             trap = _returning(abi.SECCOMP_RET_TRAP)
@@ -982,7 +1077,7 @@ class Oracle:
         if err:
             reason = {
                 errnos.ESRCH: f"no thread {pid}",
-                errnos.EPERM: f"not allowed to trace thread {pid} (needs CAP_SYS_ADMIN to read filters)",
+                errnos.EPERM: _why_not_traceable(pid),
                 errnos.EACCES: f"not allowed to read the filters of thread {pid} (needs CAP_SYS_ADMIN)",
                 errnos.EINVAL: f"thread {pid} is not in seccomp filter mode",
                 errnos.EMEDIUMTYPE: f"thread {pid} has a filter the kernel cannot dump",
@@ -994,6 +1089,31 @@ class Oracle:
             out.append(body[pos + 4:pos + 4 + 8 * n])
             pos += 4 + 8 * n
         return out
+
+
+_PF_KTHREAD = 0x00200000  # include/linux/sched.h
+
+
+def _why_not_traceable(pid: int) -> str:
+    """What PTRACE_SEIZE's EPERM meant for ``pid``: kernel/ptrace.c ptrace_attach refuses kernel
+    threads, exited tasks and tasks already traced with the same EPERM as a denied access."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        stat_line = Path(f"/proc/{pid}/stat").read_bytes().decode(errors="replace")
+    except OSError:
+        status, stat_line = "", ""
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    after_name = stat_line.rpartition(")")[2].split()  # state, ppid, ..., flags is the 7th
+    if len(after_name) > 6 and int(after_name[6]) & _PF_KTHREAD:
+        return f"thread {pid} is a kernel thread, which has no seccomp filters"
+    if after_name and after_name[0] in ("Z", "X"):
+        return f"thread {pid} has exited (a zombie): its filters are gone"
+    tracer = int(fields.get("TracerPid", "0").strip() or 0)
+    if tracer:
+        return f"thread {pid} is already traced by process {tracer}; a thread has one tracer at a time"
+    if os.geteuid() != 0:
+        return f"not permitted to trace thread {pid}: reading filters needs root (CAP_SYS_ADMIN)"
+    return f"not permitted to trace thread {pid} (a security module or ptrace_scope refuses it)"
 
 
 def _classify(job: _Job, call: SeccompData, rec, server_pid: int, pgrp: int) -> Observation:
@@ -1108,8 +1228,6 @@ def seccomp_unavailable_reason() -> str | None:
         reason = f"the kernel oracle needs Linux, not {sys.platform}"
     elif platform.machine() not in ("x86_64", "AMD64"):
         reason = f"the kernel oracle's helper is x86_64-only, not {platform.machine()}"
-    elif _compiler() is None and not any(_cache_dir().glob("oracle-*")):
-        reason = "no C compiler (cc or gcc) to build the kernel oracle's helper"
     else:
         try:
             oracle = _oracle()

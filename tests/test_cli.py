@@ -8,6 +8,7 @@ import errno
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -410,6 +411,62 @@ def test_a_directory_of_older_dump_names_is_read_in_number_order(capsys, tmp_pat
     empty.mkdir()
     status, _, err = _run(capsys, "eval", empty, "--nr", 0)
     assert status == 2 and "a directory without .bpf files" in err and err.count("\n") == 1
+
+
+def _dump_child(*programs):
+    """A child process that installed ``programs`` (install order) and waits on stdin."""
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, *(p.to_bytes().hex() for p in programs)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "ready\n"
+    return child
+
+
+@pytest.mark.kernel
+def test_dump_leaves_no_file_of_an_earlier_larger_dump(capsys, tmp_path):
+    """Issue 16 item 2: a 3-filter dump, then a 1-filter dump into one directory, must not leave
+    1.bpf and 2.bpf for ``eval out/*.bpf`` to judge as a stack no process has."""
+    if os.geteuid() != 0:
+        pytest.skip("PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN")
+    allow = prog(ret(ALLOW))
+    for programs in ((KILL_EXECVE, allow, allow), (allow,)):
+        child = _dump_child(*programs)
+        try:
+            status, _, err = _run(capsys, "dump", child.pid, "-o", tmp_path / "out")
+        finally:
+            child.stdin.close()
+            child.wait()
+        assert status == 0, err
+    from bpfsim.cli import dump_file_name
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [dump_file_name(0)]
+    assert (tmp_path / "out" / dump_file_name(0)).read_bytes() == allow.to_bytes()
+
+
+@pytest.mark.kernel
+def test_dump_refuses_a_directory_another_user_planted_a_link_in(capsys):
+    """Issue 16 item 2: nobody makes shared/ with 0.bpf -> ../victim; root's dump must not write
+    through the link (the directory is refused, as one another uid controls)."""
+    from tests.users import as_nobody, need_root, shared_directory
+    need_root()
+    base = shared_directory()
+    target, victim = os.path.join(base, "shared"), os.path.join(base, "victim")
+    Path(victim).write_text("precious")
+
+    def plant():
+        os.mkdir(target)
+        from bpfsim.cli import dump_file_name
+        os.symlink("../victim", os.path.join(target, dump_file_name(0)))
+
+    child = _dump_child(KILL_EXECVE)
+    try:
+        as_nobody(plant)
+        status, out, err = _run(capsys, "dump", child.pid, "-o", target)
+    finally:
+        child.stdin.close()
+        child.wait()
+        contents = Path(victim).read_text()
+        shutil.rmtree(base)
+    assert (status, out) == (2, "") and "belongs to uid 65534" in err and err.count("\n") == 1
+    assert contents == "precious"
 
 
 def test_the_package_names_every_public_object_in_its_home_module():
