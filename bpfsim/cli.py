@@ -148,11 +148,14 @@ def _load(spec: str, *, arch: str | None = None, symbol: str | None = None) -> P
 
 
 def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: str | None = None,
-                   via: str = "seccomp", kernel: Kernel | None = None, symbol: str | None = None) -> list[Program]:
+                   via: str = "seccomp", kernel: Kernel | None = None, symbol: str | None = None,
+                   tracer: bool = False, notes: dict | None = None) -> list[Program]:
     """Load the stack in install order (``arch``, the filters' arch, numbers names in C and
     assembler text) and attach it as seccomp(2) on ``kernel`` would, naming a refused file; with
-    ``installs_as``, each install call also passes through the filters before it."""
-    chain = FilterChain(arch=installs_as, kernel=kernel, judge_installs=installs_as is not None)
+    ``installs_as``, each install call also passes through the filters before it (``tracer``:
+    one resumes the calls they TRACE). A file whose install call returned 0 without attaching
+    it (ERRNO with data 0) is left out of the stack, and ``notes`` says why by path."""
+    chain = FilterChain(arch=installs_as, kernel=kernel, judge_installs=installs_as is not None, tracer=tracer)
     programs = []
     for path in paths:
         prog = _load(path, arch=arch, symbol=symbol)
@@ -160,8 +163,11 @@ def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: st
             chain.attach(prog, via=via)
         except (VerifyError, SeccompError) as error:
             raise _Refused(_shown(path), error) from None
-        if len(chain) > len(programs):  # an ERRNO(0) on the install call attaches nothing
+        if len(chain) > len(programs):
             programs.append(prog)
+        elif notes is not None:
+            verdict = chain.last_call.verdict
+            notes[path] = f"not attached: the install call returned 0 ({verdict})"
     return programs
 
 
@@ -447,11 +453,14 @@ def _cmd_asm(args) -> int:
 def _cmd_verify(args) -> int:
     if args.via != "seccomp" and args.installs_as is None:
         raise _UsageError("--via: give --installs-as ARCH too, the arch of the installing thread")
+    if args.tracer and args.installs_as is None:
+        raise _UsageError("--tracer: give --installs-as ARCH too, the arch of the installing thread")
     paths = _filter_files(args.filters)
-    programs = _load_verified(paths, arch=args.filter_arch, installs_as=args.installs_as, via=args.via,
-                              kernel=args.kernel, symbol=args.symbol)
-    for path, prog in zip(paths, programs):
-        print(f"{_shown(path)}: ok, {len(prog)} instructions")
+    notes: dict[str, str] = {}
+    programs = iter(_load_verified(paths, arch=args.filter_arch, installs_as=args.installs_as, via=args.via,
+                                   kernel=args.kernel, symbol=args.symbol, tracer=args.tracer, notes=notes))
+    for path in paths:
+        print(f"{_shown(path)}: " + (notes[path] if path in notes else f"ok, {len(next(programs))} instructions"))
     return 0
 
 
@@ -608,6 +617,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="make each install a system call of ARCH, judged by the filters before it")
     sub.add_argument("--via", choices=("seccomp", "prctl"), default="seccomp",
                      help="with --installs-as: the call that installs, seccomp(2) (default) or prctl(2)")
+    sub.add_argument("--tracer", action="store_true",
+                     help="with --installs-as: a ptracer with PTRACE_O_TRACESECCOMP resumes install calls "
+                          "the filters TRACE (they are judged again and run)")
     _add_kernel_option(sub)
 
     sub = command("dump", _cmd_dump, "write a live process's filters to DIR/0000.bpf, 0001.bpf, ... (oldest first)",

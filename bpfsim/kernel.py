@@ -85,7 +85,11 @@ bytes``, then per call ``kind (0 syscall, 1 int $0x80), i32 nr, 6*u64 args``; re
 i32 install_index, i32 install_errno, i32 install_signal, suspended, spawns, helper_pid, n`` and
 n 136-byte records (``_RESULT``). EACH (2): ``n, timeout_ms, share`` and filters; reply
 ``status, suspended, n, n*i32 (0 or -errno)``. DUMP (3): ``i32 pid, timeout_ms``; reply
-``errno, count`` and per filter ``len, len*8 bytes``. HELLO (0) starts a subject; QUIT (4)
+``errno, count`` and per filter ``len, len*8 bytes``. SCENE (5): ``nfilters, nsteps, options
+(1 tracer, 2 no no_new_privs), timeout_ms``, filters, then 88-byte steps (``SceneStep.pack``);
+reply ``status``, six u64 addresses (call site, sock_fprogs, buffers, selectors, clone's call
+site, stacks), 16 slots of ``tid, pid, state, signal, mode, no_new_privs, nfilters`` and their
+filters, then ``n`` and n 80-byte results. HELLO (0) starts a subject; QUIT (4)
 ends the helper. Every wait in the helper has a deadline: a hung subject is killed and the
 request answers ``status`` 1 (timeout), which becomes ``KernelError(ETIMEDOUT)``.
 """

@@ -183,6 +183,26 @@ def test_verify_can_make_each_install_a_call_the_filters_before_it_judge(capsys,
     assert status == 2 and "unknown architecture 'vax'" in err
 
 
+def test_verify_says_an_install_answered_with_errno_0_attached_nothing(capsys, write):
+    """Issue #14 item 1, kernel-checked in tests/test_process.py: seccomp() returns 0."""
+    errno_0 = write(prog(ld_abs(0), jump(JEQ, 317, 0, 1), ret(ERRNO), ret(ALLOW)), "base.bpf")
+    app = write(prog(ret(ALLOW)), "app.bpf")
+    status, out, err = _run(capsys, "verify", errno_0, app, "--installs-as", "x86_64")
+    assert (status, err) == (0, "")
+    assert out.splitlines()[1] == (f"{app}: not attached: the install call returned 0 "
+                                   "(ERRNO(0) from filter 0, ret 0x00050000)")
+
+
+def test_verify_with_a_tracer_resumes_a_traced_install(capsys, write):
+    """Issue #14 item 3, kernel-checked in tests/test_process.py (the recheck lets it through)."""
+    traced = write(prog(ld_abs(0), jump(JEQ, 317, 0, 1), ret(TRACE | 1), ret(ALLOW)), "base.bpf")
+    app = write(prog(ret(ALLOW)), "app.bpf")
+    assert _run(capsys, "verify", traced, app, "--installs-as", "x86_64")[0] == 1
+    assert _run(capsys, "verify", traced, app, "--installs-as", "x86_64", "--tracer")[0] == 0
+    status, _, err = _run(capsys, "verify", app, "--tracer")
+    assert status == 2 and "--tracer: give --installs-as" in err
+
+
 @pytest.mark.parametrize("program, pc", [
     pytest.param(prog(ld_abs(0), jump(JEQ, 1, 0, 5), ret(ALLOW)), 1, id="bpf_check_classic: jump past the end"),
     pytest.param(prog(stmt(op.BPF_LD | op.BPF_MEM, 0), RET_A), 0, id="check_load_and_stores: M[0] read first"),

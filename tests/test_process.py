@@ -205,6 +205,19 @@ def test_a_process_in_the_repl():
     assert repr(process) == "<Process 1000: Thread 1000: 1 filter, Thread 1001 exited (signal 31)>"
 
 
+def test_execve_keeps_the_filters_and_ends_the_other_threads():
+    """Source-cited, not kernel-checked (the oracle's threads cannot exec a new image): fs/exec.c
+    begin_new_exec -> de_thread kills the other threads and the caller takes the leader's pid;
+    nothing on that path resets task->seccomp, so filters and mode stay (seccomp(2): "preserved
+    across execve")."""
+    process = Process()
+    worker = process.main.clone().child
+    worker.attach(ERRNO_GETPID)
+    assert worker.execve().retval == 0
+    assert process.threads == [worker] and worker.tid == process.pid and len(worker) == 1
+    assert worker.call("getpid").retval == -5
+
+
 def test_a_chain_without_filters_is_an_unfiltered_thread():
     """#14 item 9: the call runs; there is no verdict because no filter judged it."""
     result = FilterChain().call("getpid")
