@@ -7,6 +7,8 @@ a big-endian architecture the word at offset 16 is the high half of ``args[0]``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
+from typing import Any
 from dataclasses import dataclass, field
 
 from . import abi
@@ -42,7 +44,7 @@ class SeccompData:
     _words: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     def __init__(self, nr: int | str, arch: int | str | Target = "x86_64", instruction_pointer: int = 0,
-                 args=(), *, byteorder: str | None = None):
+                 args: Iterable[int] = (), *, byteorder: str | None = None) -> None:
         target = Target.of(arch)
         if isinstance(nr, str):
             from .syscalls import syscall_number
@@ -94,7 +96,7 @@ class SeccompData:
         nr, arch, ip, *args = struct.unpack(("<" if byteorder == "little" else ">") + "iIQ6Q", raw)
         return cls(nr, arch, ip, args, byteorder=byteorder)
 
-    def replace(self, **changes) -> "SeccompData":
+    def replace(self, **changes: Any) -> "SeccompData":
         fields = {"nr": self.nr, "arch": self.arch, "instruction_pointer": self.instruction_pointer,
                   "args": self.args, "byteorder": self.byteorder}
         fields.update(changes)

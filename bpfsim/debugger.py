@@ -17,9 +17,10 @@ from . import opcodes as op
 from . import semantics
 from .data import SeccompData
 from .errors import BpfsimError, DebuggerError
-from .insn import hex_or_dec
+from .insn import Instruction, hex_or_dec
 from .interpreter import Step, Trace, trace
 from .formatter import format_listing
+from .profiles import Kernel
 from .program import Program
 from .seccomp import FilterChain, Verdict, evaluate, precedence
 from .target import Target
@@ -174,7 +175,8 @@ def _chain_options(filters, kernel, tracer: bool, listener: int | None, threads:
     return dict(kernel=kernel, tracer=tracer, listener=listener, threads=threads, after_trace=after_trace)
 
 
-def trace_stack(filters: Sequence, data: SeccompData, *, kernel=None, tracer: bool = False,
+def trace_stack(filters: Sequence[Sequence[Instruction]] | FilterChain, data: SeccompData, *,
+                kernel: Kernel | str | None = None, tracer: bool = False,
                 listener: int | None = None, threads: int = 1, after_trace: bool = False) -> StackTrace:
     """Trace every filter (install order, oldest first) on ``data`` and evaluate the stack
     (the options are ``evaluate``'s)."""
@@ -236,8 +238,9 @@ class Debugger:
     debugger, so the REPL shows where it stopped.
     """
 
-    def __init__(self, filters: Sequence, data: SeccompData, *, kernel=None, tracer: bool = False,
-                 listener: int | None = None, threads: int = 1, after_trace: bool = False):
+    def __init__(self, filters: Sequence[Sequence[Instruction]] | FilterChain, data: SeccompData, *,
+                 kernel: Kernel | str | None = None, tracer: bool = False, listener: int | None = None,
+                 threads: int = 1, after_trace: bool = False) -> None:
         self.programs = [Program.of(f) for f in filters]
         if not self.programs:
             raise DebuggerError("no filter to debug")

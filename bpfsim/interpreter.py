@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from . import abi
 from . import opcodes as op
@@ -66,7 +67,12 @@ class Trace(Sequence[Step]):
     def __len__(self) -> int:
         return len(self.steps)
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> Step: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Step]: ...
+
+    def __getitem__(self, index: int | slice) -> Step | Sequence[Step]:
         return self.steps[index]
 
     @property

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import overload
 
 from .errors import FormatError
 from .formatter import format_listing
@@ -44,16 +45,21 @@ class Program(Sequence[Instruction]):
     def __len__(self) -> int:
         return len(self._insns)
 
+    @overload
+    def __getitem__(self, index: int) -> Instruction: ...
+    @overload
+    def __getitem__(self, index: slice) -> Program: ...
+
     def __getitem__(self, index: int | slice) -> Instruction | Program:
         """One instruction, or a slice as a Program of its own."""
         if isinstance(index, slice):
             return Program(self._insns[index], name=self.name, arch=self.arch)
         return self._insns[index]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Instruction]:
         return iter(self._insns)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, Program):
             return self._insns == other._insns
         return NotImplemented

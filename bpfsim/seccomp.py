@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import errno as errnos
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import FrozenInstanceError, dataclass, field, replace
 
 from . import abi
@@ -487,7 +487,7 @@ class FilterChain:
     def __len__(self) -> int:
         return len(self._stack)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Program]:
         return (f.program for f in self._stack)
 
     def __getitem__(self, index: int) -> Program:
@@ -784,7 +784,7 @@ class FilterChain:
         return self.call(nr, (option, arg2, pointer, arg4, selector), instruction_pointer=instruction_pointer,
                          perform=perform)
 
-    def attach(self, prog, flags: int = 0, *, via: str = "seccomp") -> int | None:
+    def attach(self, prog: Sequence[Instruction], flags: int = 0, *, via: str = "seccomp") -> int | None:
         """Attach ``prog`` as seccomp(SECCOMP_SET_MODE_FILTER, flags) would, or with ``via="prctl"``
         as prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER) would (it has no flags); return the new
         listener's filter index with NEW_LISTENER, else ``None``.
@@ -852,7 +852,7 @@ _STRICT_SIGRETURN = {
 }
 
 
-def strict_syscalls(arch, kernel: Kernel | str | None = None) -> frozenset[int]:
+def strict_syscalls(arch: int | str | Target, kernel: Kernel | str | None = None) -> frozenset[int]:
     """The calls strict mode allows (``mode1_syscalls``/``mode1_syscalls_32``, kernel/seccomp.c,
     with the arch's asm/seccomp.h): read, write, exit and the sigreturn of ``_STRICT_SIGRETURN``
     (rt_sigreturn elsewhere); on x86_64 the uretprobe and uprobe calls where ``kernel`` lets them

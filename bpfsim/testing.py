@@ -8,9 +8,10 @@ returned, ranked as kernel/seccomp.c:seccomp_run_filters ranks them. Registered 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 import pytest
 
@@ -23,8 +24,15 @@ from .seccomp import Action, FilterChain, Verdict
 
 __all__ = ["assert_policy", "assert_verdict", "at_zero_args", "load_filters"]
 
+Filters = Union[str, "os.PathLike[str]", Program, Iterable[Union[str, "os.PathLike[str]", Program]], FilterChain]
+"""What the helpers accept as a stack: a path, a Program, a list of them (install order), a FilterChain."""
+ActionName = Union[str, Action]
+"""An action: ``"ALLOW"`` (any case), ``Action.ALLOW``."""
+Expected = Union[ActionName, tuple[ActionName, Union[int, str]]]
+"""An expected verdict: an action, or ``("ERRNO", errno)`` with the errno a number or a name."""
 
-def load_filters(filters, base: str | os.PathLike | None = None) -> list[Program] | FilterChain:
+
+def load_filters(filters: Filters, base: str | os.PathLike[str] | None = None) -> list[Program] | FilterChain:
     """Paths (relative to ``base``), Programs, a list of them, or a FilterChain, ready to evaluate."""
     if isinstance(filters, FilterChain):
         return filters
@@ -73,8 +81,9 @@ def _mismatch(verdict: Verdict, action, errno: int | None, data: int | None) -> 
             or (data is not None and verdict.data != data))
 
 
-def assert_verdict(filters, syscall: int | str, args=(), *, action, errno: int | str | None = None,
-                   data: int | None = None, arch: str = "x86_64", ip: int = 0, kernel=None,
+def assert_verdict(filters: Filters, syscall: int | str, args: Iterable[int] = (), *, action: ActionName,
+                   errno: int | str | None = None, data: int | None = None, arch: str = "x86_64", ip: int = 0,
+                   kernel: Kernel | str | None = None,
                    tracer: bool = False, listener: int | None = None, threads: int = 1) -> Verdict:
     """Assert the stack's verdict for one call on ``kernel`` (a version string or ``Kernel``;
     default: the newest bpfsim models); on failure the message holds the deciding trace.
@@ -106,7 +115,7 @@ class _AtZeroArgs:
     expected: object
 
 
-def at_zero_args(expected) -> _AtZeroArgs:
+def at_zero_args(expected: Expected) -> _AtZeroArgs:
     """In ``assert_policy``: check ``expected`` for the zero-argument call only, where a plain
     expectation must hold for every argument vector."""
     return _AtZeroArgs(expected)
@@ -178,7 +187,11 @@ def _row_problem(row, want, arch: str, kernel: Kernel) -> str | None:
     return f"expected {{{wanted}}}, the arguments can give {{{shown}}}"
 
 
-def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=None, kernel=None) -> None:
+def assert_policy(filters: Filters,
+                  expected: Mapping[int | str, Expected | set[Expected] | frozenset[Expected] | _AtZeroArgs], *,
+                  arch: str = "x86_64",
+                  default: Expected | set[Expected] | frozenset[Expected] | _AtZeroArgs | None = None,
+                  kernel: Kernel | str | None = None) -> None:
     """Assert the policy table of ``arch`` on ``kernel`` (default: the newest) in one go.
 
     ``expected`` maps syscall names or numbers to ``"ALLOW"``, ``("ERRNO", "EACCES")`` or an
@@ -210,7 +223,7 @@ def assert_policy(filters, expected: Mapping, *, arch: str = "x86_64", default=N
         raise AssertionError("\n".join(lines))
 
 
-def pytest_assertrepr_compare(config, op: str, left: object, right: object) -> list[str] | None:
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
     """A failed ``==`` between two programs: their listings side by side as a diff, line by line
     (pytest squeezes a multi-line repr into one line with literal newlines)."""
     if op != "==" or not (isinstance(left, Program) and isinstance(right, Program)):
@@ -222,21 +235,22 @@ def pytest_assertrepr_compare(config, op: str, left: object, right: object) -> l
 
 
 @pytest.fixture
-def bpfsim_filter(request):
+def bpfsim_filter(request: pytest.FixtureRequest) -> Callable[[str | os.PathLike[str]], Program]:
     """Load a filter file, any format, relative to the test file's directory."""
     base = Path(request.path).parent
 
-    def load(path: str | os.PathLike) -> Program:
+    def load(path: str | os.PathLike[str]) -> Program:
         return Program.load(base / path)
     return load
 
 
 @pytest.fixture
-def seccomp_chain(request):
+def seccomp_chain(request: pytest.FixtureRequest) -> Callable[..., FilterChain]:
     """Build a FilterChain from files (relative to the test file) or Programs, in install order."""
     base = Path(request.path).parent
 
-    def build(*filters, flags: int = 0, kernel=None) -> FilterChain:
+    def build(*filters: str | os.PathLike[str] | Program, flags: int = 0,
+              kernel: Kernel | str | None = None) -> FilterChain:
         chain = FilterChain(kernel=kernel)  # kernel: a version string or Kernel, default the newest
         for prog in load_filters(list(filters), base):
             chain.attach(prog, flags)

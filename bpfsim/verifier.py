@@ -9,7 +9,8 @@ them as ``seccomp_prepare_filter`` (kernel/seccomp.c) reaches them through
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import overload
 
 from . import compiler
 from . import opcodes as op
@@ -149,10 +150,15 @@ class VerifiedProgram(Sequence[Instruction]):
     def __len__(self) -> int:
         return len(self.program)
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> Instruction: ...
+    @overload
+    def __getitem__(self, index: slice) -> Program: ...
+
+    def __getitem__(self, index: int | slice) -> Instruction | Program:
         return self.program[index]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Instruction]:
         return iter(self.program)
 
     def __repr__(self) -> str:

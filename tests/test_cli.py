@@ -694,7 +694,7 @@ def test_asm_writes_to_standard_output_and_its_status_to_stderr(tmp_path):
     for out in ("-", "/dev/stdout"):
         done = subprocess.run([sys.executable, "-m", "bpfsim", "asm", str(source), "-o", out], capture_output=True,
                               cwd=tmp_path)
-        assert (done.returncode, done.stdout) == (0, Program.load(source).to_bytes())
+        assert (done.returncode, done.stdout) == (0, Program.load(source).to_bytes()), (out, done.stderr)
         assert done.stderr.decode().endswith(": 1 instructions\n")
     assert not (tmp_path / "-").exists()
 
