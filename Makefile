@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench fuzz corpus-record clean
+.PHONY: demo test bench fuzz corpus-record lab lab-test clean
 
 # compat: the checkout goes on sys.path through a one-line .pth. The default editable mode
 # installs an import hook that loads pathlib and friends at every interpreter start (8 ms here),
@@ -29,8 +29,20 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	$(PY) -m fuzz --minutes 10
 
+# KERNEL=<lab kernel>: record that qemu guest's verdicts into corpus/lab/ (make lab first).
 corpus-record: $(STAMP)
-	$(PY) tools/record_corpus.py
+	$(PY) $(if $(KERNEL),tools/record_lab.py $(KERNEL),tools/record_corpus.py)
+
+# The kernel lab (README, "Kernel lab"): qemu guests of other kernels and arches, cached in
+# $$BPFSIM_LAB (default ~/.cache/bpfsim-lab). `make test` never needs it.
+LAB_TEST_KERNELS ?= debian-5.10-amd64 debian-6.12-arm64 debian-6.1-s390x
+
+lab: $(STAMP)
+	$(PY) lab/lab.py
+
+lab-test: $(STAMP)
+	$(PY) lab/lab.py $(LAB_TEST_KERNELS)
+	BPFSIM_LAB_KERNELS=$(shell echo $(LAB_TEST_KERNELS) | tr ' ' ',') $(PY) -m pytest -q -p no:cacheprovider lab/
 
 clean:
 	rm -rf $(VENV) build *.egg-info

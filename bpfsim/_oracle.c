@@ -1,6 +1,8 @@
 /* bpfsim kernel oracle helper: installs seccomp filter stacks in throwaway threads and reports
  * what each call observed.  Driven by bpfsim/kernel.py over stdin/stdout (binary protocol
- * described there); compiled on first use.  Linux x86_64 only.
+ * described there, little-endian on every arch); compiled on first use for the local x86_64
+ * kernel, and statically for x86_64, aarch64 and s390x as the /init of a lab guest
+ * (lab/lab.py), where it serves the same requests over the console (see lab_init below).
  *
  * Process layout: this server forks one *subject* process at a time.  The subject's main thread
  * (T1) never gets a filter: it only spawns a calling thread (T2) on request and waits for it to
@@ -11,6 +13,7 @@
  * requests; a KILL_PROCESS (or unknown action) kills the subject and a new one is forked.
  */
 #define _GNU_SOURCE
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -26,6 +29,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/klog.h>
+#include <sys/uio.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -33,6 +40,7 @@
 #include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,6 +143,9 @@ __attribute__((used)) static const char source_mark[] = "bpfsim-oracle-source-" 
 /* ---------------------------------------------------------------- the calling thread (T2) */
 /* Nothing below may call libc: T2 shares T1's TLS and every syscall it makes is filtered. */
 
+#if defined(__x86_64__)
+#define NATIVE_AUDIT_ARCH 0xc000003eu /* AUDIT_ARCH_X86_64 */
+
 static inline long raw3(long nr, long a, long b, long c)
 {
 	long ret;
@@ -169,6 +180,127 @@ static __attribute__((noinline)) long compat_call(long nr, const uint64_t *a)
 }
 
 static inline void breakpoint(void) { __asm__ volatile("int3" ::: "memory"); }
+
+/* int3 traps after itself: nothing to step over. */
+static void step_over_breakpoint(pid_t tid) { (void)tid; }
+
+/* At a seccomp stop, make the call a skipped one (nr -1, -ENOSYS): arch/x86 orig_ax. */
+static int skip_call(pid_t tid)
+{
+	return (int)ptrace(PTRACE_POKEUSER, tid, offsetof(struct user_regs_struct, orig_rax), -1L);
+}
+
+#elif defined(__aarch64__)
+#include <elf.h>
+#define NATIVE_AUDIT_ARCH 0xc00000b7u /* AUDIT_ARCH_AARCH64 */
+#ifndef NT_ARM_SYSTEM_CALL
+#define NT_ARM_SYSTEM_CALL 0x404
+#endif
+
+static inline long raw3(long nr, long a, long b, long c)
+{
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	return x0;
+}
+
+static __attribute__((noinline)) long native_call(long nr, const uint64_t *a)
+{
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = (long)a[0];
+	register long x1 __asm__("x1") = (long)a[1];
+	register long x2 __asm__("x2") = (long)a[2];
+	register long x3 __asm__("x3") = (long)a[3];
+	register long x4 __asm__("x4") = (long)a[4];
+	register long x5 __asm__("x5") = (long)a[5];
+	__asm__ volatile("svc #0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+}
+
+static long compat_call(long nr, const uint64_t *a) { return native_call(nr, a); }
+
+static inline void breakpoint(void) { __asm__ volatile("brk #0x1" ::: "memory"); }
+
+/* arch/arm64 brk_handler reports the brk's own address: step the tracee past it. */
+static void step_over_breakpoint(pid_t tid)
+{
+	struct user_regs_struct regs;
+	struct iovec io = {&regs, sizeof regs};
+	if (ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, &io) == 0) {
+		regs.pc += 4;
+		ptrace(PTRACE_SETREGSET, tid, NT_PRSTATUS, &io);
+	}
+}
+
+/* At a seccomp stop, make the call a skipped one (arch/arm64 ptrace.c system_call_set). A
+ * skipped call returns whatever x0 holds (its first argument), so also set x0 to -ENOSYS, the
+ * result the oracle reports for a skipped call on every arch. */
+static int skip_call(pid_t tid)
+{
+	int nr = -1;
+	struct iovec io = {&nr, sizeof nr};
+	struct user_regs_struct regs;
+	struct iovec rio = {&regs, sizeof regs};
+	if (ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, &rio) != 0)
+		return -1;
+	regs.regs[0] = (unsigned long long)-ENOSYS;
+	if (ptrace(PTRACE_SETREGSET, tid, NT_PRSTATUS, &rio) != 0)
+		return -1;
+	return (int)ptrace(PTRACE_SETREGSET, tid, NT_ARM_SYSTEM_CALL, &io);
+}
+
+#elif defined(__s390x__)
+#define NATIVE_AUDIT_ARCH 0x80000016u /* AUDIT_ARCH_S390X */
+
+/* svc 0 takes the number from r1 (arch/s390/kernel/syscall.c: only its low 16 bits). */
+static inline long raw3(long nr, long a, long b, long c)
+{
+	register long r1 __asm__("1") = nr;
+	register long r2 __asm__("2") = a;
+	register long r3 __asm__("3") = b;
+	register long r4 __asm__("4") = c;
+	__asm__ volatile("svc 0" : "+d"(r2) : "d"(r1), "d"(r3), "d"(r4) : "memory");
+	return r2;
+}
+
+static __attribute__((noinline)) long native_call(long nr, const uint64_t *a)
+{
+	register long r1 __asm__("1") = nr;
+	register long r2 __asm__("2") = (long)a[0];
+	register long r3 __asm__("3") = (long)a[1];
+	register long r4 __asm__("4") = (long)a[2];
+	register long r5 __asm__("5") = (long)a[3];
+	register long r6 __asm__("6") = (long)a[4];
+	register long r7 __asm__("7") = (long)a[5];
+	__asm__ volatile("svc 0"
+			 : "+d"(r2)
+			 : "d"(r1), "d"(r3), "d"(r4), "d"(r5), "d"(r6), "d"(r7)
+			 : "memory");
+	return r2;
+}
+
+static long compat_call(long nr, const uint64_t *a) { return native_call(nr, a); }
+
+/* 0x0001 is the ptrace breakpoint: SIGTRAP with the PSW already past it (traps.c illegal_op). */
+static inline void breakpoint(void) { __asm__ volatile(".word 0x0001" ::: "memory"); }
+
+static void step_over_breakpoint(pid_t tid) { (void)tid; }
+
+/* At a seccomp stop, writing gpr 2 sets the number (arch/s390/kernel/ptrace.c __poke_user). */
+static int skip_call(pid_t tid)
+{
+	return (int)ptrace(PTRACE_POKEUSER, tid, offsetof(struct user, regs.gprs[2]), -1L);
+}
+
+#else
+#error "the oracle helper knows x86_64, aarch64 and s390x"
+#endif
 
 static void t2_body(void)
 {
@@ -555,14 +687,14 @@ static int run_t2(int trace, long long deadline, int *t2_status, int *sub_status
 			memset(&info, 0, sizeof info);
 			ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
 			long got = ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof info, &info);
-			if (S->phase == PHASE_INSTALLING && info.nr == __NR_seccomp && info.arch == 0xc000003eu) {
+			if (S->phase == PHASE_INSTALLING && info.nr == __NR_seccomp && info.arch == NATIVE_AUDIT_ARCH) {
 				/* Without suspension an earlier filter traced our own install: let it run. */
 				ptrace(PTRACE_CONT, tid, 0, 0);
 				continue;
 			}
 			/* SAFETY: skip the call (nr = -1) so that nothing a TRACE lets through ever
 			 * runs; if that fails the subject dies before it can run the call. */
-			if (ptrace(PTRACE_POKEUSER, tid, offsetof(struct user_regs_struct, orig_rax), -1L) != 0) {
+			if (skip_call(tid) != 0) {
 				kill_subject();
 				return ST_ERROR;
 			}
@@ -591,6 +723,7 @@ static int run_t2(int trace, long long deadline, int *t2_status, int *sub_status
 			}
 			ptrace(PTRACE_CONT, tid, 0, 0);
 		} else if (ev == 0 && sig == SIGTRAP) {
+			step_over_breakpoint(tid);
 			if (S->phase == PHASE_INSTALLED) {
 				/* SAFETY: the calls must run filtered: if suspension cannot be lifted,
 				 * the subject dies here. */
@@ -685,11 +818,58 @@ static void put(const void *p, size_t n)
 	out_len += n;
 }
 
-static void put32(uint32_t v) { put(&v, 4); }
+/* The wire is little-endian on every arch (a no-op on x86_64 and aarch64, swaps on s390x). */
+static void put32(uint32_t v)
+{
+	v = htole32(v);
+	put(&v, 4);
+}
+
+static void put64(uint64_t v)
+{
+	v = htole64(v);
+	put(&v, 8);
+}
+
+static void get_words(uint32_t *dst, const char *p, unsigned n)
+{
+	memcpy(dst, p, 4 * (size_t)n);
+	for (unsigned i = 0; i < n; i++)
+		dst[i] = le32toh(dst[i]);
+}
+
+/* sock_filter records travel as the kernel's uapi bytes of a little-endian machine. */
+static void filter_order(struct sock_filter *f, size_t n, int to_wire)
+{
+	for (size_t i = 0; i < n; i++) {
+		f[i].code = to_wire ? htole16(f[i].code) : le16toh(f[i].code);
+		f[i].k = to_wire ? htole32(f[i].k) : le32toh(f[i].k);
+	}
+}
+
+static void put_result(const struct result *r)
+{
+	put32(r->state);
+	put32(r->fate);
+	put32(r->flags);
+	put32((uint32_t)r->sig);
+	put32((uint32_t)r->pid);
+	put32((uint32_t)r->tid);
+	put64((uint64_t)r->ret);
+	put64(r->msg);
+	put32((uint32_t)r->r_signo);
+	put32((uint32_t)r->r_code);
+	put32((uint32_t)r->r_errno);
+	put32((uint32_t)r->r_syscall);
+	put32(r->r_arch);
+	put32(r->pad);
+	put64(r->r_call_addr);
+	put(r->sd, sizeof r->sd); /* struct seccomp_data as the kernel laid it out */
+}
 
 static void flush_reply(void)
 {
-	uint32_t n = (uint32_t)out_len;
+	uint32_t n = htole32((uint32_t)out_len);
 	if (write_full(1, &n, 4) || write_full(1, out, out_len))
 		exit(0);
 	out_len = 0;
@@ -706,12 +886,13 @@ static int load_filters(const char **pp, const char *end, uint32_t n)
 		uint32_t hdr[2];
 		if (end - p < 8)
 			return -1;
-		memcpy(hdr, p, 8);
+		get_words(hdr, p, 2);
 		p += 8;
 		size_t bytes = (size_t)hdr[1] * 8;
 		if ((size_t)(end - p) < bytes || used + hdr[1] > INSN_AREA / 8)
 			return -1;
 		memcpy(&S->insns[used], p, bytes);
+		filter_order(&S->insns[used], hdr[1], 0);
 		S->fflags[i] = hdr[0];
 		S->fprogs[i].len = (unsigned short)hdr[1];
 		S->fprogs[i].filter = &S->insns[used];
@@ -747,7 +928,7 @@ static void op_run(const char *p, const char *end)
 		put32(ST_ERROR);
 		return;
 	}
-	memcpy(hdr, p, 20);
+	get_words(hdr, p, 5);
 	p += 20;
 	uint32_t nfilters = hdr[0], ncalls = hdr[1], trace = hdr[2] & 1, timeout = hdr[4];
 	notif_answer = !(hdr[2] & 2);
@@ -758,6 +939,12 @@ static void op_run(const char *p, const char *end)
 		return;
 	}
 	memcpy(S->calls, p, (size_t)ncalls * sizeof(struct call));
+	for (uint32_t i = 0; i < ncalls; i++) {
+		S->calls[i].kind = le32toh(S->calls[i].kind);
+		S->calls[i].nr = (int32_t)le32toh((uint32_t)S->calls[i].nr);
+		for (int j = 0; j < 6; j++)
+			S->calls[i].args[j] = le64toh(S->calls[i].args[j]);
+	}
 	memset(S->res, 0, (size_t)ncalls * sizeof(struct result));
 	S->ncalls = ncalls;
 	S->mode = MODE_STACK;
@@ -823,7 +1010,8 @@ static void op_run(const char *p, const char *end)
 	put32((uint32_t)restarts);
 	put32(server_pid);
 	put32(ncalls);
-	put(S->res, (size_t)ncalls * sizeof(struct result));
+	for (uint32_t i = 0; i < ncalls; i++)
+		put_result(&S->res[i]);
 }
 
 static void op_each(const char *p, const char *end)
@@ -834,7 +1022,7 @@ static void op_each(const char *p, const char *end)
 		put32(ST_ERROR);
 		return;
 	}
-	memcpy(hdr, p, 12);
+	get_words(hdr, p, 3);
 	p += 12;
 	uint32_t n = hdr[0];
 	if (load_filters(&p, end, n) != 0) {
@@ -879,7 +1067,7 @@ static void op_dump(const char *p, const char *end)
 		put32(EINVAL);
 		return;
 	}
-	memcpy(hdr, p, 8);
+	get_words(hdr, p, 2);
 	pid_t pid = (pid_t)hdr[0];
 	long long deadline = now_ms() + hdr[1];
 	if (pid <= 0 || pid == server_pid) {
@@ -935,12 +1123,13 @@ static void op_dump(const char *p, const char *end)
 			break;
 		}
 		buf = tmp;
-		uint32_t l32 = (uint32_t)len;
+		uint32_t l32 = htole32((uint32_t)len);
 		memcpy(buf + body, &l32, 4);
 		if (ptrace(PTRACE_SECCOMP_GET_FILTER, pid, (long)count, buf + body + 4) != len) {
 			err = errno ? errno : EIO;
 			break;
 		}
+		filter_order((struct sock_filter *)(buf + body + 4), (size_t)len, 1);
 		body += 4 + (size_t)len * 8;
 		count++;
 	}
@@ -955,6 +1144,7 @@ static void op_dump(const char *p, const char *end)
 	free(buf);
 }
 
+#if defined(__x86_64__) /* scenes use x86_64's registers; lab guests of other arches lack them */
 /* ---------------------------------------------------------------- scenes: several threads */
 /* OP_SCENE runs a script of steps in a fresh subject process whose threads (and forked child
  * processes) each sit in sc_worker: stopped at a breakpoint until the server hands them a step,
@@ -1678,6 +1868,8 @@ static void op_scene(const char *p, const char *end)
 _Static_assert(sizeof(struct sc_step) == 88, "scene step layout");
 _Static_assert(sizeof(struct sc_result) == 80, "scene result layout");
 
+#endif
+
 /* Wait for the next request while detaching strays and noticing a subject killed from outside;
  * -1 when the parent is gone or stdin is closed. */
 static int wait_request(void)
@@ -1703,14 +1895,15 @@ static int wait_request(void)
 	}
 }
 
-int main(int argc, char **argv)
+/* The request loop on fd 0 (requests) and fd 1 (replies), the same for every channel; a nonzero
+ * ``parent`` is the process whose exit ends it. */
+static int serve(pid_t parent)
 {
 	sigset_t chld;
 	server_pid = getpid();
-	if (argc > 1) {
+	if (parent) {
 		/* Issue 16 item 12: tied to the process that started us, not to the thread that did (as
 		 * PR_SET_PDEATHSIG would be): its pidfd polls readable once the whole process exited. */
-		pid_t parent = (pid_t)atoi(argv[1]);
 		parent_fd = (int)syscall(SYS_pidfd_open, parent, 0);
 		if (parent_fd < 0 || getppid() != parent)
 			return 1;
@@ -1724,8 +1917,10 @@ int main(int argc, char **argv)
 		return 1;
 	for (;;) {
 		uint32_t hdr[2];
-		if (wait_request() != 0 || read_full(0, hdr, 8) != 0)
+		char raw[8];
+		if (wait_request() != 0 || read_full(0, raw, 8) != 0)
 			break;
+		get_words(hdr, raw, 2);
 		char *req = malloc(hdr[1] ? hdr[1] : 1);
 		if (!req || read_full(0, req, hdr[1]) != 0)
 			break;
@@ -1747,9 +1942,11 @@ int main(int argc, char **argv)
 		case OP_DUMP:
 			op_dump(req, end);
 			break;
+#if defined(__x86_64__)
 		case OP_SCENE:
 			op_scene(req, end);
 			break;
+#endif
 		default:
 			free(req);
 			goto quit;
@@ -1775,3 +1972,191 @@ quit:
 }
 _Static_assert(sizeof(struct call) == 56, "call layout");
 _Static_assert(sizeof(struct result) == 136, "result layout");
+
+/* ------------------------------------------------------------ the lab guest's init (pid 1) */
+/* In a qemu guest (lab/lab.py) the helper is /init.  The console is the only channel (no
+ * network, no modules): init turns it into a raw tty, silences the kernel's console log, and
+ * relays each request line "<hex of op, len, payload>\n" to serve() in a child over pipes, and
+ * each reply as "=<hex of len, payload>\n".  Hex survives every console driver (8250, PL011,
+ * SCLP); "zNN" stands for NN (hex, 1 to 255) zero bytes, since an emulated UART moves only some
+ * 100 KB/s and records are mostly zeros.  The host checks each reply's length.  The child, not
+ * init, owns the subjects, so no seccomp kill can ever reach pid 1. */
+
+#define LAB_READY "BPFSIM-LAB-READY"
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* One request line from the console, decoded; NULL at end of input or on a malformed line. */
+static char *read_hex_line(int fd, size_t *len)
+{
+	static char chunk[65536];
+	static size_t have, pos;
+	size_t cap = 4096, n = 0;
+	int digits = 0, value = 0, zrun = 0; /* zrun: inside "zNN" */
+	char *buf = malloc(cap);
+	for (;;) {
+		if (pos == have) {
+			ssize_t r = read(fd, chunk, sizeof chunk);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				free(buf);
+				return NULL;
+			}
+			have = (size_t)r;
+			pos = 0;
+		}
+		int c = chunk[pos++];
+		if (c == '\n' || c == '\r') {
+			if (n == 0 && digits == 0 && !zrun)
+				continue; /* blank line */
+			*len = n;
+			if (digits == 0 && !zrun)
+				return buf;
+			free(buf);
+			return NULL;
+		}
+		if (c == 'z' && digits == 0 && !zrun) {
+			zrun = 1;
+			continue;
+		}
+		int v = hexval(c);
+		if (v < 0 || !buf)
+			continue; /* stray console bytes */
+		value = value << 4 | v;
+		if (++digits < 2)
+			continue;
+		size_t count = zrun ? (size_t)value : 1;
+		while (n + count > cap)
+			if (!(buf = realloc(buf, cap *= 2)))
+				return NULL;
+		memset(buf + n, zrun ? 0 : value, count);
+		n += count;
+		digits = value = zrun = 0;
+	}
+}
+
+static int write_hex_line(int fd, const char *prefix, const unsigned char *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char line[8192];
+	size_t k = strlen(prefix);
+	memcpy(line, prefix, k);
+	for (size_t i = 0; i < n; i++) {
+		size_t run = 0;
+		while (i + run < n && run < 255 && p[i + run] == 0)
+			run++;
+		if (run >= 2) {
+			line[k++] = 'z';
+			line[k++] = digits[run >> 4];
+			line[k++] = digits[run & 15];
+			i += run - 1;
+		} else {
+			line[k++] = digits[p[i] >> 4];
+			line[k++] = digits[p[i] & 15];
+		}
+		if (k >= sizeof line - 4) {
+			if (write_full(fd, line, k))
+				return -1;
+			k = 0;
+		}
+	}
+	line[k++] = '\n';
+	return write_full(fd, line, k);
+}
+
+static void lab_init(void)
+{
+	int to_server[2], from_server[2];
+	struct termios tio;
+
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	mount("proc", "/proc", "proc", 0, NULL);
+	klogctl(6, NULL, 0); /* SYSLOG_ACTION_CONSOLE_OFF: no printk lines inside ours */
+	int con = open("/dev/console", O_RDWR | O_NOCTTY);
+	if (con < 0)
+		con = 0;
+	if (tcgetattr(con, &tio) == 0) {
+		cfmakeraw(&tio);
+		tcsetattr(con, TCSANOW, &tio);
+	}
+	if (pipe(to_server) || pipe(from_server))
+		goto off;
+	pid_t child = fork();
+	if (child == 0) {
+		setpgid(0, 0); /* getpgrp() of the subjects is then the server's pid, as on the host */
+		dup2(to_server[0], 0);
+		dup2(from_server[1], 1);
+		close(to_server[1]);
+		close(from_server[0]);
+		if (con > 2)
+			close(con);
+		_exit(serve(0));
+	}
+	close(to_server[0]);
+	close(from_server[1]);
+	char ready[64];
+	snprintf(ready, sizeof ready, "\n" LAB_READY " %u\n", NATIVE_AUDIT_ARCH);
+	write_full(con, ready, strlen(ready));
+	for (;;) {
+		size_t n;
+		char *req = read_hex_line(con, &n);
+		if (!req)
+			break;
+		uint32_t hdr[2];
+		int bad = n < 8;
+		if (!bad) {
+			get_words(hdr, req, 2);
+			bad = n != 8 + (size_t)hdr[1];
+		}
+		if (bad) {
+			write_full(con, "!\n", 2); /* a request that lost bytes: the host gives up */
+			free(req);
+			continue;
+		}
+		int quit = hdr[0] == OP_QUIT; /* serve() also ends at an unknown op: its pipe closes */
+		if (write_full(to_server[1], req, n)) {
+			free(req);
+			break;
+		}
+		free(req);
+		if (quit)
+			break;
+		char lenb[4];
+		if (read_full(from_server[0], lenb, 4))
+			break;
+		uint32_t len;
+		get_words(&len, lenb, 1);
+		unsigned char *body = malloc(4 + (size_t)len);
+		if (!body)
+			break;
+		memcpy(body, lenb, 4);
+		if (read_full(from_server[0], body + 4, len))
+			break;
+		write_hex_line(con, "=", body, 4 + (size_t)len);
+		free(body);
+	}
+	close(to_server[1]);
+	waitpid(child, NULL, 0);
+off:
+	sync();
+	reboot(RB_POWER_OFF);
+	for (;;)
+		pause();
+}
+
+int main(int argc, char **argv)
+{
+	if (getpid() == 1) {
+		lab_init();
+		return 0;
+	}
+	return serve(argc > 1 ? (pid_t)atoi(argv[1]) : 0);
+}

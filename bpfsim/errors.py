@@ -139,7 +139,8 @@ class ThreadSyncFailed(SeccompError):
 
 
 class KernelError(BpfsimError):
-    """The oracle could not ask the kernel: no such thread, no privilege, helper failure, timeout."""
+    """The oracle could not ask the kernel: no such thread, no privilege, helper failure, timeout,
+    or a lab guest that is not fetched or did not boot."""
 
     def __init__(self, errno: int, message: str):
         self.errno = errno

@@ -116,7 +116,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import abi
+from . import abi, guest
 from . import opcodes as op
 from .data import SeccompData
 from .errors import KernelError, KernelInstallError
@@ -141,7 +141,9 @@ HARMLESS_I386 = {20: "getpid", 64: "getppid", 224: "gettid", 65: "getpgrp",
 # sys_uretprobe forces SIGILL, sys_uprobe returns -ENXIO): how a call that skipped the filters shows.
 _RAN_OUTSIDE_A_PROBE = {335: ("signal", signals.SIGILL), 336: ("errno", errnos.ENXIO)}
 _BYPASS_IS_ALLOW = (("ALLOW", None),)  # seccomp_run_filters returns SECCOMP_RET_ALLOW without a filter
-_NO_SYSCALL_BELOW = 1024  # above every x86_64/i386/x32 table of 6.18 (all below 600)
+_NO_SYSCALL_BELOW = 1024  # above every x86_64/i386/x32/aarch64/s390x table of 6.18 (all below 600)
+_IDENTITY_CALLS = ("getpid", "getppid", "gettid", "getpgrp", "getuid", "getgid", "geteuid", "getegid")
+_GUEST_ABIS = ("aarch64", "s390x")  # the native calls of lab guests (bpfsim.guest) of those arches
 
 NOTIF_ERRNO = errnos.ENOTRECOVERABLE  # what the supervisor answers; rare enough to be seen
 
@@ -164,14 +166,20 @@ _MAX_INSN_BYTES = 24 << 20
 def _abi(call: SeccompData) -> str:
     """How the helper makes ``call``: ``"x86_64"`` with the ``syscall`` instruction (x32 calls are
     native ones with the x32 bit in nr), ``"i386"`` with ``int $0x80`` from the 64-bit subject,
-    so the filter sees AUDIT_ARCH_I386, i386 numbers and the full 64-bit registers as args."""
+    so the filter sees AUDIT_ARCH_I386, i386 numbers and the full 64-bit registers as args;
+    ``"aarch64"`` and ``"s390x"``: the native call of a lab guest of that arch (``svc``), where
+    s390x passes only the low 16 bits of the number (arch/s390/kernel/syscall.c:__do_syscall)."""
     if not isinstance(call, SeccompData):
         raise TypeError(f"a call is a SeccompData, not {type(call).__name__}")
     if call.target.arch is abi.NATIVE_ARCH:
         return "x86_64"
     if call.target.arch.name == "i386":
         return "i386"
-    raise ValueError(f"this x86_64 kernel cannot make a call with arch {call.target.name}")
+    if call.target.arch.name in _GUEST_ABIS and call.target.name == call.target.arch.name:
+        if call.target.arch.name == "s390x" and not 0 <= call.nr <= 0xFFFF:
+            raise ValueError(f"nr {call.nr}: an s390x call carries only a 16-bit number")
+        return call.target.arch.name
+    raise ValueError(f"no oracle can make a call with arch {call.target.name}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,32 +349,42 @@ def is_nonexistent(nr: int, arch: str = "x86_64") -> bool:
     return _NO_SYSCALL_BELOW <= u < abi.X32_SYSCALL_BIT or u >= abi.X32_SYSCALL_BIT + _NO_SYSCALL_BELOW
 
 
+def _harmless_table(kind: str) -> dict[int, str]:
+    """The identity calls of an arch by number (aarch64 has no getpgrp)."""
+    if kind in ("x86_64", "i386"):
+        return HARMLESS_I386 if kind == "i386" else HARMLESS_X86_64
+    from .syscalls import syscall_table
+    return {nr: name for nr, name in syscall_table(kind).items() if name in _IDENTITY_CALLS}
+
+
 def is_harmless(call: SeccompData) -> bool:
     """May this call really run in a throwaway thread if the stack allows it?"""
     kind = _abi(call)
-    table = HARMLESS_I386 if kind == "i386" else HARMLESS_X86_64
-    return call.nr in table or is_nonexistent(call.nr, kind)
+    return call.nr in _harmless_table(kind) or is_nonexistent(call.nr, kind)
 
 
-def _natural(call: SeccompData, pid: int, tid: int, ppid: int, pgrp: int) -> int | None:
+def _host_ids() -> dict[str, int]:
+    """What the credential calls return in a subject of the local helper."""
+    return {"getuid": os.getuid(), "getgid": os.getgid(), "geteuid": os.geteuid(), "getegid": os.getegid()}
+
+
+_GUEST_IDS = {"getuid": 0, "getgid": 0, "geteuid": 0, "getegid": 0}  # a lab guest's init runs as root
+
+
+def _natural(call: SeccompData, pid: int, tid: int, ppid: int, pgrp: int, ids: dict[str, int]) -> int | None:
     """What a harmless call returns when it runs; None when it is not harmless."""
     kind = _abi(call)
-    table = HARMLESS_I386 if kind == "i386" else HARMLESS_X86_64
-    name = table.get(call.nr)
+    name = _harmless_table(kind).get(call.nr)
     if name is None:
         return -errnos.ENOSYS if is_nonexistent(call.nr, kind) else None
-    return {"getpid": pid, "gettid": tid, "getppid": ppid, "getpgrp": pgrp, "getuid": os.getuid(),
-            "getgid": os.getgid(), "geteuid": os.geteuid(), "getegid": os.getegid()}[name]
+    return {"getpid": pid, "gettid": tid, "getppid": ppid, "getpgrp": pgrp, **ids}[name]
 
 
-def _observable_unguarded(call: SeccompData) -> bool:
+def _observable_unguarded(call: SeccompData, ids: dict[str, int]) -> bool:
     """Harmless, and its natural result cannot be mistaken for ERRNO|0."""
     if not is_harmless(call):
         return False
-    table = HARMLESS_I386 if _abi(call) == "i386" else HARMLESS_X86_64
-    name = table.get(call.nr)
-    ids = {"getuid": os.getuid, "getgid": os.getgid, "geteuid": os.geteuid, "getegid": os.getegid}
-    return name not in ids or ids[name]() != 0
+    return ids.get(_harmless_table(_abi(call)).get(call.nr), 1) != 0
 
 
 def _flag_list(flags, count: int) -> list[int]:
@@ -704,14 +722,20 @@ class _Job:
     traced: bool
     listener: int | None
     offset: int  # 1 when the guard is filter 0
+    ids: dict[str, int]  # what getuid() and friends return where the calls run
 
 
 class Oracle:
     """A pool of helper processes (one per CPU, at most ``workers``) answering kernel questions."""
 
     def __init__(self, workers: int | None = None, timeout: float = 20.0, *,
-                 answer_notifications: bool = True):
-        self.size = workers or max(1, min(2, os.cpu_count() or 1))
+                 answer_notifications: bool = True, kernel: str | None = None):
+        """``kernel``: the name of a lab kernel (``bpfsim.guest.LAB_KERNELS``) to ask instead of
+        the machine's own; its helper runs as the init of one qemu guest (``make lab``)."""
+        self.guest = guest.lab_kernel(kernel) if kernel is not None else None
+        self.arch = self.guest.arch if self.guest else "x86_64"
+        self.size = 1 if self.guest else workers or max(1, min(2, os.cpu_count() or 1))
+        self.ids = _GUEST_IDS if self.guest else _host_ids()
         self.timeout = timeout
         self.answer_notifications = answer_notifications  # False leaves notified threads blocked
         self._workers: list[_Worker] = []
@@ -724,10 +748,8 @@ class Oracle:
                 w.close()
             self._workers = []
         self._workers = [w for w in self._workers if w.alive()]
-        if len(self._workers) < self.size:
-            fd = _helper_fd()
-            while len(self._workers) < self.size:
-                self._workers.append(_Worker(fd))
+        while len(self._workers) < self.size:
+            self._workers.append(guest.GuestWorker(self.guest) if self.guest else _Worker(_helper_fd()))
         return self._workers
 
     def helper_pids(self) -> list[int]:
@@ -738,9 +760,9 @@ class Oracle:
 
     def instruction_pointer(self, arch: str = "x86_64") -> int:
         """seccomp_data.instruction_pointer of every call made with ``arch`` (the helper is non-PIE)."""
-        key = (_source_hash(), arch)
+        key = (guest.initrd(self.arch).name if self.guest else _source_hash(), arch)
         if key not in Oracle._ips:
-            nr = 20 if arch == "i386" else 39
+            nr = next(nr for nr, name in _harmless_table(arch).items() if name == "getpid")
             trap = _returning(abi.SECCOMP_RET_TRAP)
             Oracle._ips[key] = self.run_calls([trap], [SeccompData(nr, arch)])[0].siginfo.si_call_addr
         return Oracle._ips[key]
@@ -786,8 +808,11 @@ class Oracle:
     def _job(self, filters, calls, flags, tracer, listener, guard, other_tag: bool = False) -> _Job:
         blobs = [_filter_bytes(f) for f in filters]
         calls = list(calls)
+        native = ("x86_64", "i386") if self.arch == "x86_64" else (self.arch,)
         for call in calls:
-            _abi(call)
+            if _abi(call) not in native:
+                where = f"lab kernel {self.guest.name}" if self.guest else "this machine's kernel"
+                raise ValueError(f"{where} cannot make {_abi(call)} calls (only {', '.join(native)})")
         flags = _flag_list(flags, len(blobs))
         for fl in flags:
             _check_flags(fl)
@@ -804,7 +829,7 @@ class Oracle:
             taken = {facts.tag} | ({k & 0xFFFF for k in facts.rets if k >> 16 == 0x7FF0} if facts.rets else set())
             facts = replace(facts, tag=next(t for t in _GUARD_TAGS if t not in taken))
         if guard is None:
-            guard = not all(_observable_unguarded(c) for c in calls)
+            guard = not all(_observable_unguarded(c, self.ids) for c in calls)
         elif not guard and not all(is_harmless(c) for c in calls):
             unsafe = next(c for c in calls if not is_harmless(c))
             raise ValueError(f"refusing to run {unsafe} without the guard: it is not harmless")
@@ -812,7 +837,8 @@ class Oracle:
         if guard:
             blobs = [_guard(facts.tag)] + blobs
             flags = [0] + flags
-        return _Job(blobs, flags, calls, facts, bool(guard), bool(tracer or guard), listener, offset)
+        return _Job(blobs, flags, calls, facts, bool(guard), bool(tracer or guard), listener, offset,
+                    self.ids)
 
     def _run_payload(self, job: _Job, timeout_ms: int) -> bytes:
         opts = (1 if job.traced else 0) | (0 if self.answer_notifications else 2)
@@ -963,7 +989,7 @@ class Oracle:
                 raise KernelError(err or errnos.EIO, "the kernel refused the oracle's guard filter")
             return KernelInstallError(err, index - job.offset, guarded=job.guarded,
                                       blocked=sig if sig else None, suspended=bool(suspended))
-        pgrp = os.getpgid(server_pid)
+        pgrp = server_pid if self.guest else os.getpgid(server_pid)  # a guest's server leads its group
         out = []
         for call, rec in zip(job.calls, _RESULT.iter_unpack(body[_RUN_HEAD.size:])):
             out.append(_classify(job, call, rec, server_pid, pgrp))
@@ -1126,9 +1152,10 @@ def _classify(job: _Job, call: SeccompData, rec, server_pid: int, pgrp: int) -> 
      si_arch, _pad, si_addr, sd) = rec
     facts = job.facts
     common = dict(call=call, guarded=job.guarded, traced=job.traced,
-                  seccomp_data=SeccompData.from_bytes(sd) if flags & _RF_SD else None)
-    i386 = _abi(call) == "i386"
-    ran = None if i386 else _RAN_OUTSIDE_A_PROBE.get(call.nr)
+                  seccomp_data=SeccompData.from_bytes(sd, byteorder=call.byteorder) if flags & _RF_SD else None)
+    kind = _abi(call)
+    i386 = kind == "i386"
+    ran = _RAN_OUTSIDE_A_PROBE.get(call.nr) if kind == "x86_64" else None
     if fate == _FATE_NOT_RUN:
         raise KernelError(errnos.EIO, f"the oracle did not run {call}")
     if fate in (_FATE_THREAD, _FATE_PROCESS):
@@ -1167,7 +1194,7 @@ def _classify(job: _Job, call: SeccompData, rec, server_pid: int, pgrp: int) -> 
             return Observation(action="ENXIO_AMBIGUOUS", data=None, candidates=(*_BYPASS_IS_ALLOW, ("ERRNO", err)),
                                **base)
         return Observation(action="NOT_FILTERED", data=None, candidates=_BYPASS_IS_ALLOW, **base)
-    natural = None if job.guarded else _natural(call, pid, tid, server_pid, pgrp)
+    natural = None if job.guarded else _natural(call, pid, tid, server_pid, pgrp, job.ids)
     cands: list[tuple[str, int | None]] = []
     if natural is not None and ret == natural:
         cands += [(a, None) for a in ("LOG", "ALLOW") if facts.possible(getattr(abi, f"SECCOMP_RET_{a}"))]

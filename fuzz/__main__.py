@@ -31,17 +31,31 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", action="store_true",
                         help="random scripts of installs, clones, forks, TSYNCs and calls in a multi-threaded "
                              "process instead (--cases counts scripts of 24 steps)")
+    parser.add_argument("--kernel", metavar="LAB_KERNEL",
+                        help="fuzz against a lab kernel in a qemu guest (make lab), e.g. debian-5.10-amd64")
     args = parser.parse_args(argv)
-    reason = live.seccomp_unavailable_reason()
-    if reason:
-        print(f"fuzz: cannot ask the kernel: {reason}", file=sys.stderr)
-        return 2
+    if args.kernel:
+        from bpfsim import guest
+        if args.threads:
+            print("fuzz: --threads runs on this machine's kernel only, not with --kernel", file=sys.stderr)
+            return 2
+        try:
+            guest.lab_kernel(args.kernel)
+        except live.KernelError as failure:
+            print(f"fuzz: {failure}", file=sys.stderr)
+            return 2
+    else:
+        reason = live.seccomp_unavailable_reason()
+        if reason:
+            print(f"fuzz: cannot ask the kernel: {reason}", file=sys.stderr)
+            return 2
     if args.threads:
         return _threads(args)
     from fuzz import campaign
-    print(f"fuzzing bpfsim against {campaign.describe_machine()}", file=sys.stderr)
+    where = f"lab kernel {args.kernel} (qemu guest)" if args.kernel else campaign.describe_machine()
+    print(f"fuzzing bpfsim against {where}", file=sys.stderr)
     stats = campaign.run(args.cases, args.seed, seconds=args.minutes * 60 if args.minutes else None,
-                         save=not args.no_save, progress=_progress(sys.stderr))
+                         save=not args.no_save, progress=_progress(sys.stderr), kernel=args.kernel)
     for divergence in stats.divergences:
         print(divergence, file=sys.stderr)
     print(f"checked {stats.cases} cases, {len(stats.divergences)} divergences, {stats.rate:.0f} cases/s")

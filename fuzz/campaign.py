@@ -30,6 +30,11 @@ REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
 KERNEL_ARCHES = ("x86_64", "i386")  # the calls an x86_64 machine can make: syscall and int $0x80
 
 
+def kernel_arches(oracle: live.Oracle) -> tuple[str, ...]:
+    """The arches of the calls ``oracle`` can make: its own, and i386 beside x86_64."""
+    return KERNEL_ARCHES if oracle.arch == "x86_64" else (oracle.arch,)
+
+
 @dataclass
 class Divergence(AssertionError):
     """bpfsim and the kernel disagree on one case."""
@@ -49,7 +54,7 @@ class Divergence(AssertionError):
             lines.append(f"call {call}\n  kernel: {seen}\n  bpfsim: {said}")
             data = SeccompData(call["nr"], call["arch"], call["instruction_pointer"], call["args"])
             lines.append("bpfsim's trace:\n" + str(trace_stack(self.filters, data, threads=2, **{
-                key: self.options[key] for key in ("tracer", "listener")})))
+                key: self.options[key] for key in ("tracer", "listener", "kernel") if key in self.options})))
         return "\n".join(lines)
 
 
@@ -71,14 +76,16 @@ def check_stacks(oracle: live.Oracle, batches, *, tracer: bool, listener: int | 
     kernel_side = threading.Thread(target=lambda: asked.update(
         results=_capture(oracle.run_batch, batches, tracer=tracer, listener=listener)))
     kernel_side.start()  # the helpers work in other processes while bpfsim evaluates here
-    verdicts = [[evaluate(stack, data, tracer=tracer, listener=listener, threads=2) for data in calls]
-                for stack, calls in batches]
+    verdicts = [[evaluate(stack, data, kernel=_profile(oracle), tracer=tracer, listener=listener, threads=2)
+                 for data in calls] for stack, calls in batches]
     kernel_side.join()
     results = asked["results"]
     if isinstance(results, BaseException):
         raise results
     for (stack, calls), result, said in zip(batches, results, verdicts):
         options = {"tracer": tracer, "listener": listener}
+        if oracle.guest:
+            options["kernel"] = oracle.guest.name
         if isinstance(result, live.KernelInstallError):
             raise Divergence("install", stack, options={**options, "kernel_errno": result.errno,
                                                         "index": result.index})
@@ -99,12 +106,19 @@ def check_verifier(oracle: live.Oracle, programs: list[Program], stats: Stats) -
     for prog, seen in zip(programs, kernel_errnos):
         stats.programs += 1
         try:
-            verify(prog)
+            verify(prog, kernel=_profile(oracle))
             said = None
         except VerifyError as refused:
             said = refused.errno
         if said != seen:
-            raise Divergence("verifier", [prog], kernel=[{"errno": seen}], bpfsim=[{"errno": said}])
+            options = {"kernel": oracle.guest.name} if oracle.guest else {}
+            raise Divergence("verifier", [prog], kernel=[{"errno": seen}], bpfsim=[{"errno": said}],
+                             options=options)
+
+
+def _profile(oracle: live.Oracle) -> str | None:
+    """The ``kernel=`` bpfsim models for the oracle's kernel: a lab guest's name, else the newest."""
+    return oracle.guest.name if oracle.guest else None
 
 
 def _capture(function, *args, **kwargs):
@@ -129,18 +143,22 @@ def _calls(rng: random.Random, stack, count: int, ips: dict) -> list[SeccompData
     near = gen.constants(stack)
     calls = []
     for _ in range(count):
-        arch = "i386" if rng.random() < 0.2 else "x86_64"
-        calls.append(gen.random_seccomp_data(rng, near, arch, instruction_pointer=ips[arch]))
+        arch = ("i386" if rng.random() < 0.2 else "x86_64") if "i386" in ips else next(iter(ips))
+        data = gen.random_seccomp_data(rng, near, arch, instruction_pointer=ips[arch])
+        if arch == "s390x":  # svc passes 16 bits of the number (arch/s390/kernel/syscall.c)
+            data = data.replace(nr=data.nr & 0xFFFF)
+        calls.append(data)
     return calls
 
 
 def run(cases: int, seed: int, *, seconds: float | None = None, stacks_per_example: int = 8,
-        calls_per_stack: int = 512, save: bool = True, progress=None) -> Stats:
+        calls_per_stack: int = 512, save: bool = True, progress=None, kernel: str | None = None) -> Stats:
     """Check at least ``cases`` (stack, input) cases, or run for ``seconds``; never raise on a
-    divergence: shrink it, save it, and go on with the next seed."""
+    divergence: shrink it, save it, and go on with the next seed. ``kernel``: a lab kernel's name
+    (``make lab``) to fuzz against instead of this machine's."""
     stats = Stats()
-    oracle = live.Oracle()
-    ips = {arch: oracle.instruction_pointer(arch) for arch in KERNEL_ARCHES}
+    oracle = live.Oracle(kernel=kernel, timeout=120) if kernel else live.Oracle()
+    ips = {arch: oracle.instruction_pointer(arch) for arch in kernel_arches(oracle)}
     deadline = None if seconds is None else stats.started + seconds
     round_seed = seed
 
@@ -198,15 +216,22 @@ def save_regression(divergence: Divergence, root: Path = REGRESSIONS) -> Path:
     target.mkdir(parents=True)
     for i, prog in enumerate(divergence.filters):
         (target / f"{i}.bpf").write_bytes(prog.to_bytes())
-    case = {"kind": divergence.kind, "kernel": platform.release(), "options": divergence.options,
+    kernel = divergence.options.get("kernel") or platform.release()
+    case = {"kind": divergence.kind, "kernel": kernel, "options": divergence.options,
             "calls": divergence.calls, "kernel_saw": divergence.kernel, "bpfsim_said": divergence.bpfsim}
     (target / "case.json").write_text(json.dumps(case, indent=1) + "\n")
-    (target / "SOURCE").write_text(f"origin: python -m fuzz on Linux {platform.release()}\n"
+    (target / "SOURCE").write_text(f"origin: python -m fuzz on Linux {kernel}\n"
                                    f"filters: {len(divergence.filters)} in install order (0.bpf oldest)\n")
     return target
 
 
 def _symptom(divergence: Divergence) -> str:
+    """What went wrong, and on which lab kernel when it was not this machine's."""
+    where = f"-on-{divergence.options['kernel']}" if divergence.options.get("kernel") else ""
+    return _what_went_wrong(divergence) + where
+
+
+def _what_went_wrong(divergence: Divergence) -> str:
     if divergence.kind == "verifier":
         seen, said = divergence.kernel[0]["errno"], divergence.bpfsim[0]["errno"]
         name = lambda e: "accepts" if e is None else errno.errorcode.get(e, str(e)).lower()

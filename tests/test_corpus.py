@@ -19,7 +19,7 @@ from bpfsim import Action, FilterChain, Program, SeccompData, SeccompError, eval
 from bpfsim.semantics import converted_length
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-SPECIAL = {"all_instructions", "regressions"}
+SPECIAL = {"all_instructions", "regressions", "lab"}  # lab: tests/test_lab_corpus.py
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*(-[a-z0-9][a-z0-9_.]*)+$")
 MAX_INSNS_PER_PATH = (1 << 18) // 8  # kernel/seccomp.c
 SYS_SECCOMP = 1  # si_code of a seccomp SIGSYS (include/uapi/asm-generic/siginfo.h)

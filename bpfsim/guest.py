@@ -1,0 +1,277 @@
+"""Lab guests: the kernel oracle's helper as the ``/init`` of a qemu guest running another kernel.
+
+``bpfsim.kernel.Oracle(kernel="debian-6.1-amd64")`` asks a Debian kernel booted under qemu's TCG
+(no KVM needed) instead of the machine's own: the same helper (``_oracle.c``), compiled
+statically for the guest's arch, serves the same requests; only the channel differs. The guest's
+console is the channel (no network, no modules): a request goes in as one line of hex, a reply
+comes back as ``=`` and one line of hex, so kernel log noise and console drivers (8250, PL011,
+SCLP) cannot corrupt it unseen; ``zNN`` stands for NN zero bytes (records are mostly zeros and
+an emulated UART is slow). ``LAB_KERNELS`` lists the kernels the lab knows, one line each;
+``make lab`` (lab/lab.py) fetches them into the lab directory (``$BPFSIM_LAB``, default
+``~/.cache/bpfsim-lab``) and checks that each boots.
+"""
+
+from __future__ import annotations
+
+import errno as errnos
+import hashlib
+import os
+import re
+import select
+import shutil
+import struct
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import KernelError
+
+__all__ = ["LabKernel", "LAB_KERNELS", "lab_kernel", "lab_dir", "initrd", "GuestWorker", "DEB_ARCH"]
+
+DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "s390x": "s390x"}
+CROSS_CC = {"x86_64": "x86_64-linux-gnu-gcc", "aarch64": "aarch64-linux-gnu-gcc", "s390x": "s390x-linux-gnu-gcc"}
+_READY = b"BPFSIM-LAB-READY"
+_OP_QUIT = 4
+_ZERO_RUN = re.compile(rb"(?:00){2,255}")
+
+
+def encode_line(data: bytes) -> bytes:
+    """Hex with each run of 2 to 255 zero bytes as ``zNN`` (the helper's lab_init reads this)."""
+    text = data.hex().encode()
+    # A run must start on a byte boundary: only even positions of the hex text are bytes.
+    out, last = [], 0
+    for match in _ZERO_RUN.finditer(text):
+        start = match.start() + (match.start() & 1)
+        run = (match.end() - start) // 2
+        if run < 2:
+            continue
+        out += [text[last:start], b"z%02x" % run]
+        last = start + 2 * run
+    out.append(text[last:])
+    return b"".join(out)
+
+
+def decode_line(text: bytes) -> bytes:
+    """The inverse of ``encode_line``; ValueError on anything else."""
+    parts = text.split(b"z")
+    out = [bytes.fromhex(parts[0].decode("ascii"))]
+    for part in parts[1:]:
+        out += [bytes(int(part[:2], 16)), bytes.fromhex(part[2:].decode("ascii"))]
+    return b"".join(out)
+
+
+@dataclass(frozen=True)
+class LabKernel:
+    """A Debian kernel package the lab boots: ``name`` is what ``Oracle(kernel=...)`` takes."""
+
+    name: str
+    arch: str  # bpfsim's arch name of the guest (its native seccomp arch)
+    package: str  # Debian binary package
+    deb_version: str  # exact version: the security suites drop superseded ones
+
+    @property
+    def version(self) -> str:
+        """The upstream kernel version, e.g. ``6.1.192``."""
+        return self.deb_version.split("-")[0]
+
+    @property
+    def apt_spec(self) -> str:
+        """``package:arch=version`` for ``apt-get download``."""
+        return f"{self.package}:{DEB_ARCH[self.arch]}={self.deb_version}"
+
+    def directory(self) -> Path:
+        return lab_dir() / "kernels" / self.name
+
+    def image(self) -> Path:
+        """What qemu boots: the ELF vmlinux on x86_64 (qemu's PVH entry, 2x faster), else vmlinuz."""
+        return self.directory() / ("vmlinux" if self.arch == "x86_64" else "vmlinuz")
+
+
+# Adding a kernel is one line. Versions checked with apt-cache madison (2026-12); no s390x 5.10
+# or 6.12 kernel is downloadable from Debian's archive.
+LAB_KERNELS = {k.name: k for k in (
+    LabKernel("debian-5.10-amd64", "x86_64", "linux-image-5.10.0-46-amd64", "5.10.262-1"),
+    LabKernel("debian-6.1-amd64", "x86_64", "linux-image-6.1.0-57-amd64", "6.1.192-3"),
+    LabKernel("debian-6.12-amd64", "x86_64", "linux-image-6.12.117+deb13-amd64", "6.12.117-1"),
+    LabKernel("debian-5.10-arm64", "aarch64", "linux-image-5.10.0-32-arm64", "5.10.223-1"),
+    LabKernel("debian-6.1-arm64", "aarch64", "linux-image-6.1.0-57-arm64", "6.1.192-3"),
+    LabKernel("debian-6.12-arm64", "aarch64", "linux-image-6.12.117+deb13-arm64", "6.12.117-1"),
+    LabKernel("debian-6.1-s390x", "s390x", "linux-image-6.1.0-50-s390x", "6.1.176-1"),
+)}
+
+
+def lab_dir() -> Path:
+    """Where the lab keeps packages, kernels and initramfs images (never inside the checkout)."""
+    return Path(os.environ.get("BPFSIM_LAB") or Path.home() / ".cache" / "bpfsim-lab")
+
+
+def lab_kernel(name: str) -> LabKernel:
+    """The lab kernel called ``name``, checked to be fetched; KernelError otherwise."""
+    try:
+        found = LAB_KERNELS[name]
+    except KeyError:
+        raise KernelError(errnos.ENOENT, f"no lab kernel {name!r} (known: {', '.join(LAB_KERNELS)})") from None
+    if not found.image().exists():
+        raise KernelError(errnos.ENOENT, f"lab kernel {name} is not fetched: run `make lab` ({found.image()})")
+    return found
+
+
+# ------------------------------------------------------------------------------ the initramfs
+
+def _compiler(arch: str) -> str | None:
+    """The cross compiler for ``arch`` (the host's own gcc for x86_64 when it has no prefix)."""
+    found = shutil.which(CROSS_CC[arch])
+    if found is None and arch == "x86_64" and os.uname().machine == "x86_64":
+        found = shutil.which("gcc")
+    return found
+
+
+def _newc(entries: list[tuple[str, int, int, bytes]]) -> bytes:
+    """A ``newc`` cpio archive (the initramfs format) of (name, mode, rdev, data) entries."""
+    out = []
+    for ino, (name, mode, rdev, data) in enumerate(entries + [("TRAILER!!!", 0, 0, b"")], 1):
+        raw = name.encode() + b"\0"
+        fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev >> 8, rdev & 0xFF, len(raw), 0)
+        head = b"070701" + b"".join(b"%08X" % f for f in fields) + raw
+        out += [head, b"\0" * (-len(head) % 4), data, b"\0" * (-len(data) % 4)]
+    return b"".join(out)
+
+
+def initrd(arch: str) -> Path:
+    """The initramfs whose /init is the helper built statically for ``arch`` from this source."""
+    source = Path(__file__).with_name("_oracle.c")
+    text = source.read_bytes()
+    path = lab_dir() / "initrd" / f"oracle-{arch}-{hashlib.sha256(text).hexdigest()[:16]}.cpio"
+    if path.exists():
+        return path
+    cc = _compiler(arch)
+    if cc is None:
+        raise KernelError(errnos.ENOENT, f"no {CROSS_CC[arch]} to build the {arch} guest helper: run `make lab`")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        exe = Path(tmp) / "init"
+        done = subprocess.run([cc, "-static", "-O2", "-fno-stack-protector", "-o", str(exe), str(source)],
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode:
+            raise KernelError(errnos.ENOEXEC, f"cannot build the {arch} guest helper: {done.stderr.strip()[-500:]}")
+        entries = [("dev", 0o40755, 0, b""), ("proc", 0o40755, 0, b""),
+                   ("dev/console", 0o20600, 5 << 8 | 1, b""), ("init", 0o100755, 0, exe.read_bytes())]
+        part = Path(tmp) / "initrd.cpio"
+        part.write_bytes(_newc(entries))
+        os.replace(part, path)
+    return path
+
+
+# ------------------------------------------------------------------------------ booting
+
+def qemu_command(kernel: LabKernel, initramfs: Path) -> list[str]:
+    """qemu under TCG (the host's /dev/kvm cannot run stock kernels), one vCPU, console on stdio."""
+    common = ["-m", "512", "-smp", "1", "-no-reboot", "-kernel", str(kernel.image()),
+              "-initrd", str(initramfs)]
+    quiet = "panic=-1 quiet loglevel=1"
+    if kernel.arch == "x86_64":
+        return ["qemu-system-x86_64", "-accel", "tcg", "-display", "none", "-nodefaults",
+                "-serial", "stdio", *common, "-append", f"console=ttyS0 {quiet}"]
+    if kernel.arch == "aarch64":
+        return ["qemu-system-aarch64", "-M", "virt", "-cpu", "max,pauth-impdef=on", "-display", "none",
+                "-nodefaults", "-serial", "stdio", *common, "-append", f"console=ttyAMA0 {quiet}"]
+    return ["qemu-system-s390x", "-M", "s390-ccw-virtio", "-nographic", *common, "-append", quiet]
+
+
+class GuestWorker:
+    """One booted guest, driven like a local helper process (``kernel._Worker``'s interface)."""
+
+    boot_timeout = 300.0  # TCG on a busy 2-core machine: 2-15 s usually
+
+    def __init__(self, kernel: LabKernel):
+        self.kernel = kernel
+        command = qemu_command(kernel, initrd(kernel.arch))
+        if shutil.which(command[0]) is None:
+            raise KernelError(errnos.ENOENT, f"no {command[0]} to boot {kernel.name}: run `make lab`")
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, close_fds=True)
+        self.wfd = self.proc.stdin.fileno()
+        self.rfd = self.proc.stdout.fileno()
+        os.set_blocking(self.rfd, False)
+        self.busy = False
+        self.owner = os.getpid()
+        self._buffer = b""
+        try:
+            self._line(time.monotonic() + self.boot_timeout, lambda line: _READY in line, "boot")
+        except KernelError:
+            self.close(force=True)
+            raise
+
+    def _line(self, deadline: float, wanted, what: str) -> bytes:
+        """The next console line ``wanted`` accepts; other lines are kernel noise and skipped."""
+        poller = select.poll()
+        poller.register(self.rfd, select.POLLIN)
+        while True:
+            while b"\n" in self._buffer:
+                line, self._buffer = self._buffer.split(b"\n", 1)
+                if line.startswith(b"!"):
+                    self._fail(errnos.EIO, "a request reached the guest incomplete")
+                if wanted(line):
+                    return line
+            left = deadline - time.monotonic()
+            if left <= 0 or not poller.poll(int(left * 1000)):
+                if time.monotonic() >= deadline:
+                    self._fail(errnos.ETIMEDOUT, f"guest {self.kernel.name} did not {what} in time")
+                continue
+            chunk = os.read(self.rfd, 1 << 20)
+            if not chunk:
+                self._fail(errnos.EPIPE, f"guest {self.kernel.name} stopped (qemu exited {self.proc.poll()})")
+            self._buffer += chunk
+
+    def send(self, op: int, payload: bytes, deadline: float) -> None:
+        line = encode_line(struct.pack("<II", op, len(payload)) + payload) + b"\n"
+        try:
+            self.proc.stdin.write(line)
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            self._fail(errnos.EPIPE, f"guest {self.kernel.name} stopped")
+        self.busy = True
+
+    def recv(self, deadline: float) -> bytes:
+        line = self._line(deadline, lambda line: line.startswith(b"="), "answer")
+        try:
+            reply = decode_line(line[1:].strip())
+        except (ValueError, UnicodeDecodeError):
+            self._fail(errnos.EIO, f"guest {self.kernel.name} sent a garbled reply")
+        if len(reply) < 4 or struct.unpack_from("<I", reply)[0] != len(reply) - 4:
+            self._fail(errnos.EIO, f"guest {self.kernel.name} sent a reply of the wrong length")
+        self.busy = False
+        return reply[4:]
+
+    def _timeout(self, deadline: float) -> None:
+        if time.monotonic() >= deadline:
+            self._fail(errnos.ETIMEDOUT, f"guest {self.kernel.name} did not answer in time")
+
+    def _fail(self, errno: int, message: str):
+        self.close(force=True)
+        raise KernelError(errno, message)
+
+    def alive(self) -> bool:
+        return os.getpid() == self.owner and self.proc.poll() is None
+
+    def close(self, force: bool = False) -> None:
+        """Power the guest off (QUIT makes its init call reboot(RB_POWER_OFF)), or kill qemu."""
+        if os.getpid() != self.owner:
+            return
+        if self.proc.poll() is None and not force:
+            try:
+                self.proc.stdin.write(struct.pack("<II", _OP_QUIT, 0).hex().encode() + b"\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass

@@ -1,0 +1,242 @@
+"""Record what a lab kernel decides: ``corpus/lab/<kernel>.json.xz`` (``make corpus-record KERNEL=...``).
+
+The kernel is a qemu guest (``make lab``, bpfsim.guest) asked through ``bpfsim.kernel.Oracle``.
+What is recorded, for the guest's arch:
+
+- the corpus's real filters of that arch (KERNEL_CORPUS), each with every syscall number of the
+  arch and the argument vectors aimed at its constants (tools/record_corpus.py ``inputs``);
+- random stacks (bpfsim.strategies, derandomized: the same stacks on every kernel) with every
+  action, unknown return values, ``RET A``, tracer and listener variants, and calls aimed at
+  their constants; the first few also with every syscall number of the arch;
+- each program of those stacks and generated invalid programs alone (seccomp(2)'s errno);
+- filter flags, alone and combined, and the per-thread instruction budget.
+
+bpfsim only chooses inputs; every expected verdict is the guest kernel's. tests/test_lab_corpus.py
+replays all of it against bpfsim with the kernel's version and arch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+import lzma
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+
+import record_corpus as grid  # noqa: E402
+from bpfsim import Program, SeccompData, abi, guest, kernel  # noqa: E402
+from bpfsim import strategies as gen  # noqa: E402
+
+LAB_CORPUS = grid.CORPUS / "lab"
+KERNEL_CORPUS = {  # corpus directories holding real filters of each arch
+    "x86_64": ("moby-default-x86_64", "firejail-default", "systemd-system-service"),
+    "aarch64": ("moby-default-aarch64",),
+    "s390x": (),  # the corpus has no s390x filter yet
+}
+RANDOM_STACKS = {"x86_64": 120, "aarch64": 300, "s390x": 320}  # about 20,000 verdicts in all per kernel
+CALLS_PER_STACK = 64
+SWEPT_STACKS = 6  # random stacks that also get every syscall number of the arch
+INVALID_PROGRAMS = 160
+FLAGS = (  # include/uapi/linux/seccomp.h; TSYNC would also filter the oracle's own main thread
+    0, abi.SECCOMP_FILTER_FLAG_LOG, abi.SECCOMP_FILTER_FLAG_SPEC_ALLOW, abi.SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    abi.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+    abi.SECCOMP_FILTER_FLAG_NEW_LISTENER | abi.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+    abi.SECCOMP_FILTER_FLAG_LOG | abi.SECCOMP_FILTER_FLAG_SPEC_ALLOW, 1 << 6, 1 << 7, 1 << 31,
+)
+ALLOW = bytes.fromhex("060000000000ff7f")
+
+
+def derandomized(strategy, count: int) -> list:
+    """``count`` examples of a hypothesis strategy, the same ones on every run."""
+    found = []
+
+    @settings(max_examples=count, database=None, derandomize=True, phases=(Phase.generate,),
+              suppress_health_check=list(HealthCheck), deadline=None)
+    @given(strategy)
+    def collect(example):
+        if len(found) < count:
+            found.append(example)
+
+    collect()
+    return found
+
+
+class Recording:
+    """The recording being built: programs by index, stacks with their cases, installs."""
+
+    def __init__(self, lab: guest.LabKernel, oracle: kernel.Oracle):
+        self.lab, self.oracle = lab, oracle
+        self.filters: list[str] = []
+        self.index: dict[str, int] = {}
+        self.stacks: list[dict] = []
+        self.ips = {arch: oracle.instruction_pointer(arch) for arch in self.arches}
+        self.verdicts = 0
+
+    @property
+    def arches(self) -> tuple[str, ...]:
+        return ("x86_64", "i386") if self.lab.arch == "x86_64" else (self.lab.arch,)
+
+    def ref(self, blob: bytes) -> int:
+        key = blob.hex()
+        if key not in self.index:
+            self.index[key] = len(self.filters)
+            self.filters.append(key)
+        return self.index[key]
+
+    def record_stack(self, origin: str, blobs: list[bytes], calls: list[tuple[str, int, tuple]], *,
+                     tracer: bool = False, listener: int | None = None) -> None:
+        chunk = 16384
+        items = [(blobs, [SeccompData(nr, arch, args=args) for arch, nr, args in calls[i:i + chunk]])
+                 for i in range(0, len(calls), chunk)]
+        cases = []
+        for (_, batch), outcomes in zip(items, self.oracle.run_batch(items, tracer=tracer, listener=listener)):
+            if isinstance(outcomes, BaseException):
+                raise outcomes
+            for call, outcome in zip(batch, outcomes):
+                nr, arch = call.nr & 0xFFFFFFFF, abi.arch_name(call.arch)
+                grid.check_siginfo(outcome, arch, nr, self.ips[arch])
+                args = list(call.args)
+                while args and not args[-1]:
+                    args.pop()
+                cases.append([arch, nr, args, grid.expectation(outcome)])
+        self.stacks.append({"origin": origin, "filters": [self.ref(b) for b in blobs], "tracer": tracer,
+                            "listener": listener, "cases": cases})
+        self.verdicts += len(cases)
+
+
+def random_calls(rng: random.Random, programs: list[Program], arches, ips, count: int) -> list[tuple]:
+    near = gen.constants(programs)
+    out = []
+    for _ in range(count):
+        arch = rng.choice(arches)
+        data = gen.random_seccomp_data(rng, near, arch, instruction_pointer=ips[arch])
+        nr = data.nr & 0xFFFF if arch == "s390x" else data.nr  # svc passes 16 bits
+        out.append((arch, nr, data.args))
+    return out
+
+
+def record(name: str, progress=print) -> Path:
+    lab = guest.lab_kernel(name)
+    started = time.monotonic()
+    with kernel.Oracle(kernel=name, timeout=120) as oracle:
+        rec = Recording(lab, oracle)
+        for directory in KERNEL_CORPUS[lab.arch]:
+            files = grid.stack_files(grid.CORPUS / directory)
+            programs = [Program.from_bytes(p.read_bytes(), name=str(p)) for p in files]
+            calls = grid.inputs(programs, rec.ips, lab.arch)
+            rec.record_stack(directory, [p.read_bytes() for p in files], calls)
+            progress(f"{name}: corpus {directory}: {len(calls)} verdicts")
+        rng = random.Random(12)
+        stacks = derandomized(gen.filter_stacks(1, 4), RANDOM_STACKS[lab.arch])
+        for i, stack in enumerate(stacks):
+            calls = random_calls(rng, stack, rec.arches, rec.ips, CALLS_PER_STACK)
+            if i < SWEPT_STACKS:
+                calls += [(arch, nr, ()) for arch, nr in grid.base_calls(lab.arch)]
+            tracer, listener = bool(i & 1), (0 if i & 2 else None)
+            try:
+                rec.record_stack("random", [p.to_bytes() for p in stack], calls, tracer=tracer, listener=listener)
+            except kernel.KernelInstallError as refused:
+                raise RuntimeError(f"random stack {i} was refused: {refused}") from None
+            if i % 40 == 39:
+                progress(f"{name}: {i + 1} random stacks, {rec.verdicts} verdicts so far")
+        programs = [p for stack in stacks for p in stack] + derandomized(gen.invalid_programs(), INVALID_PROGRAMS)
+        blobs = [p.to_bytes() for p in programs]
+        alone = [[rec.ref(b), errno] for b, errno in zip(blobs, oracle.check_programs(blobs))]
+        installs = []
+        for flags in FLAGS:
+            installs.append({"filters": [rec.ref(ALLOW)], "flags": [flags],
+                             "refused": oracle.install_error([ALLOW], flags)})
+        listeners = [abi.SECCOMP_FILTER_FLAG_NEW_LISTENER] * 2
+        installs.append({"filters": [rec.ref(ALLOW)] * 2, "flags": listeners,
+                         "refused": oracle.install_error([ALLOW, ALLOW], listeners)})
+        budget = {}
+        for blob in [ALLOW, *(b for b in blobs[:8] if len(b) > 8)]:
+            budget[rec.ref(blob)] = grid.copies_accepted(blob, oracle)
+        progress(f"{name}: {len(alone)} programs alone, {len(installs)} flag installs, budget of {len(budget)} filters")
+    doc = {
+        "kernel": name, "version": lab.version, "arch": lab.arch, "package": lab.apt_spec,
+        "recorded_by": "tools/record_lab.py through bpfsim.kernel.Oracle(kernel=...) in a qemu guest "
+                       "(guard filter around unsafe calls)",
+        "instruction_pointer": rec.ips, "threads": 2,
+        "case": "[arch, nr as u32, args (trailing zeros dropped), verdicts the kernel admits]",
+        "verdicts": rec.verdicts, "filters": rec.filters, "stacks": rec.stacks, "alone": alone,
+        "installs": installs, "copies_accepted": budget,
+    }
+    LAB_CORPUS.mkdir(exist_ok=True)
+    target = LAB_CORPUS / f"{name}.json.xz"
+    text = json.dumps(doc, separators=(",", ":")).replace('],["', '],\n["')
+    target.write_bytes(lzma.compress(text.encode(), preset=9 | lzma.PRESET_EXTREME))
+    progress(f"{name}: {rec.verdicts} verdicts in {target} ({target.stat().st_size // 1024} KiB, "
+             f"{time.monotonic() - started:.0f} s)")
+    return target
+
+
+def differences(path: Path) -> tuple[dict, Counter]:
+    """A recording, and where its kernel's answers differ from 6.18's (bpfsim's default kernel):
+    the differences the recording shows, each of which the kernel profile must model."""
+    from bpfsim import FilterChain, SeccompError, evaluate
+    from bpfsim.syscalls import syscall_name
+    recorded = json.loads(lzma.decompress(path.read_bytes()))
+    found: Counter = Counter()
+    progs = lambda refs: [Program.from_bytes(bytes.fromhex(recorded["filters"][i])) for i in refs]
+    for stack in recorded["stacks"]:
+        stack_programs = progs(stack["filters"])
+        for arch, nr, args, expect in stack["cases"]:
+            data = SeccompData(nr - (1 << 32) if nr >= 1 << 31 else nr, arch,
+                               recorded["instruction_pointer"][arch], args)
+            verdict = evaluate(stack_programs, data, tracer=stack["tracer"], listener=stack["listener"],
+                               threads=recorded["threads"])
+            if not _agrees(verdict, expect):
+                found[f"{arch} {syscall_name(nr, arch) or nr}: {expect} (6.18: {verdict.action.name})"] += 1
+    for install in recorded["installs"]:
+        chain, said = FilterChain(), None
+        for index, (prog, flags) in enumerate(zip(progs(install["filters"]), install["flags"])):
+            try:
+                chain.attach(prog, flags)
+            except SeccompError as refused:
+                said = [index, refused.errno]
+                break
+        if said != install["refused"]:
+            found[f"flags {'+'.join(hex(f) for f in install['flags'])}: {install['refused']} (6.18: {said})"] += 1
+    return recorded, found
+
+
+def _agrees(verdict, expect: str) -> bool:
+    """tests/test_corpus.py's comparison of a verdict with a recorded expectation."""
+    from test_corpus import agrees
+    return agrees(verdict, expect)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kernels", nargs="*", help=f"lab kernels ({', '.join(guest.LAB_KERNELS)})")
+    parser.add_argument("--differences", action="store_true",
+                        help="for each recording, where its kernel's answers differ from 6.18's")
+    opts = parser.parse_args(argv)
+    if opts.differences:
+        for path in sorted(LAB_CORPUS.glob("*.json.xz")):
+            recorded, found = differences(path)
+            print(f"{recorded['kernel']} ({recorded['arch']}, {recorded['version']}): {recorded['verdicts']} verdicts")
+            for what, count in found.most_common():
+                print(f"  {count:6}  {what}")
+        return 0
+    try:
+        for name in opts.kernels:
+            record(name, progress=lambda line: print(line, flush=True))
+    except kernel.KernelError as failure:
+        print(f"record_lab: {failure}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
