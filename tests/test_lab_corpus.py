@@ -1,0 +1,100 @@
+"""The lab's recordings: every verdict a guest kernel gave (corpus/lab/*.json.xz, written by
+tools/record_lab.py in qemu guests) must be bpfsim's for that kernel's version and arch.
+
+Needs no qemu: the recordings are the kernels' answers. Only what the kernel made observable is
+compared (LOG and ALLOW are one observation), as in tests/test_corpus.py.
+"""
+
+import json
+import lzma
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from bpfsim import FilterChain, Program, SeccompData, SeccompError, VerifyError, evaluate, verify
+from bpfsim.verifier import converted_length
+from tests.test_corpus import MAX_INSNS_PER_PATH, agrees
+
+LAB = Path(__file__).resolve().parent.parent / "corpus" / "lab"
+RECORDINGS = sorted(LAB.glob("*.json.xz"))
+IDS = [p.name.removesuffix(".json.xz") for p in RECORDINGS]
+
+
+@lru_cache(maxsize=None)
+def load(path: Path) -> dict:
+    return json.loads(lzma.decompress(path.read_bytes()))
+
+
+def programs(recording: dict, refs: list[int]) -> list[Program]:
+    return [Program.from_bytes(bytes.fromhex(recording["filters"][i])) for i in refs]
+
+
+def test_the_lab_recorded_enough_kernels_and_arches():
+    """Issue #12: at least 5 guest kernels across x86_64, aarch64 and s390x, 20,000 verdicts each."""
+    recorded = [load(p) for p in RECORDINGS]
+    assert len(recorded) >= 5
+    assert {r["arch"] for r in recorded} == {"x86_64", "aarch64", "s390x"}
+    assert all(r["verdicts"] >= 20_000 for r in recorded), [(r["kernel"], r["verdicts"]) for r in recorded]
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=IDS)
+def test_bpfsim_gives_every_verdict_the_lab_kernel_gave(path):
+    recorded = load(path)
+    ips = recorded["instruction_pointer"]
+    wrong, total = [], 0
+    for stack in recorded["stacks"]:
+        progs = programs(recorded, stack["filters"])
+        options = dict(kernel=recorded["kernel"], tracer=stack["tracer"], listener=stack["listener"],
+                       threads=recorded["threads"])
+        for arch, nr, args, expect in stack["cases"]:
+            total += 1
+            data = SeccompData(nr - (1 << 32) if nr >= 1 << 31 else nr, arch, ips[arch], args)
+            verdict = evaluate(progs, data, **options)
+            if not agrees(verdict, expect):
+                wrong.append(f"{stack['origin']} {arch} nr={nr:#x} args={[hex(a) for a in args]} {options}: "
+                             f"kernel {expect}, bpfsim {verdict!r}")
+    assert total == recorded["verdicts"]
+    assert not wrong, f"{len(wrong)} of {total} disagree:\n" + "\n".join(wrong[:20])
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=IDS)
+def test_bpfsim_accepts_and_refuses_each_program_as_the_lab_kernel_did(path):
+    recorded = load(path)
+    wrong = []
+    for ref, seen in recorded["alone"]:
+        prog = programs(recorded, [ref])[0]
+        try:
+            verify(prog, kernel=recorded["kernel"])
+            said = None
+        except VerifyError as refused:
+            said = refused.errno
+        if said != seen:
+            wrong.append(f"{prog.to_bytes().hex()}: kernel {seen}, bpfsim {said}")
+    assert not wrong, "\n".join(wrong[:20])
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=IDS)
+def test_bpfsim_attaches_with_each_flag_as_the_lab_kernel_did(path):
+    recorded = load(path)
+    wrong = []
+    for install in recorded["installs"]:
+        chain, said = FilterChain(kernel=recorded["kernel"]), None
+        for index, (prog, flags) in enumerate(zip(programs(recorded, install["filters"]), install["flags"])):
+            try:
+                chain.attach(prog, flags)
+            except SeccompError as refused:
+                said = [index, refused.errno]
+                break
+        if said != install["refused"]:
+            wrong.append(f"flags {[hex(f) for f in install['flags']]}: kernel {install['refused']}, bpfsim {said}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=IDS)
+def test_as_many_copies_fit_on_a_thread_as_the_lab_kernel_took(path):
+    """kernel/seccomp.c:seccomp_attach_filter: lengths after the cBPF→eBPF conversion, +4 each."""
+    recorded = load(path)
+    for ref, (accepted, _errno) in recorded["copies_accepted"].items():
+        size = converted_length(programs(recorded, [int(ref)])[0])
+        assert size + (accepted - 1) * (size + 4) <= MAX_INSNS_PER_PATH < size + accepted * (size + 4)
