@@ -194,6 +194,7 @@ class GuestWorker:
                                      stderr=subprocess.DEVNULL, close_fds=True)
         self.wfd = self.proc.stdin.fileno()
         self.rfd = self.proc.stdout.fileno()
+        os.set_blocking(self.wfd, False)
         os.set_blocking(self.rfd, False)
         self.busy = False
         self.owner = os.getpid()
@@ -226,12 +227,19 @@ class GuestWorker:
             self._buffer += chunk
 
     def send(self, op: int, payload: bytes, deadline: float) -> None:
-        line = encode_line(struct.pack("<II", op, len(payload)) + payload) + b"\n"
-        try:
-            self.proc.stdin.write(line)
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            self._fail(errnos.EPIPE, f"guest {self.kernel.name} stopped")
+        view = memoryview(encode_line(struct.pack("<II", op, len(payload)) + payload) + b"\n")
+        poller = select.poll()
+        poller.register(self.wfd, select.POLLOUT)
+        while view:
+            try:
+                view = view[os.write(self.wfd, view):]
+                continue
+            except BlockingIOError:
+                pass
+            except BrokenPipeError:
+                self._fail(errnos.EPIPE, f"guest {self.kernel.name} stopped")
+            if not poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+                self._timeout(deadline)
         self.busy = True
 
     def recv(self, deadline: float) -> bytes:
@@ -262,8 +270,8 @@ class GuestWorker:
             return
         if self.proc.poll() is None and not force:
             try:
-                self.proc.stdin.write(struct.pack("<II", _OP_QUIT, 0).hex().encode() + b"\n")
-                self.proc.stdin.flush()
+                os.set_blocking(self.wfd, True)
+                os.write(self.wfd, encode_line(struct.pack("<II", _OP_QUIT, 0)) + b"\n")
                 self.proc.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):
                 pass

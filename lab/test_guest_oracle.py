@@ -9,9 +9,13 @@ the last test then replays a sample of that kernel's recorded corpus live.
 """
 
 import errno
+import json
+import lzma
 import os
 import signal
 import struct
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +23,9 @@ from bpfsim import abi, guest
 from bpfsim import SeccompData
 from bpfsim.kernel import KernelInstallError, NOTIF_ERRNO, Oracle
 from bpfsim.syscalls import syscall_table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from record_corpus import expectation  # noqa: E402  (the recorder's own rendering of an observation)
 
 DEFAULT = "debian-5.10-amd64,debian-6.12-arm64,debian-6.1-s390x"
 KERNELS = os.environ.get("BPFSIM_LAB_KERNELS", DEFAULT).split(",")
@@ -143,3 +150,18 @@ def test_install_errors(lab):
     assert lab.oracle.check_programs([ret(0) * 4096, ret(0) * 4097]) == [None, errno.EINVAL]
     flags = [abi.SECCOMP_FILTER_FLAG_NEW_LISTENER] * 2
     assert lab.oracle.install_error([ret(abi.SECCOMP_RET_ALLOW)] * 2, flags) == (1, errno.EBUSY)
+
+
+def test_a_sample_of_the_recorded_corpus_is_what_the_guest_says_now(lab):
+    """corpus/lab/<kernel>.json.xz was recorded on this guest: a sample of it, asked again live,
+    gets the same answers (the kernel is deterministic for these inputs)."""
+    path = Path(__file__).resolve().parent.parent / "corpus" / "lab" / f"{lab.kernel.name}.json.xz"
+    if not path.exists():
+        pytest.fail(f"no recording of {lab.kernel.name}: make corpus-record KERNEL={lab.kernel.name}")
+    recorded = json.loads(lzma.decompress(path.read_bytes()))
+    for stack in recorded["stacks"][::12]:
+        blobs = [bytes.fromhex(recorded["filters"][i]) for i in stack["filters"]]
+        sample = stack["cases"][::40]
+        calls = [SeccompData(nr, arch, args=args) for arch, nr, args, _ in sample]
+        seen = lab.oracle.run_calls(blobs, calls, tracer=stack["tracer"], listener=stack["listener"])
+        assert [expectation(o) for o in seen] == [expect for *_, expect in sample], stack["origin"]
