@@ -3,6 +3,8 @@
 A failing assertion shows the step trace of the filter that decided and what every other filter
 returned, ranked as kernel/seccomp.c:seccomp_run_filters ranks them. Registered through the
 ``pytest11`` entry point ``bpfsim``; without installing bpfsim, use ``-p bpfsim.testing``.
+The ``bpfsim_kernel`` fixture also runs a user's cases on the machine's own kernel: like the
+tests, the plugin is an edge of the package, so it may use ``bpfsim.kernel`` (imported there only).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Union
 import pytest
 
 from . import abi
+from . import opcodes as op
 from .data import SeccompData
 from .debugger import trace_stack
 from .profiles import Kernel
@@ -232,6 +235,44 @@ def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, righ
     diff = difflib.unified_diff(left.listing().splitlines(), right.listing().splitlines(),
                                 "left", "right", lineterm="", n=2)
     return [f"a {len(left)}-instruction program == a {len(right)}-instruction program", *list(diff)[2:]]
+
+
+_IP_WORDS = frozenset({abi.OFFSET_IP, abi.OFFSET_IP + 4})
+
+
+class KernelCheck:
+    """The ``bpfsim_kernel`` fixture: each case judged by bpfsim and by this machine's kernel, which
+    installs the stack in a throwaway thread and makes the call there (bpfsim.kernel; a call that
+    is not harmless is stopped by a guard filter before it could do anything)."""
+
+    def check(self, filters: Filters, syscall: int | str, args: Iterable[int] = (), *,
+              arch: str = "x86_64") -> Verdict:
+        """Assert that the kernel's calling thread sees what bpfsim's verdict says; return it."""
+        __tracebackhide__ = True
+        from . import kernel as live
+        from .seccomp import evaluate
+        programs = list(load_filters(filters))
+        call = SeccompData(syscall, arch, 0, args)
+        if abi.arch_name(call.arch) not in ("x86_64", "i386"):
+            pytest.skip(f"this x86_64 kernel cannot make a call with arch {arch}")
+        if any(insn.code == op.BPF_LD | op.BPF_W | op.BPF_ABS and insn.k in _IP_WORDS for p in programs for insn in p):
+            call = call.replace(instruction_pointer=live.instruction_pointer(abi.arch_name(call.arch)))
+        verdict = evaluate(programs, call)
+        seen = live.run_calls(programs, [call])[0]
+        if not seen.admits(verdict):
+            raise AssertionError(f"the kernel saw {seen}, bpfsim says {verdict!r}\n"
+                                 f"{trace_stack(programs, call).brief()}")
+        return verdict
+
+
+@pytest.fixture
+def bpfsim_kernel() -> KernelCheck:
+    """Check cases on the machine's kernel; skips, with the reason, where seccomp cannot be used."""
+    from .kernel import seccomp_unavailable_reason
+    reason = seccomp_unavailable_reason()
+    if reason:
+        pytest.skip(f"the machine's kernel cannot check bpfsim here: {reason}")
+    return KernelCheck()
 
 
 @pytest.fixture

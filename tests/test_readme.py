@@ -69,7 +69,8 @@ def test_pytest_example(pytester):
     (python,) = _blocks("python")
     pytester.makepyfile(test_sandbox=python)
     result = pytester.runpytest("-p", "bpfsim.testing") if not _plugin_installed() else pytester.runpytest()
-    result.assert_outcomes(passed=2)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 3 and "failed" not in outcomes
 
 
 def _plugin_installed() -> bool:

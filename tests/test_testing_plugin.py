@@ -9,7 +9,7 @@ import importlib.metadata
 
 import pytest
 
-from bpfsim import Action, FilterChain
+from bpfsim import Action, FilterChain, SeccompData, evaluate
 from bpfsim import opcodes as op
 from bpfsim.testing import assert_policy, assert_verdict, at_zero_args
 from tests.build import jump, ld_abs, prog, ret
@@ -172,3 +172,45 @@ def test_a_failed_program_comparison_shows_the_listings_line_by_line(pytester):
         "*->>   6  ret #0x80000000   ; KILL_PROCESS",
         "*+>>   6  ret #0x50001      ; ERRNO(1)",
     ])
+
+
+KERNEL_TESTS = """
+def test_the_sandbox_on_this_kernel(bpfsim_kernel, bpfsim_filter):
+    sandbox = bpfsim_filter("sandbox.bpf")
+    assert bpfsim_kernel.check(sandbox, "openat", args=[-100, 0, 1]).errno == 13
+    assert bpfsim_kernel.check(sandbox, "getpid").action.name == "ALLOW"
+    bpfsim_kernel.check(sandbox, "execve", args=[0, 0, 0])
+
+def test_a_disagreement_fails(bpfsim_kernel, bpfsim_filter):
+    import bpfsim.seccomp
+    real = bpfsim.seccomp.evaluate
+    def wrong(programs, call, **options):
+        return real([bpfsim.Program.from_asm("ret ALLOW")], call)
+    bpfsim.seccomp.evaluate = wrong
+    try:
+        bpfsim_kernel.check(bpfsim_filter("sandbox.bpf"), "openat", args=[-100, 0, 1])
+    finally:
+        bpfsim.seccomp.evaluate = real
+"""
+
+
+def test_the_kernel_fixture_runs_a_users_cases_on_this_kernel(pytester, kernel):
+    """The issue asked for the cross-check in one line; where seccomp is unusable it skips with why."""
+    write_open = SeccompData(OPENAT, args=[-100, 0, 1])
+    kernel.check_verdict([SANDBOX], write_open, evaluate([SANDBOX], write_open))
+    (pytester.path / "sandbox.bpf").write_bytes(SANDBOX.to_bytes())
+    pytester.makepyfile(test_kernel_cases=KERNEL_TESTS)
+    result = pytester.runpytest(*_plugin_args())
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*the kernel saw ERRNO(13)*bpfsim says Verdict(ALLOW*"])
+
+
+def test_the_kernel_fixture_skips_with_the_reason_where_seccomp_is_unusable(pytester):
+    pytester.makeconftest("""
+import bpfsim.kernel
+bpfsim.kernel.seccomp_unavailable_reason = lambda: "seccomp is off in this container"
+""")
+    pytester.makepyfile(test_skip="def test_case(bpfsim_kernel):\n    raise AssertionError('not reached')\n")
+    result = pytester.runpytest("-rs", *_plugin_args())
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*the machine's kernel cannot check bpfsim here: seccomp is off in this container*"])
