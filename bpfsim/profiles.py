@@ -79,6 +79,12 @@ FACTS: tuple[Fact, ...] = (
          note="observed EINVAL on Debian's 5.10.262"),
     Fact("ioctl_set_flags", (6, 6), "48a1084a8b74", "SECCOMP_IOCTL_NOTIF_SET_FLAGS (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)",
          note="observed EINVAL on Debian's 6.1.192"),
+    # prctl(2) options beside seccomp.
+    Fact("prctl_syscall_user_dispatch", (5, 11), None,
+         "PR_SET_SYSCALL_USER_DISPATCH (kernel/entry/syscall_user_dispatch.c; commit not pinned here); "
+         "EINVAL before, as any unknown prctl option",
+         note="PR_SYS_DISPATCH_INCLUSIVE_ON (mode 2) is newer; its release is not pinned here, so it is "
+              "modelled on every kernel that has the option (checked on 6.18)"),
     # x86.
     Fact("x32_own_table", (5, 4), "6365b842aae4",
          "x86: x32 numbers 512-547 without the x32 bit, and non-x32 numbers with it, fail with ENOSYS "

@@ -676,6 +676,8 @@ class FilterChain:
         if option == PR_GET_SECCOMP:
             return self.mode, {"description": f"returns the mode, {self.mode}"}
         if option == PR_SET_SYSCALL_USER_DISPATCH:
+            if not self.kernel.has("prctl_syscall_user_dispatch"):
+                raise SeccompError(errnos.EINVAL, f"Linux {self.kernel} has no PR_SET_SYSCALL_USER_DISPATCH")
             return self._set_user_dispatch(arg2, arg3, arg4, arg5)
         return None, {"description": "runs (an option bpfsim does not model)"}
 

@@ -218,6 +218,21 @@ def test_execve_keeps_the_filters_and_ends_the_other_threads():
     assert worker.call("getpid").retval == -5
 
 
+def test_action_availability_and_notif_sizes_follow_the_kernel_version():
+    """#14 item 4 per version (bpfsim.profiles): USER_NOTIF and SECCOMP_GET_NOTIF_SIZES came in 5.0."""
+    old, new = FilterChain(kernel="4.19"), FilterChain()
+    assert old.seccomp(abi.SECCOMP_GET_ACTION_AVAIL, 0, abi.SECCOMP_RET_USER_NOTIF).retval == -errno.EOPNOTSUPP
+    assert new.seccomp(abi.SECCOMP_GET_ACTION_AVAIL, 0, abi.SECCOMP_RET_USER_NOTIF).retval == 0
+    assert old.seccomp(abi.SECCOMP_GET_NOTIF_SIZES, 0, True).retval == -errno.EINVAL
+    assert new.seccomp(abi.SECCOMP_GET_NOTIF_SIZES, 0, True).retval == 0
+
+
+def test_user_dispatch_is_a_prctl_option_since_5_11():
+    """bpfsim.profiles: older kernels answer EINVAL, as for any prctl option they do not know."""
+    for kernel, expected in (("5.10", -errno.EINVAL), ("5.11", 0)):
+        assert FilterChain(kernel=kernel).prctl(PR_SET_SYSCALL_USER_DISPATCH, 1, 0, 0, True).retval == expected
+
+
 def test_a_chain_without_filters_is_an_unfiltered_thread():
     """#14 item 9: the call runs; there is no verdict because no filter judged it."""
     result = FilterChain().call("getpid")
