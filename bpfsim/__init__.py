@@ -14,6 +14,8 @@ import importlib
 __version__ = "0.1.0"
 
 _HOMES = {
+    "Finding": "audit", "lint": "audit",
+    "Difference": "differences", "diff": "differences",
     "SeccompData": "data",
     "Debugger": "debugger", "StackTrace": "debugger", "trace_stack": "debugger",
     "AsmError": "errors", "BpfsimError": "errors", "DebuggerError": "errors", "FormatError": "errors",

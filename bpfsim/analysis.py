@@ -26,18 +26,7 @@ EXPLORATION_BUDGET = explore.DEFAULT_BUDGET
 _WITNESS_TRIES = 8  # conjunctions of one condition tried for an input
 
 
-def _work_counter(budget: int):
-    """A callable that counts units of work and raises ``BudgetExhausted`` past ``budget``."""
-    left = [budget]
-
-    def work() -> None:
-        left[0] -= 1
-        if left[0] < 0:
-            raise explore.BudgetExhausted
-    return work
-
-
-def _input(words: dict, data: SeccompData, fill: int) -> SeccompData:
+def input_with(words: dict, data: SeccompData, fill: int) -> SeccompData:
     """``data`` with its unknown words set to ``words``, the others to ``fill``."""
     values = [words.get(i, fill) for i in range(16)]
     values[:explore.KNOWN_WORDS] = data.words()[:explore.KNOWN_WORDS]
@@ -57,7 +46,7 @@ def _shown_by(programs, value, dnf, data: SeccompData, kernel: Kernel) -> tuple[
         words = explore.solve(conj, fill)
         if words is None:
             continue
-        candidate = _input(words, data, fill)
+        candidate = input_with(words, data, fill)
         verdict = evaluate(programs, candidate, kernel=kernel)
         wanted = value if type(value) is int else explore.evaluate_term(value, words, fill)
         if verdict.ret == wanted:
@@ -176,7 +165,7 @@ def stack_possibilities(programs: Sequence[Program], data: SeccompData, verdict:
     if verdict.filter is None and not verdict.returns:  # a call that bypasses the filters
         return [zero], True
     try:
-        outcomes = explore.stack_outcomes(programs, data.words(), _work_counter(budget))
+        outcomes = explore.stack_outcomes(programs, data.words(), explore.work_counter(budget))
     except explore.BudgetExhausted:
         return [Possibility(verdict.ret, "some inputs (the exploration ran out of budget)", data, verdict)], False
     found = []

@@ -419,6 +419,49 @@ def _cmd_table(args) -> int:
     return 0
 
 
+def _cmd_diff(args) -> int:
+    from .differences import diff
+    old = _load_verified(_filter_files([args.old]), arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol)
+    new = _load_verified(_filter_files([args.new]), arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol)
+    _check_options(args, old + new)
+    arches, why = _judged_arches(args, old + new)
+    for arch in arches:
+        _check_arch(arch)
+    found = diff(old, new, arches, kernel=args.kernel)
+    if args.json:
+        import json
+        print(json.dumps([d.as_dict() for d in found]))
+    else:
+        print(f"# {why}")
+        if not found:
+            print(f"no difference: every call of {', '.join(arches)} gets the same verdict for every input")
+        else:
+            print(f"--- {_shown(args.old)}")
+            print(f"+++ {_shown(args.new)}")
+            for difference in found:
+                print(difference)
+    return 1 if found else 0
+
+
+def _cmd_lint(args) -> int:
+    from .audit import at_or_above, lint
+    programs = [_load(path, arch=args.filter_arch, symbol=args.symbol) for path in _filter_files(args.filters)]
+    if args.arch not in (None, "all"):
+        _check_arch(args.arch)
+    arches = None
+    if args.arch is not None:
+        arches = _judged_arches(args, [])[0]
+    findings = lint(programs, arches, kernel=args.kernel)
+    if args.json:
+        import json
+        print(json.dumps([f.as_dict() for f in findings]))
+    else:
+        for finding in findings:
+            print(finding)
+        print(f"{len(findings)} finding(s), {len(at_or_above(findings, args.fail_on))} at or above {args.fail_on}")
+    return 1 if at_or_above(findings, args.fail_on) else 0
+
+
 def _cmd_disasm(args) -> int:
     prog = _load(args.filter, arch=args.arch, symbol=args.symbol)
     arch = args.arch or prog.arch
@@ -589,6 +632,26 @@ def _parser() -> argparse.ArgumentParser:
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="one JSON array")
     shown.add_argument("--csv", action="store_true", help="CSV with a header row")
+
+    sub = command("lint", _cmd_lint, "what is wrong with a filter stack: findings with a witness input each",
+                  "bpfsim lint sandbox.bpf --fail-on warning")
+    sub.add_argument("filters", metavar="FILTER", nargs="+",
+                     help="filter files in install order, or a directory bpfsim dump wrote")
+    _add_arch_options(sub)
+    _add_kernel_option(sub)
+    _add_symbol_option(sub)
+    sub.add_argument("--json", action="store_true", help="one JSON array of findings")
+    sub.add_argument("--fail-on", choices=("info", "warning", "error"), default="error",
+                     help="exit 1 when a finding is this severe or worse (default: error)")
+
+    sub = command("diff", _cmd_diff, "every call whose verdict differs between two stacks, where, and an input",
+                  "bpfsim diff old.bpf new.bpf --arch all")
+    sub.add_argument("old", metavar="OLD", help="the old stack: a filter file or a directory bpfsim dump wrote")
+    sub.add_argument("new", metavar="NEW", help="the new stack: a filter file or a directory bpfsim dump wrote")
+    _add_arch_options(sub)
+    _add_kernel_option(sub)
+    _add_symbol_option(sub)
+    sub.add_argument("--json", action="store_true", help="one JSON array of differences")
 
     sub = command("disasm", _cmd_disasm, "the numbered listing of a filter", "bpfsim disasm sandbox.bpf --raw")
     sub.add_argument("filter", metavar="FILTER")

@@ -30,6 +30,17 @@ class BudgetExhausted(Exception):
     """The exploration needed more work than its budget allowed."""
 
 
+def work_counter(budget: int):
+    """A callable that counts units of work and raises ``BudgetExhausted`` past ``budget``."""
+    left = [budget]
+
+    def work() -> None:
+        left[0] -= 1
+        if left[0] < 0:
+            raise BudgetExhausted
+    return work
+
+
 # -- terms: an int (known) or ("w", index) for an unknown word, or (op, term, operand) -------------
 
 # The arithmetic rows of bpfsim/semantics.py by operation name; a term records the operation, and
@@ -323,7 +334,8 @@ def conjoin(a: set, b: set, work) -> set:
 _A, _X = 1, 2  # liveness bits; scratch cell i is bit i + 2
 
 
-def _bits(names: frozenset, k: int) -> int:
+def liveness_bits(names: frozenset, k: int) -> int:
+    """Registers named as in bpfsim/semantics.py (``a``, ``x``, ``m`` for M[k]) as liveness bits."""
     return (_A if "a" in names else 0) | (_X if "x" in names else 0) | (1 << (k + 2) if "m" in names else 0)
 
 
@@ -343,7 +355,7 @@ def liveness(code: sem.Decoded) -> list[int]:
             after = live[t] | live[f]
         else:
             after = live[pc + 1]
-        live[pc] = _bits(row.reads, k) | (after & ~_bits(row.writes, k))
+        live[pc] = liveness_bits(row.reads, k) | (after & ~liveness_bits(row.writes, k))
     return live
 
 
@@ -375,10 +387,11 @@ class _Frontier:
         return pc, self.waiting.pop(pc)
 
 
-def explore(prog: VerifiedProgram, known: Sequence[int], work) -> dict:
-    """Every value ``prog`` may return when words 0 and 1 are ``known``, with its condition:
-    ``{value: set of conjunctions}``; a value is an int, or a term for ``ret a`` of a computed A.
-    ``work()`` is called per unit of work (and raises to stop)."""
+def explore(prog: VerifiedProgram, known: Sequence[int], work, branches: dict | None = None) -> dict:
+    """Every value ``prog`` may return when words 0 and 1 are ``known[:2]`` (``()``: unknown too),
+    with its condition: ``{value: set of conjunctions}``; a value is an int, or a term for
+    ``ret a`` of a computed A. ``work()`` is called per unit of work (and raises to stop).
+    ``branches``, if given, collects each conditional jump's pc → the outcomes some input takes."""
     code, chains = prog.code, prog.jeq_chains
     frontier = _Frontier(liveness(code))
     leaves: dict = {}
@@ -390,11 +403,12 @@ def explore(prog: VerifiedProgram, known: Sequence[int], work) -> dict:
             dnf = simplify(dnf)
             for _ in range(len(dnf)):
                 work()
-            _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, known)
+            _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, known[:KNOWN_WORDS],
+                  branches if branches is not None else {})
     return {value: simplify(dnf) for value, dnf in leaves.items()}
 
 
-def _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, known) -> None:
+def _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, known, branches) -> None:
     """One instruction for one merged state, by its row in bpfsim/semantics.py: a condition
     becomes a literal, arithmetic a term, and moves run the row's own step on the values."""
     row = sem.ROWS[kind]
@@ -402,19 +416,23 @@ def _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, known) ->
         leaves.setdefault(k if row.result == "{k}" else a, set()).update(dnf)
         return
     if row.is_conditional:
+        taken = branches.setdefault(pc, set())
         if kind == sem.JEQ_K and type(a) is int and pc in chains:
             table, end = chains[pc]
             frontier.add(table.get(a, end), a, x, mem, dnf)
             return
         if t == f:
+            taken.update((True, False))
             frontier.add(t, a, x, mem, dnf)
             return
         fact = literal(a, _RELATION_OF_KIND[kind], x if row.operand == "x" else k)
         if fact is True or fact is False:
+            taken.add(fact)
             frontier.add(t if fact else f, a, x, mem, dnf)
             return
-        for target, lit in ((t, fact), (f, negate(fact))):
-            _branch(frontier, target, a, x, mem, dnf, lit)
+        for outcome, target, lit in ((True, t, fact), (False, f, negate(fact))):
+            if _branch(frontier, target, a, x, mem, dnf, lit):
+                taken.add(outcome)
         return
     if row.jump:
         frontier.add(t, a, x, mem, dnf)
@@ -435,7 +453,7 @@ def _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, known) ->
         a = apply("neg", a, 0) if type(a) is int else alu("sub", 0, a)
     else:  # a load, store or move: the row's step on the values as they are
         cells = list(mem)
-        words = (*known[:KNOWN_WORDS], *(("w", i) for i in range(KNOWN_WORDS, 16)))
+        words = (*known, *(("w", i) for i in range(len(known), 16)))
         a, x, _ = sem.step(kind, k, a, x, cells, words)
         mem = tuple(cells)
     frontier.add(pc + 1, a, x, mem, dnf)
@@ -456,18 +474,22 @@ def add_literal(conj: frozenset, lit) -> frozenset | None:
     joined = conj | {lit}
     if not feasible(joined):
         return None
+    if lit[1] == "!=":  # excludes one value: implies no other literal
+        return joined
     implied = {o for o in same if not feasible(frozenset({lit, negate(o)}))}
     return joined - implied
 
 
-def _branch(frontier, target, a, x, mem, dnf, lit) -> None:
-    """The states of ``dnf`` that can also meet ``lit``, sent to ``target``; a literal that pins
-    a word puts its value into the registers and the other literals."""
+def _branch(frontier, target, a, x, mem, dnf, lit) -> bool:
+    """The states of ``dnf`` that can also meet ``lit``, sent to ``target`` (True when there
+    are some); a literal that pins a word puts its value into the registers and the others."""
     pin = _pin(lit)
+    sent = False
     for conj in dnf:
         joined = add_literal(conj, lit)
         if joined is None:
             continue
+        sent = True
         if pin is None or joined is conj:
             frontier.add(target, a, x, mem, {joined})
             continue
@@ -483,6 +505,7 @@ def _branch(frontier, target, a, x, mem, dnf, lit) -> None:
         else:
             frontier.add(target, substitute(a, pins), substitute(x, pins),
                          tuple(substitute(v, pins) for v in mem), {frozenset(kept)})
+    return sent
 
 
 # -- a stack of programs -------------------------------------------------------------------
@@ -612,6 +635,8 @@ _OP_TEXT = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|
 
 def _word_name(index: int, byteorder: str) -> tuple[str, bool]:
     """The field a seccomp_data word belongs to, and whether it is the field's high half."""
+    if index < 2:
+        return ("nr", "arch")[index], False
     field = "instruction_pointer" if index < 4 else f"args[{(index - 4) // 2}]"
     return field, (index % 2 == 1) == (byteorder == "little")
 

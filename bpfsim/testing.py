@@ -25,7 +25,7 @@ from .profiles import Kernel
 from .program import Program
 from .seccomp import Action, FilterChain, Verdict
 
-__all__ = ["assert_policy", "assert_verdict", "at_zero_args", "load_filters"]
+__all__ = ["assert_equivalent", "assert_no_findings", "assert_policy", "assert_verdict", "at_zero_args", "load_filters"]
 
 Filters = Union[str, "os.PathLike[str]", Program, Iterable[Union[str, "os.PathLike[str]", Program]], FilterChain]
 """What the helpers accept as a stack: a path, a Program, a list of them (install order), a FilterChain."""
@@ -297,3 +297,34 @@ def seccomp_chain(request: pytest.FixtureRequest) -> Callable[..., FilterChain]:
             chain.attach(prog, flags)
         return chain
     return build
+
+
+def _names(syscalls, arch: str) -> set[int]:
+    return {_nr(s, arch) for s in syscalls}
+
+
+def assert_equivalent(old, new, *, except_for=(), arch: str = "x86_64", kernel=None) -> None:
+    """Assert that ``new`` gives every call of ``arch`` the verdict ``old`` gives, for every
+    argument vector (proved by exploring both stacks), except the syscalls in ``except_for``
+    (names or numbers). A call whose exploration ran out of budget fails: nothing is guessed."""
+    __tracebackhide__ = True
+    from .differences import diff
+    skipped = _names(except_for, arch)
+    found = [d for d in diff(load_filters(old), load_filters(new), arch, kernel=kernel) if d.nr not in skipped]
+    if found:
+        lines = [f"{len(found)} syscall(s) of {arch} get another verdict:"]
+        lines += ["  " + line for d in found for line in d.lines()]
+        raise AssertionError("\n".join(lines))
+
+
+def assert_no_findings(filters, *, allow=(), fail_on: str = "warning", arches=None, kernel=None) -> None:
+    """Assert that ``bpfsim.lint`` finds nothing of severity ``fail_on`` or worse in ``filters``,
+    except the finding kinds in ``allow`` (``allow=["dead-store"]``)."""
+    __tracebackhide__ = True
+    from .audit import KINDS, at_or_above, lint
+    unknown = set(allow) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown finding kind(s) {', '.join(sorted(unknown))}; one of {', '.join(KINDS)}")
+    found = [f for f in at_or_above(lint(load_filters(filters), arches, kernel=kernel), fail_on) if f.kind not in allow]
+    if found:
+        raise AssertionError("\n".join([f"{len(found)} finding(s):"] + [f"  {f}" for f in found]))

@@ -22,7 +22,8 @@ def _blocks(kind):
 
 
 def _commands():
-    """(argv, pipe, expected lines) for every ``$ bpfsim ...`` line of the console blocks."""
+    """(argv, pipe, expected lines, exit status) for every ``$ bpfsim ...`` line of the console
+    blocks; a last line ``[exit status N]`` gives a status other than 0."""
     found = []
     for block in _blocks("console"):
         lines = block.splitlines()
@@ -34,8 +35,11 @@ def _commands():
                 if following.startswith("$ "):
                     break
                 expected.append(following)
+            status = 0
+            if expected and re.fullmatch(r"\[exit status \d+\]", expected[-1]):
+                status = int(expected.pop()[13:-1])  # a command that reports by its status (diff, lint)
             command, _, pipe = line[2:].partition(" | ")
-            found.append(pytest.param(shlex.split(command)[1:], pipe, expected, id=command))
+            found.append(pytest.param(shlex.split(command)[1:], pipe, expected, status, id=command))
     return found
 
 
@@ -52,10 +56,10 @@ def test_repl_sessions(monkeypatch):
     assert runner.tries > 0 and runner.failures == 0, "".join(report)
 
 
-@pytest.mark.parametrize("argv, pipe, expected", _commands())
-def test_command_line(argv, pipe, expected, capsys, monkeypatch):
+@pytest.mark.parametrize("argv, pipe, expected, status", _commands())
+def test_command_line(argv, pipe, expected, status, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert cli.main(argv) == 0
+    assert cli.main(argv) == status
     lines = capsys.readouterr().out.splitlines()
     if pipe:
         tool, count = pipe.split()

@@ -174,6 +174,18 @@ rules libseccomp refused: {", ".join(skipped) or "none"} (names unknown to libse
 not modelled: runc/crun add their own -ENOSYS stub for unknown calls and filter flags
 install order: one filter
 """)
+    # The same profile for `docker run --cap-add SYS_ADMIN`: the pair bpfsim diff is tested on.
+    f, skipped = oci_filter(moby, "SCMP_ARCH_X86_64", MOBY_CAPS | {"CAP_SYS_ADMIN"}, 1)
+    write("moby-default-x86_64-sys-admin", [export(f)], f"""origin: {moby_src}
+policy: {os.path.basename(moby_json)}, rules selected for Docker's default capabilities plus CAP_SYS_ADMIN
+  (docker run --cap-add SYS_ADMIN); default action ERRNO(EPERM) (defaultErrnoRet 1)
+arches: x86_64 with archMap sub-architectures x86 and x32
+optimizer: SCMP_FLTATR_CTL_OPTIMIZE=1
+how obtained: {how}
+rules libseccomp refused: {", ".join(skipped) or "none"} (names unknown to libseccomp {LIBSECCOMP})
+not modelled: runc/crun add their own -ENOSYS stub for unknown calls and filter flags
+install order: one filter
+""")
     for name, optimize in (("containers-common-x86_64", 1), ("containers-common-x86_64-bintree", 2)):
         f, skipped = oci_filter(common, "SCMP_ARCH_X86_64", PODMAN_CAPS, optimize)
         write(name, [export(f)], f"""origin: containers-common seccomp.json (the podman/buildah/CRI-O default profile), as shipped by

@@ -1,0 +1,151 @@
+"""lint: what is wrong with a filter stack, each behavioural finding with an input that shows it.
+
+Expected findings: on corpus filters, the real cases (sudo's noexec filter has no arch check, so
+i386 and x32 execve get through; vsftpd compares three arguments on their low words; libseccomp
+leaves an unreachable instruction at the end of Docker's profile) and nothing at warning or above
+on the container profiles; on small programs, one case per kind. Every witness is re-run on the
+machine's kernel through the ``kernel`` fixture (its guard keeps execve and friends from running).
+"""
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from bpfsim import Program
+from bpfsim import opcodes as op
+from bpfsim.cli import main
+from bpfsim.audit import KINDS, at_or_above, lint
+from bpfsim.semantics import converted_length
+from bpfsim.testing import assert_no_findings
+from tests.build import jump, ld_abs, ld_imm, prog, ret, stmt
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+ALLOW, KILL_PROCESS, ERRNO, TRACE = 0x7FFF0000, 0x80000000, 0x00050000, 0x7FF00000
+JEQ = op.BPF_JMP | op.BPF_JEQ | op.BPF_K
+X86_64, EXECVE, GETPID = 0xC000003E, 59, 39
+CONTAINER_PROFILES = ["moby-default-x86_64", "moby-default-x86_64-bintree", "containers-common-x86_64",
+                      "runc-moby-default", "runc-containers-common", "moby-default-x86_64-sys-admin"]
+
+
+def corpus(name):
+    return Program.load(CORPUS / name / "filter.bpf")
+
+
+def on_x86_64(*insns):
+    """Kill calls of other arches and x32 numbers; ``insns`` decide x86_64 calls (A = nr)."""
+    return prog(ld_abs(4), jump(JEQ, X86_64, 1, 0), ret(KILL_PROCESS), ld_abs(0),
+                jump(op.BPF_JMP | op.BPF_JGE | op.BPF_K, 0x40000000, 0, 1), ret(KILL_PROCESS), *insns)
+
+
+def kinds(findings):
+    return {f.kind for f in findings}
+
+
+def check_witnesses(stack, findings, kernel):
+    for finding in findings:
+        if finding.witness is not None:
+            kernel.check_verdict(stack, finding.witness, finding.verdict)
+
+
+def test_sudo_noexec_has_no_arch_check_so_i386_and_x32_execve_get_through(kernel):
+    stack = [corpus("sudo-noexec")]
+    found = lint(stack)
+    assert {"no-arch-check", "compat-bypass", "x32-bypass"} <= kinds(at_or_above(found, "error"))
+    compat = next(f for f in found if f.kind == "compat-bypass")
+    x32 = next(f for f in found if f.kind == "x32-bypass")
+    assert (compat.witness.arch, compat.witness.nr, compat.verdict.action.name) == (0x40000003, 11, "ALLOW")
+    assert (x32.witness.nr, x32.verdict.action.name) == (0x40000000 | 520, "ALLOW")
+    check_witnesses(stack, found, kernel)
+
+
+@pytest.mark.parametrize("name", CONTAINER_PROFILES)
+def test_container_profiles_have_no_warning(name):
+    assert at_or_above(lint([corpus(name)]), "warning") == []
+
+
+def test_the_padding_libseccomp_leaves_in_dockers_profile_is_unreachable():
+    found = [f for f in lint([corpus("moby-default-x86_64")]) if f.kind == "unreachable"]
+    assert [(f.filter, f.pc, f.severity) for f in found] == [(0, 1000, "info")]
+
+
+def test_vsftpd_compares_three_arguments_on_their_low_words(kernel):
+    stack = [corpus("vsftpd-prelogin")]
+    found = [f for f in lint(stack) if f.kind == "arg-low-word-only"]
+    assert sorted((f.pc, f.message.split()[0]) for f in found) == [(37, "args[3]"), (53, "args[1]"), (55, "args[2]")]
+    for finding in found:
+        index = int(finding.message[5])
+        assert finding.witness.args[index] >> 32 == 1 and finding.verdict.action.name == "ALLOW"
+    check_witnesses(stack, found, kernel)
+
+
+CASES = [
+    pytest.param([on_x86_64(jump(JEQ, EXECVE, 0, 1), ret(ERRNO | errno.EPERM), ret(ALLOW))],
+                 "escape-route", "warning", id="execve denied, execveat allowed"),
+    pytest.param([on_x86_64(jump(JEQ, GETPID, 0, 1), ret(TRACE | 7), ret(ALLOW))],
+                 "enosys-without-tracer", "warning", id="TRACE without a tracer"),
+    pytest.param([on_x86_64(ret(ALLOW))], "permissive-default", "warning", id="every number allowed"),
+    pytest.param([on_x86_64(jump(JEQ, GETPID, 0, 1), ret(ERRNO | 1), ret(ALLOW)), on_x86_64(ret(ALLOW))],
+                 "never-decides", "warning", id="a newer filter that only allows"),
+    pytest.param([on_x86_64(stmt(op.BPF_ST, 3), ret(ERRNO | 1))], "dead-store", "info", id="a store never read"),
+    pytest.param([on_x86_64(ld_imm(5), jump(JEQ, 5, 0, 1), ret(ERRNO | 1), ret(ALLOW))], "constant-test", "info",
+                 id="a test of a constant"),
+]
+
+
+@pytest.mark.parametrize("stack, kind, severity", CASES)
+def test_one_program_per_kind(stack, kind, severity, kernel):
+    found = [f for f in lint(stack) if f.kind == kind]
+    assert found and {f.severity for f in found} == {severity}
+    check_witnesses(stack, found, kernel)
+
+
+def test_a_filter_the_kernel_refuses_is_a_finding_with_its_errno():
+    unaligned = prog(ld_abs(2), ret(ALLOW))
+    [found] = lint([unaligned])
+    assert (found.kind, found.filter, found.pc, found.severity) == ("kernel-refuses", 0, 0, "error")
+    assert "errno 22 (EINVAL)" in found.message
+
+
+def test_a_filter_whose_install_call_the_older_filters_refuse():
+    """seccomp(2) to attach the second filter is itself judged by the first (kernel/seccomp.c)."""
+    [found] = lint([on_x86_64(ret(ERRNO | 1)), on_x86_64(ret(ALLOW))])
+    assert (found.kind, found.filter) == ("kernel-refuses", 1) and "errno 1 (EPERM)" in found.message
+
+
+def test_the_path_budget_is_the_kernels_count():
+    """kernel/seccomp.c:seccomp_attach_filter: converted lengths plus 4 per filter, of 32768."""
+    stack = [on_x86_64(ret(ALLOW)), on_x86_64(ret(ALLOW))]
+    [budget] = [f for f in lint(stack) if f.kind == "path-budget"]
+    used = sum(converted_length(p) + 4 for p in stack)
+    assert f"uses {used} of the 32768" in budget.message
+
+
+def test_an_exhausted_budget_says_so():
+    found = lint([on_x86_64(ld_imm(5), jump(JEQ, 5, 0, 1), ret(ERRNO | 1), ret(ALLOW))], budget=1)
+    assert "incomplete" in kinds(found) and "constant-test" not in kinds(found)
+
+
+def test_json_shape_and_fail_on(capsys):
+    path = str(CORPUS / "sudo-noexec" / "filter.bpf")
+    assert main(["lint", path, "--json"]) == 1
+    found = json.loads(capsys.readouterr().out)
+    assert all(list(f) == ["kind", "severity", "filter", "pc", "message", "witness"] for f in found)
+    assert {f["kind"] for f in found} <= set(KINDS)
+    witness = next(f["witness"] for f in found if f["kind"] == "x32-bypass")
+    assert list(witness) == ["arch", "nr", "args", "instruction_pointer", "verdict"]
+    assert witness["verdict"]["action"] == "ALLOW"
+    vsftpd = str(CORPUS / "vsftpd-prelogin" / "filter.bpf")
+    assert main(["lint", vsftpd]) == 0
+    assert main(["lint", vsftpd, "--fail-on", "warning"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "4 finding(s), 3 at or above warning"
+
+
+def test_assert_no_findings():
+    allowed_everything = [on_x86_64(ret(ALLOW))]
+    with pytest.raises(AssertionError, match="permissive-default"):
+        assert_no_findings(allowed_everything)
+    assert_no_findings(allowed_everything, allow=["permissive-default"])
+    with pytest.raises(ValueError, match="unknown finding kind"):
+        assert_no_findings(allowed_everything, allow=["typo"])
