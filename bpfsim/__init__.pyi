@@ -1,7 +1,9 @@
 # What a type checker sees of bpfsim: the names __init__.py imports on first use (PEP 562), as
 # explicit re-exports (PEP 484: "import X as X"). tests/test_packaging.py keeps the two alike.
+from .audit import Finding as Finding, lint as lint
 from .data import SeccompData as SeccompData
 from .debugger import Debugger as Debugger, StackTrace as StackTrace, trace_stack as trace_stack
+from .differences import Difference as Difference, diff as diff
 from .errors import (AsmError as AsmError, BpfsimError as BpfsimError, DebuggerError as DebuggerError,
                      FormatError as FormatError, InstallRefused as InstallRefused, KernelError as KernelError,
                      KernelInstallError as KernelInstallError, SeccompError as SeccompError,
