@@ -149,20 +149,27 @@ def _load(spec: str, *, arch: str | None = None, symbol: str | None = None) -> P
 
 def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: str | None = None,
                    via: str = "seccomp", kernel: Kernel | None = None, symbol: str | None = None,
-                   tracer: bool = False, notes: dict | None = None) -> list[Program]:
+                   tracer: bool = False, notes: dict | None = None,
+                   refused: dict[str, tuple[int, BpfsimError]] | None = None,
+                   chain: FilterChain | None = None) -> list[Program]:
     """Load the stack in install order (``arch``, the filters' arch, numbers names in C and
     assembler text) and attach it as seccomp(2) on ``kernel`` would, naming a refused file; with
     ``installs_as``, each install call also passes through the filters before it (``tracer``:
     one resumes the calls they TRACE). A file whose install call returned 0 without attaching
-    it (ERRNO with data 0) is left out of the stack, and ``notes`` says why by path."""
-    chain = FilterChain(arch=installs_as, kernel=kernel, judge_installs=installs_as is not None, tracer=tracer)
+    it (ERRNO with data 0) is left out of the stack, and ``notes`` says why by path. With
+    ``refused``, a refused file is recorded there (its index and the error) and the rest attach."""
+    if chain is None:
+        chain = FilterChain(arch=installs_as, kernel=kernel, judge_installs=installs_as is not None, tracer=tracer)
     programs = []
-    for path in paths:
+    for index, path in enumerate(paths):
         prog = _load(path, arch=arch, symbol=symbol)
         try:
             chain.attach(prog, via=via)
         except (VerifyError, SeccompError) as error:
-            raise _Refused(_shown(path), error) from None
+            if refused is None:
+                raise _Refused(_shown(path), error) from None
+            refused[path] = (index, error)
+            continue
         if len(chain) > len(programs):
             programs.append(prog)
         elif notes is not None:
@@ -363,6 +370,14 @@ def _cmd_trace(args) -> int:
     from .debugger import trace_stack
     programs, data = _call_stack(args)
     stack = trace_stack(programs, data, **_options(args))
+    if args.json:
+        import json
+        filters = [{"filter": i, "file": _shown(path), "ret": run.ret,
+                    "steps": [{"pc": step.pc, "insn": str(step.insn), "a": step.a, "x": step.x,
+                               "next_pc": step.next_pc, "ret": step.ret} for step in run]}
+                   for i, (path, run) in enumerate(zip(_filter_files(args.filters), stack.traces))]
+        print(json.dumps({"verdict": _outcome_json(stack.verdict, data, args.kernel), "filters": filters}))
+        return 0
     print(str(stack))
     return 0
 
@@ -465,7 +480,14 @@ def _cmd_lint(args) -> int:
 def _cmd_disasm(args) -> int:
     prog = _load(args.filter, arch=args.arch, symbol=args.symbol)
     arch = args.arch or prog.arch
-    if args.c:
+    if args.json:
+        import json
+        from .formatter import annotate
+        comments = annotate(prog, arch=arch)
+        print(json.dumps([{"pc": pc, "code": insn.code, "jt": insn.jt, "jf": insn.jf, "k": insn.k,
+                           "text": str(insn), "comment": comment}
+                          for pc, (insn, comment) in enumerate(zip(prog, comments))]))
+    elif args.c:
         print(prog.to_c(arch=arch), end="")
     elif args.pseudo_c:
         print(prog.to_asm(arch=arch, dialect="pseudo_c"), end="")
@@ -500,11 +522,37 @@ def _cmd_verify(args) -> int:
         raise _UsageError("--tracer: give --installs-as ARCH too, the arch of the installing thread")
     paths = _filter_files(args.filters)
     notes: dict[str, str] = {}
-    programs = iter(_load_verified(paths, arch=args.filter_arch, installs_as=args.installs_as, via=args.via,
-                                   kernel=args.kernel, symbol=args.symbol, tracer=args.tracer, notes=notes))
-    for path in paths:
-        print(f"{_shown(path)}: " + (notes[path] if path in notes else f"ok, {len(next(programs))} instructions"))
-    return 0
+    refused: dict[str, tuple[int, BpfsimError]] = {}
+    chain = FilterChain(arch=args.installs_as, kernel=args.kernel, judge_installs=args.installs_as is not None,
+                        tracer=args.tracer)
+    programs = iter(_load_verified(paths, arch=args.filter_arch, via=args.via, symbol=args.symbol, notes=notes,
+                                   refused=refused, chain=chain))
+    budget = f"path length {chain.path_length()} of {abi.MAX_INSNS_PER_PATH} (kernel/seccomp.c:seccomp_attach_filter)"
+    results = []
+    for index, path in enumerate(paths):
+        if path in refused:
+            error = refused[path][1]
+            results.append({"file": _shown(path), "index": index, "ok": False, "errno": getattr(error, "errno", None),
+                            "pc": getattr(error, "pc", None), "error": str(error)})
+        elif path in notes:
+            results.append({"file": _shown(path), "index": index, "ok": True, "attached": False, "note": notes[path]})
+        else:
+            results.append({"file": _shown(path), "index": index, "ok": True, "attached": True,
+                            "instructions": len(next(programs))})
+    if args.json:
+        import json
+        print(json.dumps({"ok": not refused, "filters": results, "path_length": chain.path_length(),
+                          "max_path_length": abi.MAX_INSNS_PER_PATH}))
+    else:
+        for result in results:
+            if result["ok"]:
+                print(f"{result['file']}: " + (result.get("note") or f"ok, {result['instructions']} instructions"))
+            else:
+                print(f"{result['file']}: refused (filter {result['index']})")
+        print(budget)
+    for path, (index, error) in refused.items():
+        _report(f"{_shown(path)} (filter {index}): {error}")
+    return 1 if refused else 0
 
 
 def _cmd_dump(args) -> int:
@@ -617,8 +665,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--expect", metavar="ACTION[:ERRNO]", type=_expectation,
                      help=f"exit with status {_UNMET} unless the verdict is this (e.g. KILL_PROCESS, ERRNO:EPERM)")
 
-    _add_call_options(command("trace", _cmd_trace, "step trace: every instruction, branch and return explained",
-                              "bpfsim trace sandbox.bpf --nr execve"))
+    sub = command("trace", _cmd_trace, "step trace: every instruction, branch and return explained",
+                  "bpfsim trace sandbox.bpf --nr execve")
+    _add_call_options(sub)
+    sub.add_argument("--json", action="store_true",
+                     help="one JSON object: the verdict as eval --json gives it, and each filter's steps")
     _add_call_options(command("debug", _cmd_debug, "interactive stepping (type help inside)",
                               "bpfsim debug sandbox.bpf --nr openat --arg 2=1"))
 
@@ -662,6 +713,7 @@ def _parser() -> argparse.ArgumentParser:
     shown.add_argument("--c", action="store_true", help="a C initializer of BPF_STMT/BPF_JUMP")
     shown.add_argument("--pseudo-c", action="store_true", help="seccomp-tools' C-like text (assembles back too)")
     shown.add_argument("--asm", action="store_true", help="assembler text that assembles back to the same filter")
+    shown.add_argument("--json", action="store_true", help="one JSON array: each instruction's fields, text and comment")
 
     sub = command("asm", _cmd_asm, "assemble (or convert) a filter file", "bpfsim asm filter.asm -o filter.bpf")
     sub.add_argument("file", metavar="FILE")
@@ -676,6 +728,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--filter-arch", metavar="ARCH",
                      help="the arch that numbers syscall and errno names in C and assembler filters")
     _add_symbol_option(sub)
+    sub.add_argument("--json", action="store_true",
+                     help="one JSON object: each filter's result, the path length used and its limit")
     sub.add_argument("--installs-as", metavar="ARCH",
                      help="make each install a system call of ARCH, judged by the filters before it")
     sub.add_argument("--via", choices=("seccomp", "prctl"), default="seccomp",

@@ -175,8 +175,8 @@ def test_verify_can_make_each_install_a_call_the_filters_before_it_judge(capsys,
     app = write(prog(ret(ALLOW)), "app.bpf")
     assert _run(capsys, "verify", deny_seccomp, app)[0] == 0
     status, out, err = _run(capsys, "verify", deny_seccomp, app, "--installs-as", "x86_64")
-    assert (status, out) == (1, "")
-    assert err == (f"bpfsim: {app}: the seccomp(SECCOMP_SET_MODE_FILTER, 0x0) call itself is answered by "
+    assert (status, out.splitlines()[:2]) == (1, [f"{deny_seccomp}: ok, 4 instructions", f"{app}: refused (filter 1)"])
+    assert err == (f"bpfsim: {app} (filter 1): the seccomp(SECCOMP_SET_MODE_FILTER, 0x0) call itself is answered by "
                    "filter 0: fails with errno 13 (EACCES)\n")
     assert _run(capsys, "verify", deny_seccomp, app, "--installs-as", "x86_64", "--via", "prctl")[0] == 0
     status, _, err = _run(capsys, "verify", app, "--installs-as", "vax")
@@ -213,8 +213,9 @@ def test_a_refused_filter_exits_1_with_errno_pc_and_file(capsys, write, program,
     path = write(program)
     extra = ["--nr", "0"] if command == "eval" else []
     status, out, err = _run(capsys, command, path, *extra)
-    assert (status, out) == (1, "")
-    assert err.startswith(f"bpfsim: {path}: EINVAL: pc {pc}: ") and err.count("\n") == 1
+    where = f"{path} (filter 0)" if command == "verify" else path
+    assert (status, out.splitlines()[:1]) == (1, [f"{path}: refused (filter 0)"] if command == "verify" else [])
+    assert err.startswith(f"bpfsim: {where}: EINVAL: pc {pc}: ") and err.count("\n") == 1
     kernel.check_install(program, errno.EINVAL)
 
 
@@ -256,7 +257,7 @@ def test_kernel_chooses_the_version_a_command_judges_as(capsys, write, argv, exp
 def test_verify_takes_the_kernel_of_the_installing_thread(capsys, write):
     """SECCOMP_FILTER_FLAG_* do not reach the CLI, so a stack verifies alike on every modelled kernel."""
     status, out, _ = _run(capsys, "verify", write(KILL_EXECVE), "--kernel", "5.10.262")
-    assert status == 0 and out.endswith("ok, 4 instructions\n")
+    assert status == 0 and out.splitlines()[0].endswith("ok, 4 instructions")
 
 
 def test_help_has_examples_and_exits_0(capsys):
@@ -773,3 +774,38 @@ def test_x32_numbers_are_hex_and_aligned_in_the_table(capsys):
     lines = out.splitlines()
     assert status == 0 and lines[1].startswith("        nr  name") and lines[2].startswith("0x40000000  read ")
     assert {line.index("  ", 10) for line in lines[2:12]} == {10}
+
+
+def test_verify_names_the_refused_filter_and_goes_on_with_the_others(capsys, write, kernel):
+    """The issue: verify stopped at the first refusal; now the others get their ok lines, the refused
+    one its index, and the path length used is reported (kernel/seccomp.c:seccomp_attach_filter): the
+    converted lengths plus 4 per attached filter, 13 + 9, the sum tests/test_seccomp.py checks against the
+    kernel's limit."""
+    bad = prog(ld_abs(64), RET_A)
+    paths = [write(KILL_EXECVE, "0.bpf"), write(bad, "1.bpf"), write(prog(ret(ALLOW)), "2.bpf")]
+    status, out, err = _run(capsys, "verify", *paths)
+    assert status == 1 and out.splitlines() == [
+        f"{paths[0]}: ok, 4 instructions", f"{paths[1]}: refused (filter 1)", f"{paths[2]}: ok, 1 instructions",
+        "path length 22 of 32768 (kernel/seccomp.c:seccomp_attach_filter)"]
+    assert err.startswith(f"bpfsim: {paths[1]} (filter 1): EINVAL: pc 0: ")
+    status, out, _ = _run(capsys, "verify", *paths, "--json")
+    report = json.loads(out)
+    assert status == 1 and (report["ok"], report["path_length"], report["max_path_length"]) == (False, 22, 32768)
+    assert [(f["index"], f["ok"], f.get("errno"), f.get("pc")) for f in report["filters"]] == [
+        (0, True, None, None), (1, False, errno.EINVAL, 0), (2, True, None, None)]
+    kernel.check_install(bad, errno.EINVAL)
+
+
+def test_trace_and_disasm_print_json(capsys, write, kernel):
+    path = write(KILL_EXECVE)
+    status, out, _ = _run(capsys, "trace", path, "--nr", "execve", "--json")
+    report = json.loads(out)
+    assert status == 0 and report["verdict"]["action"] == "KILL_PROCESS" and report["verdict"]["signal"] == 31
+    assert [step["pc"] for step in report["filters"][0]["steps"]] == [0, 1, 2]
+    assert report["filters"][0]["steps"][1] == {"pc": 1, "insn": "jeq #0x3b, 0, 1", "a": 59, "x": 0, "next_pc": 2,
+                                                "ret": None}
+    kernel.check_verdict([KILL_EXECVE], SeccompData(59), evaluate([KILL_EXECVE], SeccompData(59)))
+    status, out, _ = _run(capsys, "disasm", path, "--json", "--arch", "x86_64")
+    rows = json.loads(out)
+    assert status == 0 and rows[1] == {"pc": 1, "code": JEQ, "jt": 0, "jf": 1, "k": 59, "text": "jeq #0x3b, 0, 1",
+                                       "comment": "execve; true: 2, false: 3"}
