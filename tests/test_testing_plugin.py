@@ -205,7 +205,11 @@ def test_the_kernel_fixture_runs_a_users_cases_on_this_kernel(pytester, kernel):
     result.stdout.fnmatch_lines(["*the kernel saw ERRNO(13)*bpfsim says Verdict(ALLOW*"])
 
 
-def test_the_kernel_fixture_skips_with_the_reason_where_seccomp_is_unusable(pytester):
+def test_the_kernel_fixture_skips_with_the_reason_where_seccomp_is_unusable(pytester, monkeypatch):
+    import bpfsim.kernel
+    # The in-process run's conftest replaces this function in the one bpfsim.kernel module:
+    # restore it afterwards, or every later kernel-checked test of this session skips.
+    monkeypatch.setattr(bpfsim.kernel, "seccomp_unavailable_reason", bpfsim.kernel.seccomp_unavailable_reason)
     pytester.makeconftest("""
 import bpfsim.kernel
 bpfsim.kernel.seccomp_unavailable_reason = lambda: "seccomp is off in this container"
