@@ -376,6 +376,16 @@ static int t2_entry(void *arg)
 
 /* ---------------------------------------------------------------- the subject's main thread */
 
+/* Issue 16 item 4: a KILL_PROCESS must not start the host's core handler each time.  RLIMIT_CORE
+ * 0 stops core files, but a core_pattern pipe (systemd-coredump) runs anyway; fs/coredump.c
+ * vfs_coredump gives up on a task whose mm is not dumpable.  Only as root: pidfd_getfd on the
+ * subject then still passes __ptrace_may_access (CAP_SYS_PTRACE), which a plain uid would not. */
+static void no_core_handler(void)
+{
+	if (geteuid() == 0)
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 static char t2_stack[1 << 16] __attribute__((aligned(64)));
 static volatile pid_t t2_tid;
 
@@ -400,6 +410,7 @@ static void t1_main(pid_t server)
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
 		_exit(2);
+	no_core_handler();
 	raise(SIGSTOP);
 	pid_t me = getpid();
 	for (;;) {
@@ -1319,6 +1330,7 @@ static void sc_subject(uint32_t options, pid_t server)
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
 		_exit(2);
+	no_core_handler();
 	raise(SIGSTOP);
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL); /* forced signals (SIGSYS, SIGTRAP) still come */

@@ -386,6 +386,8 @@ def _cmd_debug(args) -> int:
     from .debugger import Debugger, DebuggerShell
     if "-" in args.filters:
         raise _UsageError("debug reads its commands from standard input, so no FILTER can be -")
+    if sys.stdin is None:  # started with <&-: there is nothing to read commands from
+        raise _UsageError("debug: standard input is closed; it reads its commands from there")
     programs, data = _call_stack(args)
     debugger = Debugger(programs, data, **_options(args))
     shell = DebuggerShell(debugger, stdin=None if sys.stdin.isatty() else sys.stdin, stdout=sys.stdout)

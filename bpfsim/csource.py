@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import abi
 from . import opcodes as op
@@ -48,10 +49,15 @@ _BINARY = [("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", "<=", "
 _MAX_DEPTH = 100
 _MAX_ELEMENTS = 1 << 16
 _MAX_TOKENS = 1 << 20
+_MAX_TERMS = 10_000  # per constant expression: real ones have a few dozen, macros expanded
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
+def _wrap(value: int) -> int:
+    """A 64-bit result, as the compiler's widest integer type wraps (values stay machine-sized)."""
+    return (value + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+class _Token(NamedTuple):  # a tuple: a crafted file makes hundreds of thousands of them
     kind: str
     text: str
     line: int
@@ -94,7 +100,9 @@ class _Source:
             raise self.fail(None, "an #if is never closed by #endif")
 
     def active(self) -> bool:
-        return all(branch[1] for branch in self.branches)
+        """Is the current line compiled? A branch is only ever taken inside an active one, so the
+        innermost #if decides (constant time: nested #ifs stay linear)."""
+        return self.branches[-1][1] if self.branches else True
 
     def directive(self, tokens: list[_Token]) -> None:
         word = tokens[1].text if len(tokens) > 1 else ""
@@ -228,14 +236,29 @@ class _Source:
                 if len(args) != len(macro.params):
                     raise self.fail(token, f"macro {token.text} takes {len(macro.params)} arguments, "
                                     f"{len(args)} given")
-                bound = dict(zip(macro.params, args))
-                body = []
-                for part in macro.body:
-                    body.extend(bound.get(part.text, [part]) if part.kind == "name" else [part])
+                body = self.substitute(macro, args, active, depth)
             out.extend(self.expand(self.paste(body, token), active | {token.text}, depth + 1))
             if len(out) > _MAX_TOKENS:
                 raise self.fail(token, f"macro {token.text} expands to more than {_MAX_TOKENS} tokens")
         return out
+
+    def substitute(self, macro: _Macro, args: list[list[_Token]], active: frozenset[str], depth: int) -> list[_Token]:
+        """The body with each parameter replaced by its argument, fully macro-expanded first unless
+        an operand of ``##`` (C11 6.10.3.1): ``MAX(MAX(1, 2), 3)`` expands the inner MAX."""
+        bound = dict(zip(macro.params, args))
+        expanded: dict[str, list[_Token]] = {}
+        body: list[_Token] = []
+        parts = macro.body
+        for k, part in enumerate(parts):
+            if part.kind != "name" or part.text not in bound:
+                body.append(part)
+            elif (k and parts[k - 1].text == "##") or (k + 1 < len(parts) and parts[k + 1].text == "##"):
+                body.extend(bound[part.text])
+            else:
+                if part.text not in expanded:
+                    expanded[part.text] = self.expand(bound[part.text], active, depth + 1)
+                body.extend(expanded[part.text])
+        return body
 
     def arguments(self, tokens: Sequence[_Token], start: int) -> tuple[list[list[_Token]], int]:
         """The comma-separated arguments of a macro call whose '(' is at ``start``, and the index after ')'."""
@@ -280,6 +303,7 @@ class _Parser:
     def __init__(self, src: _Source, tokens: list[_Token], arch: str, *, unknown_is_zero: bool = False):
         self.src, self.tokens, self.i, self.arch = src, tokens, 0, arch
         self.depth = 0
+        self.terms = 0  # values read in the current top-level expression
         self.unknown_is_zero = unknown_is_zero  # as in #if, where an unknown name counts as 0
 
     def peek(self, ahead: int = 0) -> _Token | None:
@@ -362,6 +386,8 @@ class _Parser:
 
     # -- expressions ---------------------------------------------------------------------------
     def expression(self) -> int:
+        if self.depth == 0:
+            self.terms = 0
         self.depth += 1
         if self.depth > _MAX_DEPTH:
             raise self.src.fail(self.peek(), "expression nests too deeply")
@@ -403,15 +429,19 @@ class _Parser:
                 if not 0 <= b < 64:
                     raise self.src.fail(token, f"shift by {b}")
                 return (a << b) & (1 << 64) - 1 if token.text == "<<" else a >> b
-            case "+": return a + b
-            case "-": return a - b
-            case "*": return a * b
+            case "+": return _wrap(a + b)
+            case "-": return _wrap(a - b)
+            case "*": return _wrap(a * b)
         if b == 0:
             raise self.src.fail(token, "division by zero in a constant")
         quotient = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)  # C truncates toward zero
         return quotient if token.text == "/" else a - quotient * b
 
     def unary(self) -> int:
+        self.terms += 1
+        if self.terms > _MAX_TERMS:
+            raise self.src.fail(self.peek(), f"a constant expression of more than {_MAX_TERMS:,} terms; "
+                                "no field of a filter needs one")
         token = self.take("a value")
         match token.text:
             case "-": return -self.unary()

@@ -23,7 +23,7 @@ from . import abi
 from . import opcodes as op
 from .errors import FormatError
 from .insn import RECORD_SIZE, Instruction
-from .semantics import reachable
+from .semantics import successors
 
 DATA_SECTIONS = (".rodata", ".data", ".data.rel.ro", ".data.rel.ro.local")
 _EM_X86_64 = ENUM_E_MACHINE["EM_X86_64"]
@@ -165,23 +165,24 @@ def _scan(data: bytes, record: struct.Struct) -> list[tuple[int, list[Instructio
     """Filters ``verify`` accepts, at every 4-byte alignment, that start by loading from seccomp_data.
 
     Filters are read up to their last reachable instruction, so neighbouring arrays stay apart.
+    Linear in the data (issue 16 item 7): each record is decoded once per alignment, and the
+    furthest pc each record leads to is found backwards (cBPF jumps only forward), so a start is
+    verified only when every path from it ends in a return within BPF_MAXINSNS records.
     """
     from .errors import VerifyError
     from .verifier import verify
+    starts = []
+    for phase in (0, RECORD_SIZE // 2):
+        records = [_seccomp_record(record, data, at) for at in range(phase, len(data) - RECORD_SIZE + 1, RECORD_SIZE)]
+        for i, last in enumerate(_furthest(records)):
+            insn = records[i]
+            if (last is not None and 2 <= last - i + 1 <= op.BPF_MAXINSNS
+                    and insn.code == op.BPF_LD | op.BPF_W | op.BPF_ABS and insn.k < abi.SECCOMP_DATA_SIZE):
+                starts.append((phase + i * RECORD_SIZE, records[i:last + 1]))
     found = []
     covered = 0
-    for start in range(0, len(data) - 2 * RECORD_SIZE + 1, 4):
-        code, _, _, k = record.unpack_from(data, start)
-        if start < covered or code != op.BPF_LD | op.BPF_W | op.BPF_ABS or k >= abi.SECCOMP_DATA_SIZE:
-            continue
-        insns = []
-        for at in range(start, min(len(data) - RECORD_SIZE, start + op.BPF_MAXINSNS * RECORD_SIZE) + 1, RECORD_SIZE):
-            insn = Instruction(*record.unpack_from(data, at))
-            if insn.code not in op.SECCOMP_OPCODES or not insn.is_canonical():
-                break
-            insns.append(insn)
-        insns = insns[:_reachable_end(insns)]
-        if len(insns) < 2 or not insns[-1].is_return:
+    for start, insns in sorted(starts, key=lambda s: s[0]):
+        if start < covered:
             continue
         try:
             verify(insns)
@@ -192,10 +193,26 @@ def _scan(data: bytes, record: struct.Struct) -> list[tuple[int, list[Instructio
     return found
 
 
-def _reachable_end(insns: list[Instruction]) -> int:
-    """One past the last instruction reachable from the first: where a filter stops and its neighbour starts."""
-    reached = reachable(insns)
-    return max((pc for pc, yes in enumerate(reached) if yes), default=-1) + 1
+def _seccomp_record(record: struct.Struct, data: bytes, at: int) -> Instruction | None:
+    """The record at ``at`` if it could be an instruction of a seccomp filter, else None."""
+    insn = Instruction(*record.unpack_from(data, at))
+    return insn if insn.code in op.SECCOMP_OPCODES and insn.is_canonical() else None
+
+
+def _furthest(records: list[Instruction | None]) -> list[int | None]:
+    """For each record, the furthest one its paths reach, which is a return; None when a path
+    runs into a record that is no instruction or past the end."""
+    furthest: list[int | None] = [None] * len(records)
+    for pc in range(len(records) - 1, -1, -1):
+        insn = records[pc]
+        if insn is None:
+            continue
+        if insn.is_return:
+            furthest[pc] = pc
+            continue
+        ends = [furthest[t] if t < len(records) else None for t in successors(pc, insn)]
+        furthest[pc] = None if None in ends else max(ends)
+    return furthest
 
 
 def _arch(elf: ELFFile) -> str | None:

@@ -75,7 +75,7 @@ class Program(Sequence[Instruction]):
     @classmethod
     def from_bytes(cls, data: bytes, *, name: str | None = None, arch: str | None = None) -> "Program":
         """Raw ``struct sock_filter`` records, 8 little-endian bytes each."""
-        data = bytes(data)
+        data = bytes(_bytes_like(data, "Program.from_bytes"))
         if len(data) % RECORD_SIZE:
             whole = len(data) - len(data) % RECORD_SIZE
             raise FormatError(name or "<bytes>", None,
@@ -92,6 +92,7 @@ class Program(Sequence[Instruction]):
                  dialect: str | None = None) -> "Program":
         """Assembler text (the README documents the syntax); its ``arch`` line wins over ``arch``."""
         from . import asm  # the format modules load when a format is used, for a fast start
+        _text(text, "Program.from_asm")
         insns, arch = asm.assemble(text, name=name, arch=arch, dialect=dialect)
         return cls(insns, name=name, arch=arch)
 
@@ -106,6 +107,7 @@ class Program(Sequence[Instruction]):
         """A C initializer of BPF_STMT/BPF_JUMP macros or ``{code, jt, jf, k}`` rows; ``arch``
         decides ``__NR_`` numbers and ``#if`` branches (x86_64 by default)."""
         from . import csource
+        _text(text, "Program.from_c")
         insns, arch = csource.parse(text, symbol=symbol, name=name, arch=arch)
         return cls(insns, name=name, arch=arch)
 
@@ -131,10 +133,14 @@ class Program(Sequence[Instruction]):
         """
         source = os.fsdecode(path)
         try:
-            with open(path, "rb") as file:
+            # O_NONBLOCK: opening a FIFO that has no writer does not wait for one (reading it
+            # then ends at once); reads block as usual afterwards.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            os.set_blocking(fd, True)
+            with open(fd, "rb") as file:
                 data = file.read(MAX_FILE_SIZE + 1)
-        except OSError as error:
-            raise FormatError(source, None, f"cannot read it: {error.strerror or error}") from None
+        except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
+            raise FormatError(source, None, f"cannot read it: {getattr(error, 'strerror', None) or error}") from None
         return cls.parse(data, name=source, arch=arch, symbol=symbol)
 
     @classmethod
@@ -144,6 +150,9 @@ class Program(Sequence[Instruction]):
         source = name
         if len(data) > MAX_FILE_SIZE:
             raise FormatError(source, None, f"it is larger than {MAX_FILE_SIZE >> 20} MiB; no filter file is")
+        if not data.startswith(b"\x7fELF") and len(data) > MAX_TEXT_SIZE:
+            raise FormatError(source, None, f"{len(data):,} bytes is more than a filter file holds: "
+                              f"raw records stop at {MAX_RAW_SIZE:,} and filter text at {MAX_TEXT_SIZE >> 20} MiB")
         if data.startswith(b"\x7fELF"):
             from . import elf
             found = elf.read_filter(source, symbol=symbol, data=data)
@@ -154,18 +163,26 @@ class Program(Sequence[Instruction]):
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
             if not _looks_like_text(data):
-                return cls.from_bytes(data, name=source)
+                return cls._from_records(data, source)
             line = data[:error.start].count(b"\n") + 1
             raise FormatError(source, line, f"text that is not UTF-8 (byte {data[error.start]:#04x}), "
                                             "and no NUL byte as raw records have") from None
         if "\0" in text:
-            return cls.from_bytes(data, name=source)
+            return cls._from_records(data, source)
         if _C_SOURCE.search(_COMMENTS.sub(" ", text)):
             return cls.from_c(text, symbol, name=source, arch=arch)
         from . import asm
         if asm.BYTECODE.fullmatch(text):
             return cls(asm.parse_bytecode(text, name=source), name=source)
         return cls.from_asm(text, name=source, arch=arch)
+
+    @classmethod
+    def _from_records(cls, data: bytes, source: str) -> "Program":
+        """Raw records from a file, refused before any object is built when no filter holds so many."""
+        if len(data) > MAX_RAW_SIZE:
+            raise FormatError(source, None, f"{len(data) // RECORD_SIZE:,} records: more than the "
+                              f"{MAX_RAW_SIZE // RECORD_SIZE:,} a struct sock_fprog can hold")
+        return cls.from_bytes(data, name=source)
 
     # -- text --------------------------------------------------------------------------------------
     def listing(self, *, raw: bool = False, arch: str | None = None) -> str:
@@ -185,7 +202,26 @@ class Program(Sequence[Instruction]):
 
 _C_SOURCE = re.compile(r"\bBPF_(STMT|JUMP)\b|\bsock_filter\b|^\s*\{\s*\d", re.M)
 _COMMENTS = re.compile(r"/\*.*?(\*/|\Z)|//[^\n]*|;[^\n]*|#[^\n]*", re.S)  # C's and the assembler's
-MAX_FILE_SIZE = 64 << 20  # far above any filter file; stops a read of /dev/zero
+MAX_FILE_SIZE = 64 << 20  # far above any filter file, ELF binaries included; stops a read of /dev/zero
+# include/uapi/linux/filter.h: struct sock_fprog's len is an unsigned short. The kernel takes at
+# most BPF_MAXINSNS (4096) of them; up to 65535 bpfsim reads, so that verify can say why not.
+MAX_RAW_SIZE = 0xFFFF * RECORD_SIZE
+# Text (assembler, C, byte code): 65535 instructions of assembler fit in 1 MiB; 4 MiB leaves room
+# for the rest of a C source file and bounds the time a reader can be made to spend.
+MAX_TEXT_SIZE = 1 << 20
+
+
+def _bytes_like(data, what: str):
+    """Refuse an int (``bytes(16)`` would be 16 zero bytes, ``bytes(10**12)`` a MemoryError)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} takes bytes, not {type(data).__name__}")
+    return data
+
+
+def _text(text, what: str) -> None:
+    if not isinstance(text, str):
+        hint = " (decode it, or use Program.parse for file content)" if isinstance(text, (bytes, bytearray)) else ""
+        raise TypeError(f"{what} takes str, not {type(text).__name__}{hint}")
 _TEXT_BYTES = frozenset(range(32, 127)) | {9, 10, 13}
 
 

@@ -23,6 +23,16 @@ def _progress(stream):
 
 
 def main(argv=None) -> int:
+    """Run the campaign; Ctrl-C ends it with one line and status 130, as a shell reports SIGINT
+    (the helpers end with this process: they watch their parent's pidfd)."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("\nfuzz: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv) -> int:
     parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__)
     parser.add_argument("--cases", type=int, default=5000, help="(stack, input) cases to check")
     parser.add_argument("--minutes", type=float, help="run for this long instead of a case count")

@@ -25,6 +25,7 @@ from bpfsim import Program, SeccompData, abi, evaluate, trace_stack, verify
 from bpfsim import kernel as live
 from bpfsim import strategies as gen
 from bpfsim.errors import VerifyError
+from bpfsim.profiles import Kernel
 
 REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
 KERNEL_ARCHES = ("x86_64", "i386")  # the calls an x86_64 machine can make: syscall and int $0x80
@@ -142,13 +143,20 @@ def _calls(rng: random.Random, stack, count: int, ips: dict) -> list[SeccompData
     """Inputs for one stack, with the instruction pointer the oracle's calls have."""
     near = gen.constants(stack)
     calls = []
-    for _ in range(count):
+    while len(calls) < count:
         arch = ("i386" if rng.random() < 0.2 else "x86_64") if "i386" in ips else next(iter(ips))
         data = gen.random_seccomp_data(rng, near, arch, instruction_pointer=ips[arch])
         if arch == "s390x":  # svc passes 16 bits of the number (arch/s390/kernel/syscall.c)
             data = data.replace(nr=data.nr & 0xFFFF)
-        calls.append(data)
+        if data.nr not in _SKIP_THE_FILTERS.unfiltered_calls(data.target):
+            calls.append(data)
     return calls
+
+
+# Issue 16 item 4: uretprobe and uprobe skip the filters on kernels that have
+# seccomp_uprobe_exception (the newest modelled one does), so they would really run in the
+# subject whatever the stack says, and check nothing of bpfsim's: never generated, on any kernel.
+_SKIP_THE_FILTERS = Kernel()
 
 
 def run(cases: int, seed: int, *, seconds: float | None = None, stacks_per_example: int = 8,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bpfsim import Program, SeccompData, VerifyError, evaluate, verify
+from bpfsim import Program, SeccompData, VerifyError, abi, evaluate, verify
 from bpfsim import kernel as live
 
 REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
@@ -23,6 +23,44 @@ def test_bounded_run_finds_no_divergence():
     stats = campaign.run(3000, seed=20261128, save=False)
     assert stats.cases >= 3000 and stats.programs > 0
     assert not stats.divergences, "\n\n".join(str(d) for d in stats.divergences)
+
+
+def test_generated_calls_leave_out_the_calls_that_skip_the_filters():
+    """Issue 16 item 4: uretprobe (335) and uprobe (336) never reach the filters on 6.14+/6.18+
+    (kernel/seccomp.c:seccomp_uprobe_exception), so a fuzzer call would really run them; a stack
+    that compares nr with exactly those numbers must still get none of them."""
+    import random
+    from fuzz import campaign
+    from tests.build import jump, ld_abs, prog, ret
+    from bpfsim import opcodes as op
+    jeq = op.BPF_JMP | op.BPF_JEQ | op.BPF_K
+    stack = [prog(ld_abs(0), jump(jeq, 335, 1, 0), jump(jeq, 336, 0, 1), ret(0), ret(0x7FFF0000))]
+    calls = campaign._calls(random.Random(1), stack, 4000, {"x86_64": 0, "i386": 0})
+    native = [c.nr for c in calls if abi.arch_name(c.arch) == "x86_64"]
+    assert len(calls) == 4000 and native.count(334) > 0 and not {335, 336} & set(native)
+
+
+@pytest.mark.kernel
+def test_ctrl_c_ends_the_fuzzer_with_one_line_and_no_traceback():
+    import signal
+    import subprocess
+    import sys
+    reason = live.seccomp_unavailable_reason()
+    if reason:
+        pytest.skip(f"seccomp(2) cannot be used here: {reason}")
+    fuzzer = subprocess.Popen([sys.executable, "-m", "fuzz", "--cases", "100000000", "--no-save"],
+                              cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert fuzzer.stderr.readline().startswith("fuzzing bpfsim against")
+        fuzzer.stderr.readline()  # the first progress line: the campaign is running
+        fuzzer.send_signal(signal.SIGINT)
+        _, err = fuzzer.communicate(timeout=60)
+    finally:
+        if fuzzer.poll() is None:
+            fuzzer.kill()
+            fuzzer.wait()
+    assert fuzzer.returncode == 130 and "Traceback" not in err and err.endswith("fuzz: interrupted\n")
 
 
 def test_every_saved_regression_replays():
