@@ -72,11 +72,12 @@ def test_every_saved_regression_replays():
 
 def _replay(case_dir):
     case = json.loads((case_dir / "case.json").read_text())
+    kernel = case["options"].get("kernel")  # a lab kernel's name (python -m fuzz --kernel), else the newest
     filters = [Program.from_bytes(p.read_bytes(), name=str(p))
                for p in sorted(case_dir.glob("*.bpf"), key=lambda p: int(p.stem))]
     if case["kind"] == "verifier":
         try:
-            verify(filters[0])
+            verify(filters[0], kernel=kernel)
             said = None
         except VerifyError as refused:
             said = refused.errno
@@ -85,7 +86,8 @@ def _replay(case_dir):
     options = case["options"]
     for call, seen in zip(case["calls"], case["kernel_saw"]):
         data = SeccompData(call["nr"], call["arch"], call["instruction_pointer"], call["args"])
-        verdict = evaluate(filters, data, tracer=options["tracer"], listener=options["listener"], threads=2)
+        verdict = evaluate(filters, data, kernel=kernel, tracer=options["tracer"], listener=options["listener"],
+                           threads=2)
         observed = live.Observation(data, seen["action"], seen["data"], seen["retval"], None,
                                     tuple(map(tuple, seen["candidates"])))
         assert observed.admits(verdict), (seen, verdict)
@@ -105,3 +107,20 @@ def test_a_divergence_is_reported_with_both_answers_and_saved_replayably(tmp_pat
     assert saved.name == "kernel-errno-bpfsim-errno" and (saved / "0.bpf").read_bytes() == program.to_bytes()
     with pytest.raises(AssertionError):
         _replay(saved)  # bpfsim still says ERRNO(3): the saved case fails until bpfsim agrees
+
+
+def test_a_lab_divergence_is_named_after_its_kernel_and_replays_on_that_kernel(tmp_path):
+    """python -m fuzz --kernel: the saved case says which lab kernel answered, and its replay
+    asks bpfsim about that kernel. On debian-6.1-amd64 uretprobe (335) reaches the filters
+    (corpus/lab/debian-6.1-amd64.json.xz: Docker's profile answers it ERRNO(1) there), so a
+    filter failing every call with EPERM does so for uretprobe too."""
+    from fuzz.campaign import Divergence, save_regression
+    program = Program.from_asm("ret ERRNO(1)")
+    call = {"nr": 335, "arch": "x86_64", "args": [0] * 6, "instruction_pointer": 0x401000}
+    seen = {"action": "ERRNO", "data": 1, "retval": -1, "candidates": [["ERRNO", 1]]}
+    divergence = Divergence("verdict", [program], [call], [seen], [{"action": "ALLOW", "data": 0}],
+                            {"tracer": False, "listener": None, "kernel": "debian-6.1-amd64"})
+    saved = save_regression(divergence, tmp_path)
+    assert saved.name == "kernel-errno-bpfsim-allow-on-debian-6.1-amd64"
+    assert json.loads((saved / "case.json").read_text())["kernel"] == "debian-6.1-amd64"
+    _replay(saved)  # on 6.1 uretprobe reaches the filters, as bpfsim's profile of it says
