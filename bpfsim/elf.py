@@ -7,6 +7,7 @@ e_machine, the ELF class and the byte order; pyelftools' and the OS's errors bec
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import re
@@ -181,16 +182,30 @@ def _scan(data: bytes, record: struct.Struct) -> list[tuple[int, list[Instructio
                 starts.append((phase + i * RECORD_SIZE, records[i:last + 1]))
     found = []
     covered = 0
+    # Per alignment, the offsets of records that fail a check of their own, in any filter.
+    refused: dict[int, list[int]] = {0: [], RECORD_SIZE // 2: []}
     for start, insns in sorted(starts, key=lambda s: s[0]):
-        if start < covered:
+        end = start + len(insns) * RECORD_SIZE
+        bad = refused[start % RECORD_SIZE]
+        if start < covered or bisect.bisect_left(bad, start) < bisect.bisect_left(bad, end):
             continue
         try:
             verify(insns)
-        except VerifyError:
+        except VerifyError as error:
+            if _refused_alone(error, insns):
+                bisect.insort(bad, start + error.pc * RECORD_SIZE)
             continue
         found.append((start, insns))
-        covered = start + len(insns) * RECORD_SIZE
+        covered = end
     return found
+
+
+def _refused_alone(error, insns: list[Instruction]) -> bool:
+    """Does the verifier refuse this instruction wherever it is (an opcode, an offset, a division
+    by 0), rather than for where a jump lands or a path reads a cell? Then no window holding it
+    is verified again, which keeps the scan linear."""
+    return (error.check in ("bpf_check_classic", "seccomp_check_filter") and error.pc is not None
+            and not insns[error.pc].is_jump)
 
 
 def _seccomp_record(record: struct.Struct, data: bytes, at: int) -> Instruction | None:
