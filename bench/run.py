@@ -25,10 +25,13 @@ sys.path.insert(0, str(ROOT))
 
 from bpfsim import FilterChain, Program, SeccompData, evaluate, run, trace  # noqa: E402
 from bpfsim.analysis import policy_table  # noqa: E402
+from bpfsim.audit import lint  # noqa: E402
+from bpfsim.differences import diff  # noqa: E402
 from bpfsim.verifier import verified  # noqa: E402
 from bpfsim.syscalls import syscall_table  # noqa: E402
 
 FILTER = ROOT / "corpus" / "moby-default-x86_64" / "filter.bpf"
+SYS_ADMIN = ROOT / "corpus" / "moby-default-x86_64-sys-admin" / "filter.bpf"
 CALLS = {"read": (0, ()), "openat": (257, (0, 0, 0)), "execve": (59, ()), "reboot (denied)": (169, ())}
 PR_SET_NO_NEW_PRIVS, SYS_SECCOMP, SECCOMP_SET_MODE_FILTER = 38, 317, 1
 PERSONALITY_QUERY = 0xFFFFFFFF
@@ -144,6 +147,17 @@ KERNEL_CALLS = {  # label: (nr, args); each is harmless with and without the fil
 }
 
 
+def audit_timings(prog: Program) -> dict:
+    """Seconds for lint of the profile and for diff against its --cap-add SYS_ADMIN variant, in
+    process (the arches the profile lets through: x86_64 and i386), best of three."""
+    other = Program.load(SYS_ADMIN)
+    arches = ["x86_64", "i386"]
+    return {"lint": best_time(lambda: lint([prog]), 1, 3),
+            "diff": best_time(lambda: diff([prog], [other], arches), 1, 3),
+            "differences": len(diff([prog], [other], arches)),
+            "findings": len(lint([prog]))}
+
+
 def _child_syscall_cost(prog: Program, write_fd: int, loops: int) -> None:
     """In a forked child: ns per call of each KERNEL_CALLS entry, before and after attaching."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -256,6 +270,11 @@ def main() -> int:
         print(f"    same action for {n - len(differ)}/{n}; differ: {', '.join(differ) or 'none'}")
     if "ceccomp_native" not in table:
         print("  ceccomp: n/a (pip install ceccomp, or: pip install -e '.[bench]')")
+
+    audit = audit_timings(prog)
+    print("\nlint and diff, in process, x86_64 and i386 calls:")
+    print(f"  lint of the profile:                {audit['lint'] * 1e3:8.1f} ms  ({audit['findings']} findings)")
+    print(f"  diff with its SYS_ADMIN variant:    {audit['diff'] * 1e3:8.1f} ms  ({audit['differences']} differences)")
 
     cost = kernel_cost(prog)
     print("\nkernel: extra time per system call with the same filter attached (forked children, ctypes loop)")

@@ -290,11 +290,15 @@ TRUE = frozenset({frozenset()})
 def simplify(dnf: set) -> set:
     """An equivalent, smaller disjunction: resolution and subsumption until nothing changes."""
     dnf = set(dnf)
+    if len(dnf) < 2:
+        return dnf
     changed = True
     while changed:
         changed = False
+        sizes = {len(c) for c in dnf}
         for conj in sorted(dnf, key=len):
-            if conj not in dnf:
+            # A partner has the same size (P and not l) or one less (P itself).
+            if conj not in dnf or not (len(conj) - 1 in sizes or sum(len(c) == len(conj) for c in dnf) > 1):
                 continue
             for lit in conj:
                 rest = conj - {lit}
@@ -332,6 +336,7 @@ def conjoin(a: set, b: set, work) -> set:
 # -- one program ---------------------------------------------------------------------------
 
 _A, _X = 1, 2  # liveness bits; scratch cell i is bit i + 2
+_NO_CELLS = (None,) * 16
 
 
 def liveness_bits(names: frozenset, k: int) -> int:
@@ -340,6 +345,11 @@ def liveness_bits(names: frozenset, k: int) -> int:
 
 
 @lru_cache(maxsize=256)
+def _liveness_of(prog: VerifiedProgram) -> list[int]:
+    """``liveness`` once per verified program (cached by identity, which hashes fast)."""
+    return liveness(prog.code)
+
+
 def liveness(code: sem.Decoded) -> list[int]:
     """The registers read before being written on some path from each pc (the reads and writes
     of each row of bpfsim/semantics.py)."""
@@ -371,7 +381,8 @@ class _Frontier:
         live = self.live[pc]
         a = a if live & _A else None
         x = x if live & _X else None
-        mem = tuple(v if live >> (i + 2) & 1 else None for i, v in enumerate(mem))
+        cells = live >> 2
+        mem = _NO_CELLS if not cells else tuple(v if cells >> i & 1 else None for i, v in enumerate(mem))
         at = self.waiting.get(pc)
         if at is None:
             at = self.waiting[pc] = {}
@@ -393,7 +404,7 @@ def explore(prog: VerifiedProgram, known: Sequence[int], work, branches: dict | 
     ``ret a`` of a computed A. ``work()`` is called per unit of work (and raises to stop).
     ``branches``, if given, collects each conditional jump's pc → the outcomes some input takes."""
     code, chains = prog.code, prog.jeq_chains
-    frontier = _Frontier(liveness(code))
+    frontier = _Frontier(_liveness_of(prog))
     leaves: dict = {}
     frontier.add(0, 0, 0, (0,) * 16, TRUE)
     while frontier.order:
@@ -469,6 +480,14 @@ def add_literal(conj: frozenset, lit) -> frozenset | None:
             return conj if fact else None
         lit = fact
     same = [o for o in conj if o[0] == lit[0]]
+    if lit[1] == "!=" and type(lit[2]) is int and all(type(o[2]) is int for o in same):
+        # Excluding one value changes this term's domain only, and implies no other literal.
+        dom = _natural(lit[0])
+        for term, rel, c in same:
+            dom = constrain(dom, rel, c)
+        if not satisfies(lit[2], dom):
+            return conj
+        return conj | {lit} if _possible(constrain(dom, "!=", lit[2])) else None
     if same and not feasible(frozenset(same) | {negate(lit)}):
         return conj
     joined = conj | {lit}
@@ -476,6 +495,8 @@ def add_literal(conj: frozenset, lit) -> frozenset | None:
         return None
     if lit[1] == "!=":  # excludes one value: implies no other literal
         return joined
+    if lit[1] == "==" and type(lit[2]) is int:  # pins the term: the others on it hold (joined is feasible)
+        return joined - {o for o in same if type(o[2]) is int}
     implied = {o for o in same if not feasible(frozenset({lit, negate(o)}))}
     return joined - implied
 
