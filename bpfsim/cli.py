@@ -74,12 +74,26 @@ def _status(line: str) -> None:
 
 # -- inputs -------------------------------------------------------------------------------------
 
+_C_INTEGER = re.compile(r"-?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
 def _number(text: str) -> int:
-    """A decimal or 0x-hex value, as every VALUE on the command line is written."""
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (decimal or 0x-hex)") from None
+    """A VALUE as C writes an integer constant: decimal, 0x-hex, or octal with a leading 0 (0101
+    is 65), optionally negative; Python's own 0o and 0b prefixes are refused, as C would."""
+    value = text.strip()
+    if _C_INTEGER.fullmatch(value):
+        negative, digits = value.startswith("-"), value.lstrip("-")
+        base = 16 if digits[1:2] in ("x", "X") else 8 if digits.startswith("0") else 10
+        number = int(digits, base)
+        return -number if negative else number
+    digits = value.lstrip("-")
+    if digits[:2].lower() in ("0o", "0b"):
+        why = f"{digits[:2]} is Python's prefix, not C's: write octal with a leading 0 (0101), binary in hex"
+    elif digits[:1] == "0" and digits.isdigit():
+        why = "a leading 0 makes it octal, as in C, and octal has no digit 8 or 9"
+    else:
+        why = "a number is decimal, 0x-hex or 0-octal, as in C"
+    raise argparse.ArgumentTypeError(f"{text!r}: {why}")
 
 
 def _arg_pair(text: str) -> tuple[int, int]:

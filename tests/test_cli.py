@@ -115,10 +115,16 @@ def test_nr_is_a_number_or_a_name_of_the_arch(capsys, write, options, nr, kernel
     pytest.param(ARG2_AS_ERRNO, ["--arg", "2=0x1"], 1, 1, id="arg in hex"),
     pytest.param(ARG2_AS_ERRNO, ["--arg", "0=7", "--arg", "2=13"], 13, 13, id="several args, decimal"),
     pytest.param(IP_AS_ERRNO, ["--ip", "0x1234"], 0x1234, 4095, id="ip; errno capped at MAX_ERRNO"),
+    pytest.param(ARG2_AS_ERRNO, ["--arg", "2=0101"], 0o101, 0o101, id="a leading 0 is C octal"),
+    pytest.param(ARG2_AS_ERRNO, ["--arg", "2=0"], 0, 0, id="0 alone"),
+    pytest.param(ARG2_AS_ERRNO, ["--arg", "2=0X1F"], 0x1F, 0x1F, id="upper-case hex prefix"),
 ])
-def test_arguments_and_instruction_pointer_reach_the_filter(capsys, write, program, options, data, expected_errno):
+def test_arguments_and_instruction_pointer_reach_the_filter(capsys, write, program, options, data, expected_errno,
+                                                           kernel):
     status, out, _ = _run(capsys, "eval", write(program), "--nr", 0, *options, "--json")
     assert (status, json.loads(out)["data"], json.loads(out)["errno"]) == (0, data, expected_errno)
+    call = SeccompData(0, instruction_pointer=data) if program is IP_AS_ERRNO else SeccompData(0, args=[0, 0, data])
+    kernel.check_verdict([program], call, evaluate([program], call))
 
 
 @pytest.mark.parametrize("ret_value, options, expected", [
@@ -809,3 +815,15 @@ def test_trace_and_disasm_print_json(capsys, write, kernel):
     rows = json.loads(out)
     assert status == 0 and rows[1] == {"pc": 1, "code": JEQ, "jt": 0, "jf": 1, "k": 59, "text": "jeq #0x3b, 0, 1",
                                        "comment": "execve; true: 2, false: 3"}
+
+
+@pytest.mark.parametrize("value, why", [
+    pytest.param("0o101", "0o is Python's prefix, not C's", id="python octal"),
+    pytest.param("0b101", "0b is Python's prefix, not C's", id="python binary"),
+    pytest.param("0109", "octal has no digit 8 or 9", id="not octal"),
+    pytest.param("1_000", "decimal, 0x-hex or 0-octal", id="python digit separators"),
+])
+def test_a_value_c_would_not_read_is_refused_with_the_reason(capsys, write, value, why):
+    """The issue: --arg 2=0101 was refused while 0o101 and 0b101 passed; values now read as C reads them."""
+    status, _, err = _run(capsys, "eval", write(ARG2_AS_ERRNO), "--nr", 0, "--arg", f"2={value}")
+    assert status == 2 and why in err and err.count("\n") == 1
