@@ -134,9 +134,7 @@ def _differing(old, new, data: SeccompData, outcomes_old: dict, outcomes_new: di
                         break
                 if shown:
                     break
-            if shown is None and (type(old_value) is not int or type(new_value) is not int):
-                continue  # computed values that no input found apart: not reported as a difference
-            region |= both
+            region |= both  # without an input, still reported: "unconfirmed", never "no difference"
             if shown is not None:
                 witnesses.setdefault((_seen(shown.old.ret, kernel), _seen(shown.new.ret, kernel)), shown)
     return explore.simplify(region), tuple(witnesses.values())

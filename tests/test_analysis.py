@@ -168,3 +168,19 @@ def test_an_exhausted_budget_reports_an_unbounded_dependence():
     found = policy_row(stack, 39, budget=1000)
     assert (found.depends_on_args, found.unbounded, found.action) == (True, True, Action.ALLOW)
     assert policy_row(stack, 39).depends_on_args is False
+
+
+def test_table_json_and_csv_list_every_verdict_with_its_condition(capsys, tmp_path):
+    """#15 item 4 / #13 item 14: O_CREAT (0o100) in openat's flags decides; the witnesses show it."""
+    from bpfsim.cli import main
+    path = tmp_path / "openat.bpf"
+    path.write_bytes(ERRNO_ON_CREATING_OPENAT.to_bytes())
+    assert main(["table", str(path), "--arch", "x86_64", "--json"]) == 0
+    openat = next(r for r in json.loads(capsys.readouterr().out) if r["name"] == "openat")
+    shown = {(v["action"], v["condition"], tuple(v["witness"]["args"])) for v in openat["verdicts"]}
+    assert openat["complete"] and shown == {("ALLOW", "args[2] & 0x40 == 0", (0,) * 6),
+                                            ("ERRNO", "args[2] & 0x40 != 0", (0, 0, O_CREAT, 0, 0, 0))}
+    assert main(["table", str(path), "--arch", "x86_64", "--csv"]) == 0
+    records = [line for line in capsys.readouterr().out.splitlines() if line.startswith("257,openat,")]
+    assert records == ["257,openat,ALLOW,0,,true,true,ALLOW,,args[2] & 0x40 == 0,all arguments 0",
+                       "257,openat,ALLOW,0,,true,true,ERRNO(13),13,args[2] & 0x40 != 0,args[2]=0x40"]
