@@ -85,6 +85,13 @@ FACTS: tuple[Fact, ...] = (
          "EINVAL before, as any unknown prctl option",
          note="PR_SYS_DISPATCH_INCLUSIVE_ON (mode 2) is newer; its release is not pinned here, so it is "
               "modelled on every kernel that has the option (checked on 6.18)"),
+    # What a kill takes with it.
+    Fact("coredump_kills_only_thread_group", (5, 16), "0258b5fd7c71",
+         "a core-dumping kill (KILL_PROCESS; KILL_THREAD or an unknown action in the last thread) of a "
+         "dumpable process no longer kills the other processes that share its mm (clone(CLONE_VM) "
+         "without CLONE_THREAD)",
+         note="observed on Debian's 5.10.262 (the parent of a CLONE_VM child died with it) and not on 6.1; "
+              "PR_SET_DUMPABLE=0 avoids it there (do_coredump stops before zapping)"),
     # x86.
     Fact("x32_own_table", (5, 4), "6365b842aae4",
          "x86: x32 numbers 512-547 without the x32 bit, and non-x32 numbers with it, fail with ENOSYS "

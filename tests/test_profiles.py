@@ -185,10 +185,13 @@ def test_the_newest_kernel_knows_every_flag_of_its_mask():
     pytest.param("5.14", "addfd_flag_send", True, id="ADDFD SEND in 5.14 (0ae71c7720e3)"),
     pytest.param("6.1.192", "ioctl_set_flags", False, id="SET_FLAGS EINVAL on 6.1 (observed)"),
     pytest.param("6.6", "ioctl_set_flags", True, id="SET_FLAGS in 6.6 (48a1084a8b74)"),
+    pytest.param("5.10.262", "coredump_kills_only_thread_group", False,
+                 id="5.10: a core dump zaps every process sharing the mm (observed on Debian's 5.10.262)"),
+    pytest.param("5.16", "coredump_kills_only_thread_group", True, id="5.16: only the thread group (0258b5fd7c71)"),
     pytest.param("4.19", "x32_own_table", False, id="x32 numbers share the x86_64 table before 5.4"),
     pytest.param("5.4", "x32_own_table", True, id="x32's own table in 5.4 (6365b842aae4)"),
 ])
-def test_operations_and_ioctls_by_version(kernel, fact, holds):
+def test_operations_ioctls_and_other_facts_by_version(kernel, fact, holds):
     assert Kernel(kernel).has(fact) == holds
 
 
