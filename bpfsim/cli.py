@@ -526,7 +526,7 @@ def _cmd_asm(args) -> int:
         out = "standard output"
     else:
         out = args.output
-        write_file(out, written, inputs=[args.file])
+        write_file(out, written, inputs=["/dev/stdin" if args.file == "-" else args.file])  # < a.asm -o a.asm too
     _status(f"{out}: {len(prog)} instructions")
     return 0
 

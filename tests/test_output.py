@@ -37,6 +37,16 @@ def test_asm_refuses_to_overwrite_its_input(capsys, tmp_path, name, fmt, text):
     assert source.read_text() == text
 
 
+def test_asm_refuses_to_overwrite_the_file_it_reads_as_standard_input(tmp_path):
+    source = tmp_path / "a.asm"
+    source.write_text(ASM)
+    with open(source) as stdin:
+        done = subprocess.run([sys.executable, "-m", "bpfsim", "asm", "-", "-o", str(source)], stdin=stdin,
+                              capture_output=True, text=True)
+    assert done.returncode == 2 and "is the input" in done.stderr
+    assert source.read_text() == ASM
+
+
 def test_asm_refuses_a_hard_link_to_its_input(capsys, tmp_path):
     source = tmp_path / "a.asm"
     source.write_text(ASM)
