@@ -38,9 +38,7 @@ _EXTENSIONS = {"proto": 0, "type": 4, "ifidx": 8, "nla": 12, "nlan": 16, "mark":
 _ACTIONS = {name: value for value, name in abi.ACTION_NAMES.items()} | {"KILL": abi.SECCOMP_RET_KILL}
 
 # Pseudo-C operators (seccomp-tools lib/seccomp-tools/asm/sasm.y).
-_ALU_SYMBOLS = {op.BPF_ADD: "+", op.BPF_SUB: "-", op.BPF_MUL: "*", op.BPF_DIV: "/", op.BPF_OR: "|",
-                op.BPF_AND: "&", op.BPF_LSH: "<<", op.BPF_RSH: ">>", op.BPF_MOD: "%", op.BPF_XOR: "^"}
-_ALU_BY_SYMBOL = {sym + "=": code for code, sym in _ALU_SYMBOLS.items()}
+_ALU_BY_SYMBOL = {sym + "=": code for code, sym in op.PSEUDO_C_OPERATORS.items()}
 _COMPARE = {"==": (op.BPF_JEQ, False), "!=": (op.BPF_JEQ, True), ">": (op.BPF_JGT, False),
             "<=": (op.BPF_JGT, True), ">=": (op.BPF_JGE, False), "<": (op.BPF_JGE, True),
             "&": (op.BPF_JSET, False)}
@@ -754,7 +752,7 @@ class _Writer:
         if code == op.BPF_ALU | op.BPF_NEG:
             return "A = -A"
         if row.cls == op.BPF_ALU:
-            return f"A {_ALU_SYMBOLS[row.op]}= {'X' if row.form == op.X_REG else hex_or_dec(k)}"
+            return f"A {row.pseudo_c_operator}= {'X' if row.form == op.X_REG else hex_or_dec(k)}"
         if code == op.BPF_MISC | op.BPF_TAX:
             return "X = A"
         if code == op.BPF_MISC | op.BPF_TXA:

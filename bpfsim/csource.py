@@ -623,33 +623,6 @@ def _bare_list(src: _Source) -> list[_Token]:
 # ---------------------------------------------------------------------------------------------
 # Writing C.
 
-_CLASSES = {code: f"BPF_{name.upper()}" for code, name in op.CLASS_NAMES.items()}
-_SIZES = {op.BPF_W: "BPF_W", op.BPF_H: "BPF_H", op.BPF_B: "BPF_B"}
-_MODES = {op.BPF_IMM: "BPF_IMM", op.BPF_ABS: "BPF_ABS", op.BPF_IND: "BPF_IND", op.BPF_MEM: "BPF_MEM",
-          op.BPF_LEN: "BPF_LEN", op.BPF_MSH: "BPF_MSH"}
-
-
-def _code(insn: Instruction) -> str:
-    """``BPF_LD | BPF_W | BPF_ABS``: the code spelled as filter.h spells its parts."""
-    row = insn.opcode
-    parts = [_CLASSES[row.cls]]
-    if row.cls in (op.BPF_LD, op.BPF_LDX):
-        parts += [_SIZES[insn.size], _MODES[insn.mode]]
-    elif row.cls == op.BPF_ALU:
-        parts.append("BPF_NEG" if row.op == op.BPF_NEG else f"BPF_{op.ALU_MNEMONICS[row.op].upper()}")
-        if row.op != op.BPF_NEG:
-            parts.append("BPF_X" if row.form == op.X_REG else "BPF_K")
-    elif row.cls == op.BPF_JMP:
-        parts.append("BPF_JA" if row.form == op.JUMP else f"BPF_{op.JUMP_MNEMONICS[row.op].upper()}")
-        if row.is_conditional:
-            parts.append("BPF_X" if row.form == op.COND_X else "BPF_K")
-    elif row.cls == op.BPF_RET:
-        parts.append("BPF_A" if row.form == op.A_REG else "BPF_K")
-    elif row.cls == op.BPF_MISC:
-        parts.append("BPF_TAX" if row.code == op.BPF_MISC | op.BPF_TAX else "BPF_TXA")
-    return " | ".join(parts)
-
-
 def _k(insn: Instruction, a_holds: int | None, byteorder: str, errnos: dict[int, str]) -> str:
     row, k = insn.opcode, insn.k
     if row.form == op.ABS and insn.size == op.BPF_W and (field := abi.field_name(k, byteorder)):
@@ -690,9 +663,9 @@ def render(prog: Sequence[Instruction], *, symbol: str = "filter", arch: str | N
         if not insn.is_canonical():
             texts.append(f"{{ {insn.code:#06x}, {insn.jt}, {insn.jf}, {insn.k:#010x} }},")
         elif insn.opcode.is_jump:
-            texts.append(f"BPF_JUMP({_code(insn)}, {_k(insn, a_holds[pc], order, errnos)}, {insn.jt}, {insn.jf}),")
+            texts.append(f"BPF_JUMP({insn.opcode.c_spelling}, {_k(insn, a_holds[pc], order, errnos)}, {insn.jt}, {insn.jf}),")
         else:
-            texts.append(f"BPF_STMT({_code(insn)}, {_k(insn, a_holds[pc], order, errnos)}),")
+            texts.append(f"BPF_STMT({insn.opcode.c_spelling}, {_k(insn, a_holds[pc], order, errnos)}),")
     width = max((len(t) for t in texts), default=0)
     for pc, text in enumerate(texts):
         note = f": {comments[pc]}" if comments[pc] else ""

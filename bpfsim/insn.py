@@ -105,31 +105,7 @@ class Instruction:
     def __str__(self) -> str:
         if not self.is_canonical():
             return f"raw {self.code:#06x}, {self.jt}, {self.jf}, {self.k:#x}"
-        row = self.opcode
-        name, k = row.mnemonic, self.k
-        form = row.form
-        if form == op.NONE:
-            return name
-        if form == op.A_REG:
-            return f"{name} a"
-        if form == op.X_REG:
-            return f"{name} x"
-        if form == op.IMM:
-            return f"{name} #{hex_or_dec(k)}"
-        if form == op.ABS:
-            return f"{name} [{k}]"
-        if form == op.IND:
-            return f"{name} [x + {k}]"
-        if form == op.MEM:
-            return f"{name} M[{k}]"
-        if form == op.LEN:
-            return f"{name} #len"
-        if form == op.MSH:
-            return f"{name} 4*([{k}]&0xf)"
-        if form == op.JUMP:
-            return f"{name} {k}"
-        operand = "x" if form == op.COND_X else f"#{hex_or_dec(k)}"
-        return f"{name} {operand}, {self.jt}, {self.jf}"
+        return self.opcode.asm_text.format(k=self.k, imm=hex_or_dec(self.k), jt=self.jt, jf=self.jf)
 
     def __repr__(self) -> str:
         return f"Instruction(code={self.code:#06x}, jt={self.jt}, jf={self.jf}, k={self.k:#x})"

@@ -79,14 +79,57 @@ COND_K = "cond_k"  # jeq #k, jt, jf
 COND_X = "cond_x"  # jeq x, jt, jf
 
 
+# How each operand form is written, as columns of the table: the bpf_asm text (filled with
+# k in decimal, imm in hex past 9, jt and jf), and the filter.h macro parts after the class.
+_ASM_OPERANDS = {NONE: "", A_REG: " a", X_REG: " x", IMM: " #{imm}", ABS: " [{k}]", IND: " [x + {k}]",
+                 MEM: " M[{k}]", LEN: " #len", MSH: " 4*([{k}]&0xf)", JUMP: " {k}", COND_K: " #{imm}, {jt}, {jf}",
+                 COND_X: " x, {jt}, {jf}"}
+# The pseudo-C dialect's operators (seccomp-tools lib/seccomp-tools/asm/sasm.y): A OP= operand.
+PSEUDO_C_OPERATORS = {BPF_ADD: "+", BPF_SUB: "-", BPF_MUL: "*", BPF_DIV: "/", BPF_OR: "|", BPF_AND: "&",
+                      BPF_LSH: "<<", BPF_RSH: ">>", BPF_MOD: "%", BPF_XOR: "^"}
+_SIZE_NAMES = {BPF_W: "BPF_W", BPF_H: "BPF_H", BPF_B: "BPF_B"}
+_MODE_NAMES = {BPF_IMM: "BPF_IMM", BPF_ABS: "BPF_ABS", BPF_IND: "BPF_IND", BPF_MEM: "BPF_MEM", BPF_LEN: "BPF_LEN",
+               BPF_MSH: "BPF_MSH"}
+
+
 @dataclass(frozen=True, slots=True)
 class Opcode:
-    """One row of the table: a code's bpf_asm spelling and whether each layer accepts it."""
+    """One row of the table: a code, whether each layer accepts it, and its spelling in each
+    dialect (``asm_text``: bpf_asm, a template over ``k``, ``imm``, ``jt`` and ``jf``;
+    ``c_spelling``: the filter.h macros, ``BPF_LD | BPF_W | BPF_ABS``; ``pseudo_c_operator``: an
+    ALU operation's ``+`` in ``A += X``)."""
 
     code: int
     mnemonic: str
     form: str
     seccomp: bool  # accepted by seccomp_check_filter (kernel/seccomp.c)
+
+    @property
+    def asm_text(self) -> str:
+        return self.mnemonic + _ASM_OPERANDS[self.form]
+
+    @property
+    def pseudo_c_operator(self) -> str | None:
+        return PSEUDO_C_OPERATORS.get(self.op) if self.cls == BPF_ALU else None
+
+    @property
+    def c_spelling(self) -> str:
+        parts = [f"BPF_{CLASS_NAMES[self.cls].upper()}"]
+        if self.cls in (BPF_LD, BPF_LDX):
+            parts += [_SIZE_NAMES[BPF_SIZE(self.code)], _MODE_NAMES[BPF_MODE(self.code)]]
+        elif self.cls == BPF_ALU:
+            parts.append("BPF_NEG" if self.op == BPF_NEG else f"BPF_{self.mnemonic.upper()}")
+            if self.op != BPF_NEG:
+                parts.append("BPF_X" if self.form == X_REG else "BPF_K")
+        elif self.cls == BPF_JMP:
+            parts.append(f"BPF_{self.mnemonic.upper()}")
+            if self.is_conditional:
+                parts.append("BPF_X" if self.form == COND_X else "BPF_K")
+        elif self.cls == BPF_RET:
+            parts.append("BPF_A" if self.form == A_REG else "BPF_K")
+        elif self.cls == BPF_MISC:
+            parts.append(f"BPF_{self.mnemonic.upper()}")
+        return " | ".join(parts)
 
     @property
     def cls(self) -> int:
