@@ -6,6 +6,7 @@ include/uapi/linux/elf-em.h and include/linux/err.h (Linux 6.18).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -222,6 +223,65 @@ def errno_name(number: int | None, arch: int | str | Arch | None = None) -> str:
     if number is None:
         return "-"
     return _errnos(_errno_family(arch))[1].get(number, str(number))
+
+
+@cache
+def _constants(arch: str) -> dict[str, int]:
+    from ._constants import COMMON, GROUPS  # generated data, read when a name is first wanted
+    differences = next(names for arches, names in GROUPS.items() if arch in arches)
+    return {name: value for name, value in (COMMON | differences).items() if value is not None}
+
+
+def constant_numbers(arch: int | str | Arch | None = None) -> dict[str, int]:
+    """The uapi constants filters compare arguments with (O_*, AF_*, SOCK_*, CLONE_*, PR_*,
+    IPPROTO_*, MAP_*, PROT_*, MADV_*, AT_*, F_*, TIOC*/FIO*/TC* ioctls), numbered as ``arch``'s
+    headers number them (tools/gen_constants.py): ``O_CREAT`` is 0x40 on x86_64 and 0x100 on mips;
+    ``None`` means x86_64's. ``"x32"`` is read as its own ABI."""
+    if isinstance(arch, str) and arch.strip().lower() == "x32":
+        return _constants("x32")
+    return _constants(NATIVE_ARCH.name if arch is None else arch_info(arch).name)
+
+
+_C_INTEGER = re.compile(r"-?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_C_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def c_integer(text: str) -> int:
+    """A value as C writes an integer constant: decimal, 0x-hex, or octal with a leading 0 (0101
+    is 65), optionally negative; Python's own 0o and 0b prefixes are refused, as C would.
+    Raises ``ValueError`` saying why."""
+    value = text.strip()
+    if _C_INTEGER.fullmatch(value):
+        negative, digits = value.startswith("-"), value.lstrip("-")
+        base = 16 if digits[1:2] in ("x", "X") else 8 if digits.startswith("0") else 10
+        number = int(digits, base)
+        return -number if negative else number
+    digits = value.lstrip("-")
+    if digits[:2].lower() in ("0o", "0b"):
+        why = f"{digits[:2]} is Python's prefix, not C's: write octal with a leading 0 (0101), binary in hex"
+    elif digits[:1] == "0" and digits.isdigit():
+        why = "a leading 0 makes it octal, as in C, and octal has no digit 8 or 9"
+    else:
+        why = "a number is decimal, 0x-hex or 0-octal, as in C"
+    raise ValueError(f"{text!r} is not a number: {why}")
+
+
+def argument_value(text: str, arch: int | str | Arch | None = None) -> int:
+    """A syscall argument as a user writes it: C integers and constant names OR-ed with ``|``
+    (``O_WRONLY|O_CREAT``), each name numbered by ``arch``'s headers (``constant_numbers``).
+    Raises ``ValueError`` naming the first part it cannot read."""
+    value = 0
+    for part in (p.strip() for p in text.split("|")):
+        if not _C_NAME.fullmatch(part):
+            value |= c_integer(part)
+            continue
+        known = constant_numbers(arch)
+        if part not in known:
+            where = "x86_64" if arch is None else arch if isinstance(arch, str) else arch_info(arch).name
+            raise ValueError(f"unknown constant {part!r} for {where} (a C integer, or names such as "
+                             "O_CREAT, AF_INET, CLONE_NEWUSER joined by |)")
+        value |= known[part]
+    return value
 
 
 def arch_name(value: int) -> str | None:

@@ -74,34 +74,24 @@ def _status(line: str) -> None:
 
 # -- inputs -------------------------------------------------------------------------------------
 
-_C_INTEGER = re.compile(r"-?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-
-
 def _number(text: str) -> int:
-    """A VALUE as C writes an integer constant: decimal, 0x-hex, or octal with a leading 0 (0101
-    is 65), optionally negative; Python's own 0o and 0b prefixes are refused, as C would."""
-    value = text.strip()
-    if _C_INTEGER.fullmatch(value):
-        negative, digits = value.startswith("-"), value.lstrip("-")
-        base = 16 if digits[1:2] in ("x", "X") else 8 if digits.startswith("0") else 10
-        number = int(digits, base)
-        return -number if negative else number
-    digits = value.lstrip("-")
-    if digits[:2].lower() in ("0o", "0b"):
-        why = f"{digits[:2]} is Python's prefix, not C's: write octal with a leading 0 (0101), binary in hex"
-    elif digits[:1] == "0" and digits.isdigit():
-        why = "a leading 0 makes it octal, as in C, and octal has no digit 8 or 9"
-    else:
-        why = "a number is decimal, 0x-hex or 0-octal, as in C"
-    raise argparse.ArgumentTypeError(f"{text!r}: {why}")
+    """A VALUE as C writes an integer constant (``abi.c_integer``)."""
+    try:
+        return abi.c_integer(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _arg_pair(text: str) -> tuple[int, int]:
-    """``--arg 2=0x1``: which of the six arguments, and its value."""
+def _arg_pair(text: str) -> tuple[int, str]:
+    """``--arg 1=O_WRONLY|O_CREAT``: which of the six arguments, and its value's text, whose names
+    are numbered later, by the call's arch (``abi.argument_value``); numbers are checked now."""
     index, sep, value = text.partition("=")
     if not sep or not index.strip().isdigit() or not 0 <= int(index) < 6:
         raise argparse.ArgumentTypeError(f"{text!r} is not INDEX=VALUE with INDEX 0..5")
-    return int(index), _number(value)
+    for part in value.split("|"):
+        if not re.fullmatch(r"\s*[A-Za-z_]\w*\s*", part):
+            _number(part)
+    return int(index), value
 
 
 def _filter_files(paths: list[str]) -> list[str]:
@@ -252,7 +242,10 @@ def _input(args, programs: list[Program], arch: str) -> SeccompData:
         nr = args.nr
     values = [0] * 6
     for index, value in args.arg:
-        values[index] = value
+        try:
+            values[index] = abi.argument_value(value, arch)
+        except ValueError as error:
+            raise _UsageError(f"--arg {index}: {error}") from None
     try:
         data = SeccompData(nr, arch, args.ip, values)
     except UnknownSyscallError as error:
@@ -647,7 +640,8 @@ def _add_call_options(parser: argparse.ArgumentParser) -> None:
     _add_arch_options(parser)
     _add_symbol_option(parser)
     parser.add_argument("--arg", metavar="INDEX=VALUE", type=_arg_pair, action="append", default=[],
-                        help="a syscall argument, e.g. 2=0x1 (repeatable; missing ones are 0)")
+                        help="a syscall argument, e.g. 2=0x1 or '1=O_WRONLY|O_CREAT', names numbered by the call's arch "
+                             "(repeatable; missing ones are 0)")
     parser.add_argument("--ip", metavar="VALUE", type=_number, default=0, help="instruction_pointer")
     parser.add_argument("--tracer", action="store_true", help="a ptracer set PTRACE_O_TRACESECCOMP")
     parser.add_argument("--after-trace", action="store_true",

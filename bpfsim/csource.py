@@ -1,8 +1,10 @@
 """C initializers ⇄ instructions: ``struct sock_filter`` arrays of BPF_STMT/BPF_JUMP or rows.
 
 Reads what real code writes without a compiler: filter.h's macros, constant expressions over
-BPF_*, SECCOMP_RET_*, AUDIT_ARCH_*, errno and ``__NR_``/``SYS_`` names, ``offsetof(struct
-seccomp_data, ...)``, casts, and the file's own #defines and #if branches, decided for one arch.
+BPF_*, SECCOMP_RET_*, AUDIT_ARCH_*, errno and ``__NR_``/``SYS_`` names, the uapi constants filters
+compare arguments with (O_*, AF_*, CLONE_*, ... as ``abi.constant_numbers`` numbers them for the
+arch), ``offsetof(struct seccomp_data, ...)``, casts, and the file's own #defines and #if
+branches, decided for one arch.
 """
 
 from __future__ import annotations
@@ -32,9 +34,8 @@ _TOKEN = re.compile(r"""
 _NAMES = ({n: v for n, v in vars(op).items() if n.startswith(("BPF_", "SKF_")) and isinstance(v, int)}
           | {n: v for n, v in vars(abi).items() if n.startswith("SECCOMP_") and isinstance(v, int)}
           | {a.constant: a.value for a in abi.ARCHES}
-          | {"__X32_SYSCALL_BIT": abi.X32_SYSCALL_BIT, "STDIN_FILENO": 0, "STDOUT_FILENO": 1, "STDERR_FILENO": 2,
-             "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_ACCMODE": 3, "PROT_NONE": 0, "PROT_READ": 1,
-             "PROT_WRITE": 2, "PROT_EXEC": 4})  # unistd.h, asm-generic/fcntl.h and mman-common.h
+          | {"__X32_SYSCALL_BIT": abi.X32_SYSCALL_BIT, "STDIN_FILENO": 0, "STDOUT_FILENO": 1,
+             "STDERR_FILENO": 2})  # unistd.h
 # C types a cast may name: (bits, signed).
 _TYPES = {"char": (8, True), "short": (16, True), "int": (32, True), "long": (64, True),
           "__u8": (8, False), "__u16": (16, False), "__u32": (32, False), "__u64": (64, False),
@@ -73,9 +74,11 @@ class _Macro:
 class _Source:
     """The tokens of a C file compiled for ``arch``: its #defines, #if branches and sock_filter arrays."""
 
-    def __init__(self, text: str, source: str, arch: str):
+    def __init__(self, text: str, source: str, arch: str, *, with_constants: bool = True):
         self.source, self.arch = source, arch
         self.errnos = abi.errno_numbers(arch)  # <errno.h> as compiled for this arch
+        # <fcntl.h>, <sys/socket.h>, <sched.h>, ... as compiled for this arch
+        self.constants = abi.constant_numbers(arch) if with_constants else {}
         self.macros: dict[str, _Macro] = {
             name: _Macro(None, (_Token("num", str(value), 0, 0),)) for name, value in _predefined(arch).items()}
         self.tokens: list[_Token] = []
@@ -166,7 +169,7 @@ class _Source:
 
     def defined(self, name: str) -> bool:
         """A #define of this file, a compiler or header macro, or a syscall this arch has."""
-        if name in self.macros or name in _NAMES or name in self.errnos:
+        if name in self.macros or name in _NAMES or name in self.errnos or name in self.constants:
             return True
         syscall = re.fullmatch(r"(?:__NR_|SYS_)(\w+)", name)
         if syscall is None:
@@ -529,6 +532,8 @@ class _Parser:
             return _NAMES[token.text]
         if token.text in self.src.errnos:
             return self.src.errnos[token.text]
+        if token.text in self.src.constants:
+            return self.src.constants[token.text]
         syscall = re.fullmatch(r"(?:__NR_|SYS_)(\w+)", token.text)
         if syscall:
             from .syscalls import syscall_number
@@ -541,6 +546,60 @@ class _Parser:
         if self.unknown_is_zero:
             return 0
         raise self.src.fail(token, f"unknown identifier '{token.text}'")
+
+
+class HeaderReader:
+    """The #defines and enum constants of header text as ``arch``'s compiler sees them, for
+    tools/gen_constants.py: knowing no constants of its own, it computes them from the text."""
+
+    def __init__(self, text: str, source: str, arch: str):
+        self.src = _Source(text, source, arch, with_constants=False)
+        self.enums = self._enumerators()
+
+    def names(self) -> list[str]:
+        """Every object-like macro and enumerator, in the order the text defines them."""
+        macros = [name for name, macro in self.src.macros.items() if macro.params is None]
+        return list(dict.fromkeys(macros + list(self.enums)))
+
+    def value(self, name: str) -> int:
+        """The value of ``name`` as a constant expression; a ``BpfsimError`` where it has none."""
+        if name in self.enums:
+            return self.enums[name]
+        macro = self.src.macros[name]
+        if not macro.body:
+            raise self.src.fail(None, f"{name} is defined empty")
+        parser = _Parser(self.src, self.src.expand([_Token("name", name, 0, 0)]), self.src.arch)
+        value = parser.expression()
+        if parser.peek() is not None:
+            raise self.src.fail(parser.peek(), f"{name} is not a constant expression")
+        return value
+
+    def _enumerators(self) -> dict[str, int]:
+        """``enum [tag] { NAME [= value], ... }``: each enumerator is the one before plus 1 unless
+        given. An enumerator becomes a macro too, so later definitions can use it (even where a
+        header also writes ``#define IPPROTO_IP IPPROTO_IP``)."""
+        tokens, found = self.src.tokens, {}
+        for i, token in enumerate(tokens):
+            if token.text != "enum":
+                continue
+            start = i + 1 if i + 1 < len(tokens) and tokens[i + 1].text == "{" else i + 2
+            if start >= len(tokens) or tokens[start].text != "{":
+                continue
+            entries, _ = self.src.arguments([_Token("op", "(", 0, 0)] + tokens[start + 1:self.src.matching(start)]
+                                            + [_Token("op", ")", 0, 0)], 0)
+            following = 0
+            for entry in entries:
+                if not entry or entry[0].kind != "name":
+                    continue
+                if len(entry) > 2 and entry[1].text == "=":
+                    try:
+                        following = _Parser(self.src, self.src.expand(entry[2:]), self.src.arch).expression()
+                    except BpfsimError:
+                        break  # this enumerator and the ones counted from it have no value here
+                found[entry[0].text] = following
+                self.src.macros[entry[0].text] = _Macro(None, (_Token("num", str(following), 0, 0),))
+                following += 1
+        return found
 
 
 def _record(code: int, jt: int, jf: int, k: int) -> Instruction:

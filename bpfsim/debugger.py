@@ -224,10 +224,11 @@ class Condition:
 
 
 def _number(text: str) -> int:
+    """A number as C writes it (``abi.c_integer``)."""
     try:
-        return int(text, 0)
-    except ValueError:
-        raise DebuggerError(f"{text!r} is not a number (decimal or 0x-hex)") from None
+        return abi.c_integer(text)
+    except ValueError as error:
+        raise DebuggerError(str(error)) from None
 
 
 class Debugger:
@@ -545,7 +546,11 @@ class DebuggerShell(cmd.Cmd):
             key, value = words
             changes = {"nr": value} if key == "nr" else {"arch": value} if key == "arch" else {"ip": _number(value)}
         elif len(words) == 3 and words[0] == "arg":
-            changes = {"arg": (_number(words[1]), _number(words[2]))}
+            try:  # O_WRONLY|O_CREAT, numbered by the call's arch
+                value = abi.argument_value(words[2], self.debugger.data.target.name)
+            except ValueError as error:
+                raise DebuggerError(str(error)) from None
+            changes = {"arg": (_number(words[1]), value)}
         else:
             self._say("usage: set nr NR | set arg I VALUE | set ip VALUE | set arch ARCH")
             return

@@ -827,3 +827,24 @@ def test_a_value_c_would_not_read_is_refused_with_the_reason(capsys, write, valu
     """The issue: --arg 2=0101 was refused while 0o101 and 0b101 passed; values now read as C reads them."""
     status, _, err = _run(capsys, "eval", write(ARG2_AS_ERRNO), "--nr", 0, "--arg", f"2={value}")
     assert status == 2 and why in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("value, arch, expected", [
+    pytest.param("O_WRONLY|O_CREAT", "x86_64", 0x41, id="asm-generic/fcntl.h: O_CREAT 00000100"),
+    pytest.param("O_WRONLY|O_CREAT", "mipsel", 0x101, id="arch/mips/include/uapi/asm/fcntl.h: O_CREAT 0x0100"),
+    pytest.param("AF_INET", "x86_64", 2, id="include/linux/socket.h: AF_INET 2"),
+    pytest.param("SOCK_STREAM", "mipsel", 2, id="arch/mips/include/asm/socket.h: SOCK_STREAM 2"),
+    pytest.param("PR_SET_NO_NEW_PRIVS | 0x100", "aarch64", 0x126, id="names and numbers OR-ed"),
+])
+def test_arg_values_may_be_constant_names_numbered_by_the_call_arch(capsys, write, value, arch, expected, kernel):
+    """The issue: --arg 1=O_WRONLY|O_CREAT, --arg 0=AF_INET, --arg 0=CLONE_NEWUSER."""
+    status, out, _ = _run(capsys, "eval", write(ARG2_AS_ERRNO), "--nr", 0, "--arch", arch, "--arg", f"2={value}",
+                          "--json")
+    assert (status, json.loads(out)["data"]) == (0, expected)
+    call = SeccompData(0, arch, args=[0, 0, expected])
+    kernel.check_verdict([ARG2_AS_ERRNO], call, evaluate([ARG2_AS_ERRNO], call))
+
+
+def test_an_unknown_constant_name_is_a_usage_error_naming_it(capsys, write):
+    status, _, err = _run(capsys, "eval", write(ARG2_AS_ERRNO), "--nr", 0, "--arg", "2=O_WRONGLY|O_CREAT")
+    assert status == 2 and "'O_WRONGLY'" in err and err.count("\n") == 1
