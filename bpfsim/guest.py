@@ -6,7 +6,7 @@ statically for the guest's arch, serves the same requests; only the channel diff
 console is the channel (no network, no modules): a request goes in as one line of hex, a reply
 comes back as ``=`` and one line of hex, so kernel log noise and console drivers (8250, PL011,
 SCLP) cannot corrupt it unseen; ``zNN`` stands for NN zero bytes (records are mostly zeros and
-an emulated UART is slow). ``LAB_KERNELS`` lists the kernels the lab knows, one line each;
+an emulated UART is slow). ``bpfsim.distros.DISTRO_KERNELS`` lists the kernels the lab knows, one line each;
 ``make lab`` (lab/lab.py) fetches them into the lab directory (``$BPFSIM_LAB``, default
 ``~/.cache/bpfsim-lab``) and checks that each boots.
 """
@@ -23,14 +23,13 @@ import struct
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from .distros import DEB_ARCH, DISTRO_KERNELS, DistroKernel
 from .errors import KernelError
 
-__all__ = ["LabKernel", "LAB_KERNELS", "lab_kernel", "lab_dir", "initrd", "GuestWorker", "DEB_ARCH"]
+__all__ = ["lab_kernel", "lab_dir", "kernel_directory", "kernel_image", "initrd", "GuestWorker"]
 
-DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "s390x": "s390x"}
 CROSS_CC = {"x86_64": "x86_64-linux-gnu-gcc", "aarch64": "aarch64-linux-gnu-gcc", "s390x": "s390x-linux-gnu-gcc"}
 _READY = b"BPFSIM-LAB-READY"
 _OP_QUIT = 4
@@ -62,59 +61,29 @@ def decode_line(text: bytes) -> bytes:
     return b"".join(out)
 
 
-@dataclass(frozen=True)
-class LabKernel:
-    """A Debian kernel package the lab boots: ``name`` is what ``Oracle(kernel=...)`` takes."""
-
-    name: str
-    arch: str  # bpfsim's arch name of the guest (its native seccomp arch)
-    package: str  # Debian binary package
-    deb_version: str  # exact version: the security suites drop superseded ones
-
-    @property
-    def version(self) -> str:
-        """The upstream kernel version, e.g. ``6.1.192``."""
-        return self.deb_version.split("-")[0]
-
-    @property
-    def apt_spec(self) -> str:
-        """``package:arch=version`` for ``apt-get download``."""
-        return f"{self.package}:{DEB_ARCH[self.arch]}={self.deb_version}"
-
-    def directory(self) -> Path:
-        return lab_dir() / "kernels" / self.name
-
-    def image(self) -> Path:
-        """What qemu boots: the ELF vmlinux on x86_64 (qemu's PVH entry, 2x faster), else vmlinuz."""
-        return self.directory() / ("vmlinux" if self.arch == "x86_64" else "vmlinuz")
-
-
-# Adding a kernel is one line. Versions checked with apt-cache madison (2026-12); no s390x 5.10
-# or 6.12 kernel is downloadable from Debian's archive.
-LAB_KERNELS = {k.name: k for k in (
-    LabKernel("debian-5.10-amd64", "x86_64", "linux-image-5.10.0-46-amd64", "5.10.262-1"),
-    LabKernel("debian-6.1-amd64", "x86_64", "linux-image-6.1.0-57-amd64", "6.1.192-3"),
-    LabKernel("debian-6.12-amd64", "x86_64", "linux-image-6.12.117+deb13-amd64", "6.12.117-1"),
-    LabKernel("debian-5.10-arm64", "aarch64", "linux-image-5.10.0-32-arm64", "5.10.223-1"),
-    LabKernel("debian-6.1-arm64", "aarch64", "linux-image-6.1.0-57-arm64", "6.1.192-3"),
-    LabKernel("debian-6.12-arm64", "aarch64", "linux-image-6.12.117+deb13-arm64", "6.12.117-1"),
-    LabKernel("debian-6.1-s390x", "s390x", "linux-image-6.1.0-50-s390x", "6.1.176-1"),
-)}
-
-
 def lab_dir() -> Path:
     """Where the lab keeps packages, kernels and initramfs images (never inside the checkout)."""
     return Path(os.environ.get("BPFSIM_LAB") or Path.home() / ".cache" / "bpfsim-lab")
 
 
-def lab_kernel(name: str) -> LabKernel:
+def kernel_directory(kernel: DistroKernel) -> Path:
+    """Where the lab keeps the boot files of ``kernel``."""
+    return lab_dir() / "kernels" / kernel.name
+
+
+def kernel_image(kernel: DistroKernel) -> Path:
+    """What qemu boots: the ELF vmlinux on x86_64 (qemu's PVH entry, 2x faster), else vmlinuz."""
+    return kernel_directory(kernel) / ("vmlinux" if kernel.arch == "x86_64" else "vmlinuz")
+
+
+def lab_kernel(name: str) -> DistroKernel:
     """The lab kernel called ``name``, checked to be fetched; KernelError otherwise."""
     try:
-        found = LAB_KERNELS[name]
+        found = DISTRO_KERNELS[name]
     except KeyError:
-        raise KernelError(errnos.ENOENT, f"no lab kernel {name!r} (known: {', '.join(LAB_KERNELS)})") from None
-    if not found.image().exists():
-        raise KernelError(errnos.ENOENT, f"lab kernel {name} is not fetched: run `make lab` ({found.image()})")
+        raise KernelError(errnos.ENOENT, f"no lab kernel {name!r} (known: {', '.join(DISTRO_KERNELS)})") from None
+    if not kernel_image(found).exists():
+        raise KernelError(errnos.ENOENT, f"lab kernel {name} is not fetched: run `make lab` ({kernel_image(found)})")
     return found
 
 
@@ -166,9 +135,9 @@ def initrd(arch: str) -> Path:
 
 # ------------------------------------------------------------------------------ booting
 
-def qemu_command(kernel: LabKernel, initramfs: Path) -> list[str]:
+def qemu_command(kernel: DistroKernel, initramfs: Path) -> list[str]:
     """qemu under TCG (the host's /dev/kvm cannot run stock kernels), one vCPU, console on stdio."""
-    common = ["-m", "512", "-smp", "1", "-no-reboot", "-kernel", str(kernel.image()),
+    common = ["-m", "512", "-smp", "1", "-no-reboot", "-kernel", str(kernel_image(kernel)),
               "-initrd", str(initramfs)]
     quiet = "panic=-1 quiet loglevel=1"
     if kernel.arch == "x86_64":
@@ -185,7 +154,7 @@ class GuestWorker:
 
     boot_timeout = 300.0  # TCG on a busy 2-core machine: 2-15 s usually
 
-    def __init__(self, kernel: LabKernel):
+    def __init__(self, kernel: DistroKernel):
         self.kernel = kernel
         command = qemu_command(kernel, initrd(kernel.arch))
         if shutil.which(command[0]) is None:

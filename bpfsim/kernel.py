@@ -730,7 +730,7 @@ class Oracle:
 
     def __init__(self, workers: int | None = None, timeout: float = 20.0, *,
                  answer_notifications: bool = True, kernel: str | None = None):
-        """``kernel``: the name of a lab kernel (``bpfsim.guest.LAB_KERNELS``) to ask instead of
+        """``kernel``: the name of a lab kernel (``bpfsim.distros.DISTRO_KERNELS``) to ask instead of
         the machine's own; its helper runs as the init of one qemu guest (``make lab``)."""
         self.guest = guest.lab_kernel(kernel) if kernel is not None else None
         self.arch = self.guest.arch if self.guest else "x86_64"

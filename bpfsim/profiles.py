@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from . import abi
+from .distros import DISTRO_KERNELS
 from .errors import UnknownKernelError
 from .target import Target
 
@@ -120,14 +121,6 @@ _ACTION_FACTS = {abi.SECCOMP_RET_KILL_PROCESS: "action_kill_process", abi.SECCOM
                  abi.SECCOMP_RET_USER_NOTIF: "action_user_notif"}
 _BYPASS_FACTS = {335: ("uretprobe", "uretprobe_bypass"), 336: ("uprobe", "uprobe_bypass")}
 
-# The lab's kernels (kernel-lab notes): distro name -> the upstream version its package carries.
-# A distro kernel with a backport beyond its version's stable tree needs its own entry in FACTS.
-DISTRO_KERNELS = {
-    "debian-5.10-amd64": "5.10.262", "debian-6.1-amd64": "6.1.192", "debian-6.12-amd64": "6.12.117",
-    "debian-6.1-s390x": "6.1.176", "debian-5.10-arm64": "5.10.223", "debian-6.1-arm64": "6.1.192",
-    "debian-6.12-arm64": "6.12.117",
-}
-
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 
 
@@ -162,7 +155,8 @@ class Kernel:
             self.name = ".".join(map(str, version))
         elif isinstance(version, str):
             self.name = version.strip()
-            self.version = _parse(DISTRO_KERNELS.get(self.name.lower(), self.name))
+            distro = DISTRO_KERNELS.get(self.name.lower())
+            self.version = _parse(distro.version if distro else self.name)
         else:
             raise TypeError(f"a kernel is a version string or a Kernel, not {type(version).__name__}")
         # Read on every evaluate() and attach(), so worked out once.

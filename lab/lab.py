@@ -6,7 +6,7 @@ Debian's archive through a private apt configuration (its own sources, lists, st
 under the lab directory, mirrors taken from the machine's own apt sources), so the machine's apt
 state, sources and dpkg database are never touched; only ``/boot`` of each package is kept. The
 host tools (qemu, cross compilers) are installed with the machine's apt-get when missing.
-The kernels are ``bpfsim.guest.LAB_KERNELS`` (one line each).
+The kernels are ``bpfsim.distros.DISTRO_KERNELS`` (one line each).
 
     python lab/lab.py [--refresh] [NAME...]
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bpfsim import SeccompData, guest  # noqa: E402
+from bpfsim import SeccompData, distros, guest  # noqa: E402
 from bpfsim.errors import KernelError  # noqa: E402
 
 HOST_TOOLS = {  # command → Debian package that provides it
@@ -86,7 +86,7 @@ class PrivateApt:
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "state" / "status").touch()
         urls = mirrors()
-        arches = ",".join(sorted(set(guest.DEB_ARCH.values())))
+        arches = ",".join(sorted(set(distros.DEB_ARCH.values())))
         lines = []
         for suite in SUITES:
             lines.append(f"deb [arch={arches} signed-by={KEYRING}] {urls['main']} {suite} main")
@@ -117,13 +117,13 @@ class PrivateApt:
         return (errors or done.stderr.strip().splitlines() or ["apt-get failed"])[-1]
 
 
-def extract_boot(deb: Path, kernel: guest.LabKernel) -> None:
+def extract_boot(deb: Path, kernel: distros.DistroKernel) -> None:
     """Keep only the kernel image of the package, and on x86_64 also the ELF vmlinux inside it."""
     tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         member = next(m for m in archive.getmembers() if re.fullmatch(r"\./boot/vmlinu[xz]-.*", m.name))
         image = archive.extractfile(member).read()
-    target = kernel.directory()
+    target = guest.kernel_directory(kernel)
     target.mkdir(parents=True, exist_ok=True)
     (target / "vmlinuz").write_bytes(image)
     if kernel.arch == "x86_64":
@@ -145,11 +145,11 @@ def elf_of_bzimage(image: bytes) -> bytes:
     return elf
 
 
-def fetch(kernel: guest.LabKernel, apt: PrivateApt, debs: Path) -> bool:
-    if kernel.image().exists():
+def fetch(kernel: distros.DistroKernel, apt: PrivateApt, debs: Path) -> bool:
+    if guest.kernel_image(kernel).exists():
         say(f"{kernel.name}: kernel {kernel.version} ({kernel.arch}) already here")
         return True
-    deb = next(debs.glob(f"{kernel.package}_{kernel.deb_version}_{guest.DEB_ARCH[kernel.arch]}.deb"), None)
+    deb = next(debs.glob(f"{kernel.package}_{kernel.deb_version}_{distros.DEB_ARCH[kernel.arch]}.deb"), None)
     if deb is None:
         say(f"{kernel.name}: downloading {kernel.apt_spec}")
         complaint = apt.download(kernel.apt_spec, debs)
@@ -157,17 +157,17 @@ def fetch(kernel: guest.LabKernel, apt: PrivateApt, debs: Path) -> bool:
             say(f"{kernel.name}: cannot fetch {kernel.apt_spec}: {complaint} "
                 "(superseded in the security suite? check `apt-cache madison` and edit its line)")
             return False
-        deb = next(debs.glob(f"{kernel.package}_*_{guest.DEB_ARCH[kernel.arch]}.deb"))
+        deb = next(debs.glob(f"{kernel.package}_*_{distros.DEB_ARCH[kernel.arch]}.deb"))
     say(f"{kernel.name}: keeping /boot of {deb.name}")
     extract_boot(deb, kernel)
     deb.unlink()
     return True
 
 
-def boot_check(kernel: guest.LabKernel) -> bool:
+def boot_check(kernel: distros.DistroKernel) -> bool:
     """Boot the guest once and see one filter act, unless this kernel and helper were checked."""
     from bpfsim import kernel as oracle_module
-    stamp = kernel.directory() / f"checked-{guest.initrd(kernel.arch).stem}"
+    stamp = guest.kernel_directory(kernel) / f"checked-{guest.initrd(kernel.arch).stem}"
     if stamp.exists():
         say(f"{kernel.name}: boot already checked with this helper")
         return True
@@ -192,19 +192,19 @@ def boot_check(kernel: guest.LabKernel) -> bool:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help=f"lab kernels (default: all of {', '.join(guest.LAB_KERNELS)})")
+    parser.add_argument("names", nargs="*", help=f"lab kernels (default: all of {', '.join(distros.DISTRO_KERNELS)})")
     parser.add_argument("--refresh", action="store_true", help="fetch the package lists again")
     opts = parser.parse_args(argv)
-    unknown = [n for n in opts.names if n not in guest.LAB_KERNELS]
+    unknown = [n for n in opts.names if n not in distros.DISTRO_KERNELS]
     if unknown:
-        parser.error(f"unknown lab kernel {unknown[0]!r} (known: {', '.join(guest.LAB_KERNELS)})")
-    kernels = [guest.LAB_KERNELS[n] for n in opts.names or guest.LAB_KERNELS]
+        parser.error(f"unknown lab kernel {unknown[0]!r} (known: {', '.join(distros.DISTRO_KERNELS)})")
+    kernels = [distros.DISTRO_KERNELS[n] for n in opts.names or distros.DISTRO_KERNELS]
     root = guest.lab_dir()
     say(f"lab directory {root}")
     if not ensure_host_tools():
         return 1
     failed = []
-    if not all(k.image().exists() for k in kernels):
+    if not all(guest.kernel_image(k).exists() for k in kernels):
         apt = PrivateApt(root / "apt")
         if (opts.refresh or not apt.has_lists()) and not apt.update():
             say("cannot fetch the package lists (is Debian's archive reachable?)")

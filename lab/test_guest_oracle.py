@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bpfsim import abi, guest
+from bpfsim import abi, distros, guest
 from bpfsim import SeccompData
 from bpfsim.kernel import KernelInstallError, NOTIF_ERRNO, Oracle
 from bpfsim.syscalls import syscall_table
@@ -65,7 +65,7 @@ class Lab:
 
 @pytest.fixture(scope="module", params=KERNELS)
 def lab(request):
-    if not guest.LAB_KERNELS[request.param].image().exists():
+    if not guest.kernel_image(distros.DISTRO_KERNELS[request.param]).exists():
         pytest.fail(f"{request.param} is not fetched: run `make lab` first")
     booted = Lab(request.param)
     yield booted

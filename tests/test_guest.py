@@ -9,7 +9,7 @@ import errno
 import pytest
 from hypothesis import given, strategies as st
 
-from bpfsim import Kernel, SeccompData, guest
+from bpfsim import Kernel, SeccompData, distros, guest
 from bpfsim.errors import KernelError
 from bpfsim.kernel import Oracle, is_harmless
 
@@ -52,11 +52,11 @@ def test_the_initramfs_is_a_newc_archive_with_the_device_node_the_console_needs(
     assert pos == len(archive)
 
 
-@pytest.mark.parametrize("name", list(guest.LAB_KERNELS))
-def test_each_lab_kernel_is_a_kernel_profile_of_its_package_version(name):
-    lab = guest.LAB_KERNELS[name]
-    assert Kernel(name).version == Kernel(lab.version).version
-    assert lab.apt_spec == f"{lab.package}:{guest.DEB_ARCH[lab.arch]}={lab.deb_version}"
+@pytest.mark.parametrize("name", list(distros.DISTRO_KERNELS))
+def test_each_lab_kernel_is_a_modelled_kernel_named_as_its_package(name):
+    lab = distros.DISTRO_KERNELS[name]
+    assert str(Kernel(name)) == name and Kernel(name) == Kernel(lab.deb_version.split("-")[0])
+    assert lab.apt_spec == f"{lab.package}:{distros.DEB_ARCH[lab.arch]}={lab.deb_version}"
 
 
 def test_an_unknown_or_unfetched_lab_kernel_is_a_clear_error(tmp_path, monkeypatch):

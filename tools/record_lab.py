@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 import record_corpus as grid  # noqa: E402
-from bpfsim import Program, SeccompData, abi, guest, kernel  # noqa: E402
+from bpfsim import Program, SeccompData, abi, distros, guest, kernel  # noqa: E402
 from bpfsim import strategies as gen  # noqa: E402
 
 LAB_CORPUS = grid.CORPUS / "lab"
@@ -73,7 +73,7 @@ def derandomized(strategy, count: int) -> list:
 class Recording:
     """The recording being built: programs by index, stacks with their cases, installs."""
 
-    def __init__(self, lab: guest.LabKernel, oracle: kernel.Oracle):
+    def __init__(self, lab: distros.DistroKernel, oracle: kernel.Oracle):
         self.lab, self.oracle = lab, oracle
         self.filters: list[str] = []
         self.index: dict[str, int] = {}
@@ -218,7 +218,7 @@ def _agrees(verdict, expect: str) -> bool:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kernels", nargs="*", help=f"lab kernels ({', '.join(guest.LAB_KERNELS)})")
+    parser.add_argument("kernels", nargs="*", help=f"lab kernels ({', '.join(distros.DISTRO_KERNELS)})")
     parser.add_argument("--differences", action="store_true",
                         help="for each recording, where its kernel's answers differ from 6.18's")
     opts = parser.parse_args(argv)
