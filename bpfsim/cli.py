@@ -565,20 +565,56 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_dump(args) -> int:
-    from .kernel import dump_filters
+    from .kernel import capture_filters, dump_filters
     from .output import replace_files
     if not args.output:
         raise _UsageError("dump -o: an empty directory name")
     if args.output == "-":
         raise _UsageError("dump -o -: a directory is needed; standard output cannot hold the separate filters")
-    blobs = dump_filters(args.pid)
+    if (args.pid is None) == (args.command is None):
+        raise _UsageError("dump: give a PID or -c COMMAND (one of them)")
+    if args.command is None and (args.limit is not None or args.timeout is not None):
+        raise _UsageError("dump: --limit and --timeout go with -c COMMAND")
+    if args.limit is not None and args.limit < 1:
+        raise _UsageError(f"dump --limit {args.limit}: at least 1 filter")
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):
+        raise _UsageError(f"dump --timeout {args.timeout}: a positive number of seconds")
+    if args.command is None:
+        blobs = dump_filters(args.pid)
+        notes = [""] * len(blobs)
+    else:
+        capture = capture_filters(args.command, limit=args.limit,
+                                  timeout=_DUMP_TIMEOUT if args.timeout is None else args.timeout)
+        ended = _capture_ending(capture, args)
+        if not capture.filters:
+            raise _UsageError(f"dump -c: {ended}, without installing a filter")
+        blobs = [found.blob for found in capture.filters]
+        notes = [f" (thread {found.tid}, {found.call})" for found in capture.filters]
     files = {dump_file_name(i): blob for i, blob in enumerate(blobs)}
     replace_files(args.output, files, stale=_DUMP_NAME.fullmatch)
-    for name, blob in files.items():
-        _status(f"{os.path.join(args.output, name)}: {len(blob) // 8} instructions")
-    if not blobs:
+    for i, (name, blob) in enumerate(files.items()):
+        _status(f"{os.path.join(args.output, name)}: {len(blob) // 8} instructions{notes[i]}")
+    if args.command is not None:
+        _status(ended)
+    elif not blobs:
         _status(f"pid {args.pid} has no filters")
     return 0
+
+
+_DUMP_TIMEOUT = 60.0  # seconds dump -c lets a command run
+
+
+def _capture_ending(capture, args) -> str:
+    """How the command of ``dump -c`` ended, in words."""
+    if capture.ending == "limit":
+        return f"killed the command after filter {args.limit} (--limit {args.limit})"
+    if capture.ending == "timeout":
+        return f"killed the command at the timeout ({args.timeout or _DUMP_TIMEOUT:g} s)"
+    if capture.signal is not None:
+        return f"the command was killed by signal {capture.signal}"
+    if capture.status == 127:
+        return "the command exited with status 127 (the shell did not find it)"
+    return f"the command exited with status {capture.status}"
 
 
 # A thread holds at most 6553 filters: each costs its length plus FILTER_PATH_PENALTY (4) against
@@ -609,6 +645,7 @@ examples:
   bpfsim verify filter.asm                                  what seccomp(2) would say at load time
   bpfsim verify base.bpf app.bpf --installs-as x86_64       may base.bpf's thread install app.bpf?
   bpfsim dump 1234 -o filters/                              a live process's filters (root)
+  bpfsim dump -c 'app --sandboxed' -o filters/              the filters a command installs (root)
   bpfsim eval filters/ --nr execve                          the dumped stack, in install order
 
 FILTER files may be raw .bpf records, assembler text, a C initializer or an ELF file (FILE:SYMBOL
@@ -749,9 +786,18 @@ def _parser() -> argparse.ArgumentParser:
                           "the filters TRACE (they are judged again and run)")
     _add_kernel_option(sub)
 
-    sub = command("dump", _cmd_dump, "write a live process's filters to DIR/0000.bpf, 0001.bpf, ... (oldest first)",
-                  "sudo bpfsim dump 1234 -o filters/")
-    sub.add_argument("pid", metavar="PID", type=int)
+    sub = command("dump", _cmd_dump, "write a live process's filters, or those a command installs, to "
+                  "DIR/0000.bpf, 0001.bpf, ... (oldest first)",
+                  "sudo bpfsim dump 1234 -o filters/\n  sudo bpfsim dump -c './server --sandbox' --limit 2 -o filters/")
+    sub.add_argument("pid", metavar="PID", type=int, nargs="?", help="a running process (its main thread)")
+    sub.add_argument("-c", "--command", metavar="COMMAND",
+                     help="run COMMAND (/bin/sh -c, as you, traced) and capture each filter it, its threads "
+                          "or its children install, in install order; the command runs to its end")
+    sub.add_argument("--limit", metavar="N", type=int,
+                     help="with -c: kill the command and everything it started after the N-th filter")
+    sub.add_argument("--timeout", metavar="SECONDS", type=float,
+                     help=f"with -c: kill the command and everything it started after SECONDS "
+                          f"(default {_DUMP_TIMEOUT:g}); the filters captured until then are written")
     sub.add_argument("-o", "--output", metavar="DIR", required=True)
     return parser
 

@@ -78,6 +78,11 @@ filter won (except through TRACE data or the listener); core dumps (the subject 
 RLIMIT_CORE 0, so ``core_dump`` is normally False); TRACE without a tracer once the guard is
 needed (the guard brings a tracer: such outcomes have ``traced=True``).
 
+Capturing filters as a command installs them (``capture_filters``, ``bpfsim dump -c``) needs no
+helper: a forked bpfsim process runs the command under ptrace, stops it at each seccomp() and
+prctl() that installs a filter, and reads the filter with PTRACE_SECCOMP_GET_FILTER once the call
+has succeeded.
+
 Protocol with the helper (native byte order, u32 unless said): a request is ``op, length,
 payload``; a reply is ``length, payload``. RUN (1): ``nfilters, ncalls, options (1 trace, 2 do
 not answer notifications), notif_errno, timeout_ms``, then per filter ``flags, len, len*8
@@ -97,8 +102,10 @@ request answers ``status`` 1 (timeout), which becomes ``KernelError(ETIMEDOUT)``
 from __future__ import annotations
 
 import atexit
+import ctypes
 import errno as errnos
 import hashlib
+import json
 import os
 import platform
 import random
@@ -119,15 +126,17 @@ from pathlib import Path
 from . import abi, guest
 from . import opcodes as op
 from .data import SeccompData
-from .errors import KernelError, KernelInstallError
+from .errors import BpfsimError, KernelError, KernelInstallError
 from .insn import Instruction
 from .program import Program
 from .seccomp import SigInfo
+from .syscalls import syscall_name
 
 __all__ = [
     "Observation", "KernelError", "KernelInstallError", "Oracle",
     "seccomp_unavailable_reason", "run_calls", "run_batch", "install_result", "install_error",
     "check_programs", "dump_filters", "instruction_pointer", "bench_throughput", "is_harmless", "is_nonexistent",
+    "capture_filters", "Capture", "CapturedFilter",
     "HARMLESS_X86_64", "HARMLESS_I386", "NOTIF_ERRNO",
     "SceneStep", "SceneOutcome", "SceneThread", "Scene", "run_scene",
 ]
@@ -1346,3 +1355,282 @@ def bench_throughput(seconds: float = 2.0, calls_per_stack: int = 32, seed: int 
         for result in oracle.run_batch(items):
             done += len(result) if isinstance(result, list) else 1
     return done / (time.monotonic() - start)
+
+
+# -- capturing the filters a command installs ------------------------------------------------------
+#
+# ``dump -c``: run a command under ptrace and read each filter as it is installed. The tracer is a
+# forked bpfsim process of its own, so that its wait(-1) only ever reaps the command's tasks and
+# never a child of the caller (the oracle helper, a test's subprocess).
+
+# include/uapi/linux/ptrace.h
+_PTRACE_TRACEME, _PTRACE_SYSCALL, _PTRACE_SETOPTIONS = 0, 24, 0x4200
+_PTRACE_SECCOMP_GET_FILTER, _PTRACE_GET_SYSCALL_INFO = 0x420C, 0x420E
+_PTRACE_O_TRACESYSGOOD, _PTRACE_O_TRACEFORK, _PTRACE_O_TRACEVFORK = 0x1, 0x2, 0x4
+_PTRACE_O_TRACECLONE, _PTRACE_O_TRACEEXEC, _PTRACE_O_EXITKILL = 0x8, 0x10, 1 << 20
+_PTRACE_SYSCALL_INFO_ENTRY, _PTRACE_SYSCALL_INFO_EXIT = 1, 2
+# struct ptrace_syscall_info: op, reserved, flags, arch, instruction and stack pointer; then the
+# union: entry (nr, args[6]), exit (rval, is_error) or seccomp (entry's and ret_data).
+_SYSCALL_INFO_HEAD = struct.Struct("=BxxxI16x")
+_SYSCALL_INFO_ENTRY, _SYSCALL_INFO_EXIT = struct.Struct("=Q6Q"), struct.Struct("=qB")
+_SYSCALL_INFO_SIZE = _SYSCALL_INFO_HEAD.size + _SYSCALL_INFO_ENTRY.size + 8
+_WALL = 0x40000000  # include/uapi/linux/wait.h: wait for threads and clones too
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class CapturedFilter:
+    """One filter a traced command installed: its raw records, the thread that installed it, and
+    how (``"seccomp"`` with its filter ``flags``, or ``"prctl"``)."""
+
+    blob: bytes
+    tid: int
+    call: str
+    flags: int = 0
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What ``capture_filters`` saw: the filters in install order and how the command ended:
+    ``"exited"`` (``status`` is the shell's exit status, or ``signal`` what killed it),
+    ``"limit"`` (killed after the ``limit``-th filter) or ``"timeout"`` (killed at the deadline)."""
+
+    filters: tuple[CapturedFilter, ...]
+    ending: str
+    status: int | None = None
+    signal: int | None = None
+
+
+_libc_handle = None
+
+
+def _libc():
+    """The C library, for ptrace(2) and prctl(2), which the os module does not offer."""
+    global _libc_handle
+    if _libc_handle is None:
+        _libc_handle = ctypes.CDLL(None, use_errno=True)
+        _libc_handle.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        _libc_handle.ptrace.restype = ctypes.c_long
+    return _libc_handle
+
+
+def _ptrace(request: int, pid: int, addr=None, data=None) -> int:
+    """ptrace(2); a failure raises OSError with its errno."""
+    result = _libc().ptrace(request, pid, addr, data)
+    if result == -1:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
+    return result
+
+
+def _install_call(arch: int, nr: int, args: Sequence[int]) -> tuple[str, int] | None:
+    """(call, flags) when syscall ``nr`` of ``arch`` asks to install a filter.
+
+    kernel/seccomp.c: seccomp(SECCOMP_SET_MODE_FILTER, flags, prog) (``op`` and ``flags`` are
+    unsigned int) and prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog) (``option`` is an int)."""
+    try:
+        name = syscall_name(nr, "x32" if arch == abi.arch_info("x86_64").value and nr & abi.X32_SYSCALL_BIT
+                            else arch)
+    except BpfsimError:
+        return None
+    low = [a & 0xFFFFFFFF for a in args]
+    if name == "seccomp" and low[0] == abi.SECCOMP_SET_MODE_FILTER:
+        return "seccomp", low[1]
+    if name == "prctl" and low[0] == abi.PR_SET_SECCOMP and low[1] == abi.SECCOMP_MODE_FILTER:
+        return "prctl", 0
+    return None
+
+
+def _installed(call: str, flags: int, rval: int, is_error: int) -> bool:
+    """Did the install call succeed? kernel/seccomp.c:seccomp_set_mode_filter returns 0, or the
+    listener fd with NEW_LISTENER; with TSYNC a positive value is the tid that blocked the sync."""
+    if is_error or rval < 0:
+        return False
+    return rval == 0 or (call == "seccomp" and bool(flags & abi.SECCOMP_FILTER_FLAG_NEW_LISTENER))
+
+
+def _trace_command(command: str, limit: int | None, timeout: float) -> dict:
+    """The tracer's work (in its own process): run ``command`` and follow it and every task it
+    starts until all have ended, reading each filter right after a successful install call."""
+    interrupt = signals.getsignal(signals.SIGINT)
+    signals.signal(signals.SIGINT, signals.SIG_IGN)  # Ctrl-C reaches the caller, which kills us
+    _libc().prctl(_PR_SET_PDEATHSIG, signals.SIGKILL, 0, 0, 0)  # and EXITKILL then kills the command
+    child = os.fork()
+    if child == 0:
+        try:  # what subprocess restores: exec keeps an ignored signal ignored
+            signals.signal(signals.SIGPIPE, signals.SIG_DFL)
+            signals.signal(signals.SIGXFSZ, signals.SIG_DFL)
+            signals.signal(signals.SIGINT, signals.SIG_IGN if interrupt == signals.SIG_IGN else signals.SIG_DFL)
+            _ptrace(_PTRACE_TRACEME, 0)
+            os.kill(os.getpid(), signals.SIGSTOP)
+            os.execv("/bin/sh", ["sh", "-c", command])
+        finally:
+            os._exit(127)
+    os.waitpid(child, _WALL)  # the SIGSTOP above, before exec
+    _ptrace(_PTRACE_SETOPTIONS, child, None, _PTRACE_O_TRACESYSGOOD | _PTRACE_O_TRACEFORK | _PTRACE_O_TRACEVFORK
+           | _PTRACE_O_TRACECLONE | _PTRACE_O_TRACEEXEC | _PTRACE_O_EXITKILL)
+    try:  # kernel/seccomp.c:seccomp_get_filter: EACCES unless CAP_SYS_ADMIN and unfiltered
+        _ptrace(_PTRACE_SECCOMP_GET_FILTER, child, 0, None)
+    except OSError as error:
+        if error.errno == errnos.EACCES:
+            os.kill(child, signals.SIGKILL)
+            os.waitpid(child, _WALL)
+            return {"error": [error.errno, _why_no_filters_readable()]}
+
+    seen, live, entries, filters = {child}, {child}, {}, []
+    ending, status, failure = "exited", None, None
+    info = ctypes.create_string_buffer(_SYSCALL_INFO_SIZE)
+
+    def end(why: str) -> None:
+        nonlocal ending
+        ending = why
+        for tid in live:
+            try:
+                os.kill(tid, signals.SIGKILL)
+            except OSError:
+                pass
+
+    def resume(tid: int, sig: int = 0) -> None:
+        try:
+            _ptrace(_PTRACE_SYSCALL, tid, None, sig)
+        except ProcessLookupError:  # killed meanwhile (another thread's exit_group)
+            pass
+
+    def expire(*_) -> None:  # kills every task; wait() then sees them end
+        if ending == "exited":
+            end("timeout")
+
+    signals.signal(signals.SIGALRM, expire)
+    signals.setitimer(signals.ITIMER_REAL, timeout)
+    resume(child)
+    while True:
+        try:
+            tid, wait_status = os.waitpid(-1, _WALL)
+        except ChildProcessError:
+            break
+        if os.WIFEXITED(wait_status) or os.WIFSIGNALED(wait_status):
+            live.discard(tid)
+            entries.pop(tid, None)
+            if tid == child:
+                status = wait_status
+            continue
+        live.add(tid)
+        if ending != "exited":
+            os.kill(tid, signals.SIGKILL)  # a task that was starting as the others were killed
+            continue
+        sig, event = os.WSTOPSIG(wait_status), wait_status >> 16
+        if tid not in seen:  # a new task's first stop (PTRACE_O_TRACEFORK and friends)
+            seen.add(tid)
+            resume(tid, 0 if sig == signals.SIGSTOP else sig)
+            continue
+        if sig == signals.SIGTRAP | 0x80:
+            try:
+                _ptrace(_PTRACE_GET_SYSCALL_INFO, tid, _SYSCALL_INFO_SIZE, info)
+            except ProcessLookupError:
+                continue
+            op, arch = _SYSCALL_INFO_HEAD.unpack_from(info)
+            if op == _PTRACE_SYSCALL_INFO_ENTRY:
+                nr, *args = _SYSCALL_INFO_ENTRY.unpack_from(info, _SYSCALL_INFO_HEAD.size)
+                entries[tid] = _install_call(arch, nr, args)
+            elif op == _PTRACE_SYSCALL_INFO_EXIT and entries.get(tid):
+                call, flags = entries.pop(tid)
+                if _installed(call, flags, *_SYSCALL_INFO_EXIT.unpack_from(info, _SYSCALL_INFO_HEAD.size)):
+                    try:
+                        newest = _newest_filter_index(tid)
+                        buffer = ctypes.create_string_buffer(8 * _ptrace(_PTRACE_SECCOMP_GET_FILTER, tid, newest))
+                        _ptrace(_PTRACE_SECCOMP_GET_FILTER, tid, newest, buffer)
+                    except OSError as error:
+                        failure = [error.errno, f"cannot read the filter thread {tid} installed: {error.strerror}"]
+                        end("error")
+                        continue
+                    filters.append([buffer.raw.hex(), tid, call, flags])
+                    if limit is not None and len(filters) >= limit:
+                        end("limit")
+                        continue
+        elif not (sig == signals.SIGTRAP and event):  # a signal for the task, not a ptrace event
+            resume(tid, sig)
+            continue
+        resume(tid)
+    signals.setitimer(signals.ITIMER_REAL, 0)
+    if failure:
+        return {"error": failure}
+    result = {"filters": filters, "ending": ending}
+    if ending == "exited" and status is not None:
+        result.update(status=os.waitstatus_to_exitcode(status))
+    return result
+
+
+def _newest_filter_index(tid: int) -> int:
+    """The index of thread ``tid``'s newest filter: kernel/seccomp.c:get_nth_filter counts from
+    the oldest (0) and answers ENOENT past the newest."""
+    index = 0
+    while True:
+        try:
+            _ptrace(_PTRACE_SECCOMP_GET_FILTER, tid, index + 1)
+        except FileNotFoundError:
+            return index
+        index += 1
+
+
+def _why_no_filters_readable() -> str:
+    """Why PTRACE_SECCOMP_GET_FILTER said EACCES (kernel/seccomp.c:seccomp_get_filter)."""
+    try:
+        mode = next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("Seccomp:"))
+    except (OSError, StopIteration, IndexError):
+        mode = "0"
+    if mode != "0":
+        return "bpfsim runs under a seccomp filter itself, and a filtered tracer may not read filters"
+    return "reading the filters a command installs needs root (CAP_SYS_ADMIN)"
+
+
+def capture_filters(command: str, *, limit: int | None = None, timeout: float = 60.0) -> Capture:
+    """Run ``command`` through ``/bin/sh -c`` as this user, traced, and capture every filter it,
+    its threads or its children install (seccomp(SECCOMP_SET_MODE_FILTER) and
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER) that succeed), in install order.
+
+    The command keeps this process's standard streams and runs to its end; it and every task it
+    started are killed (SIGKILL) after the ``limit``-th filter or at ``timeout`` seconds. A call
+    that fails installs nothing and is not captured.
+    """
+    if limit is not None and limit < 1:
+        raise KernelError(errnos.EINVAL, f"a limit of {limit} filters captures nothing")
+    if not timeout > 0:
+        raise KernelError(errnos.EINVAL, f"a timeout of {timeout} s ends the command before it starts")
+    _libc()  # loaded before the fork, not in the child of a process that may have threads
+    read_fd, write_fd = os.pipe()
+    tracer = os.fork()
+    if tracer == 0:
+        try:
+            os.close(read_fd)
+            try:
+                result = _trace_command(command, limit, timeout)
+            except BaseException as error:  # the caller must hear of it, not see a hang
+                result = {"error": [errnos.EIO, f"the tracer failed: {error!r}"]}
+            data = json.dumps(result).encode()
+            while data:
+                data = data[os.write(write_fd, data):]
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks = []
+    try:
+        while chunk := os.read(read_fd, 1 << 16):
+            chunks.append(chunk)
+    except BaseException:  # Ctrl-C: end our own tracer; the command dies with it (EXITKILL)
+        os.kill(tracer, signals.SIGKILL)
+        raise
+    finally:
+        os.close(read_fd)
+        os.waitpid(tracer, 0)
+    try:
+        result = json.loads(b"".join(chunks))
+    except ValueError:
+        raise KernelError(errnos.EIO, "the tracer ended without an answer") from None
+    if "error" in result:
+        raise KernelError(*result["error"])
+    filters = tuple(CapturedFilter(bytes.fromhex(blob), tid, call, flags)
+                    for blob, tid, call, flags in result["filters"])
+    status = result.get("status")
+    return Capture(filters, result["ending"], status if status is not None and status >= 0 else None,
+                   -status if status is not None and status < 0 else None)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bpfsim import Program, SeccompData, evaluate
+from bpfsim import BpfsimError, Program, SeccompData, evaluate
 from bpfsim import opcodes as op
 from bpfsim.cli import main
 from tests.build import RET_A, alu, jump, ld_abs, prog, ret, stmt
@@ -494,6 +494,151 @@ def test_dump_refuses_a_directory_another_user_planted_a_link_in(capsys):
         shutil.rmtree(base)
     assert (status, out) == (2, "") and "belongs to uid 65534" in err and err.count("\n") == 1
     assert contents == "precious"
+
+
+# dump -c: a program that installs filters as real programs do. The first through prctl in the main
+# thread, then one the kernel refuses (a jump past the end: EINVAL, nothing installed), then one
+# through seccomp(2) in a second thread; it then writes its pid to argv[1] and waits a little.
+_INSTALLER = textwrap.dedent("""
+    import ctypes, os, sys, threading, time
+    libc = ctypes.CDLL(None, use_errno=True)
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    def fprog(hexed):
+        raw = bytes.fromhex(hexed)
+        buf = ctypes.create_string_buffer(raw, len(raw))
+        return Prog(len(raw) // 8, ctypes.addressof(buf)), buf
+    first, refused, second = (fprog(h) for h in sys.argv[3:6])
+    assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+    assert libc.prctl(22, 2, ctypes.byref(first[0]), 0, 0) == 0  # PR_SET_SECCOMP, FILTER
+    assert libc.syscall(317, 1, 0, ctypes.byref(refused[0])) == -1 and ctypes.get_errno() == 22
+    def install():
+        assert libc.syscall(317, 1, 0, ctypes.byref(second[0])) == 0  # seccomp, SET_MODE_FILTER
+    thread = threading.Thread(target=install)
+    thread.start()
+    thread.join()
+    with open(sys.argv[1], "w") as mark:
+        mark.write(str(os.getpid()))
+    time.sleep(float(sys.argv[2]))
+""")
+_EPERM_GETPPID = prog(ld_abs(0), jump(JEQ, 110, 0, 1), ret(ERRNO | 1), ret(ALLOW))
+_EACCES_GETPPID = prog(ld_abs(0), jump(JEQ, 110, 0, 1), ret(ERRNO | 13), ret(ALLOW))
+_JUMPS_PAST_THE_END = prog(jump(JEQ, 0, 5, 5), ret(ALLOW))
+
+
+def _installer_command(tmp_path, wait: float = 0) -> str:
+    blobs = (p.to_bytes().hex() for p in (_EPERM_GETPPID, _JUMPS_PAST_THE_END, _EACCES_GETPPID))
+    return f"{sys.executable} -c '{_INSTALLER}' {tmp_path / 'mark'} {wait} {' '.join(blobs)}"
+
+
+def _has_ended(pid: str) -> bool:
+    """Gone, or a zombie its new parent has not reaped yet: killed either way."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def _need_filter_reading() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN")
+
+
+@pytest.mark.kernel
+def test_dump_c_captures_each_installed_filter_in_install_order(capsys, tmp_path, kernel):
+    """Issue 13 item 9: prctl in the main thread, seccomp(2) in another thread, a refused install
+    between them: the files are the two installed programs, byte for byte, oldest first, and the
+    directory judged as a stack gives the kernel's verdict for that stack."""
+    _need_filter_reading()
+    status, out, err = _run(capsys, "dump", "-c", _installer_command(tmp_path), "-o", tmp_path / "out")
+    assert (status, out) == (0, ""), err
+    assert [p.read_bytes() for p in sorted((tmp_path / "out").glob("*.bpf"))] == [
+        _EPERM_GETPPID.to_bytes(), _EACCES_GETPPID.to_bytes()]
+    lines = err.splitlines()
+    assert lines[0].endswith(", prctl)") and lines[1].endswith(", seccomp)")
+    assert lines[0].split("(thread ")[1] != lines[1].split("(thread ")[1]  # two threads installed them
+    assert lines[2] == "the command exited with status 0"
+    status, out, _ = _run(capsys, "eval", tmp_path / "out", "--nr", "getppid", "--json")
+    assert status == 0 and json.loads(out)["errno"] == errno.EACCES
+    stack, call = [_EPERM_GETPPID, _EACCES_GETPPID], SeccompData(110)
+    kernel.check_verdict(stack, call, evaluate(stack, call))
+
+
+@pytest.mark.kernel
+def test_dump_c_limit_kills_the_command_and_what_it_started(capsys, tmp_path):
+    """--limit 1 ends the command at its first filter (it never writes its mark), and a sleep the
+    shell started in the background dies with it: nothing the command started is left running."""
+    _need_filter_reading()
+    command = f"sleep 30 & echo $! > {tmp_path / 'sleeper'}; {_installer_command(tmp_path)}"
+    status, out, err = _run(capsys, "dump", "-c", command, "--limit", 1, "-o", tmp_path / "out")
+    assert (status, out) == (0, ""), err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["0000.bpf"]
+    assert (tmp_path / "out" / "0000.bpf").read_bytes() == _EPERM_GETPPID.to_bytes()
+    assert err.splitlines()[-1] == "killed the command after filter 1 (--limit 1)"
+    assert not (tmp_path / "mark").exists()
+    assert _has_ended((tmp_path / "sleeper").read_text().strip())
+
+
+@pytest.mark.kernel
+def test_dump_c_timeout_keeps_the_filters_installed_before_it(capsys, tmp_path):
+    _need_filter_reading()
+    command = _installer_command(tmp_path, wait=30)
+    status, out, err = _run(capsys, "dump", "-c", command, "--timeout", 5, "-o", tmp_path / "out")
+    assert (status, out) == (0, ""), err
+    assert len(list((tmp_path / "out").iterdir())) == 2
+    assert err.splitlines()[-1] == "killed the command at the timeout (5 s)"
+    assert _has_ended((tmp_path / "mark").read_text())
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("command, says", [
+    pytest.param("true", "the command exited with status 0, without installing a filter", id="no filter"),
+    pytest.param("no-such-command-here", "status 127 (the shell did not find it)", id="command not found"),
+    pytest.param("kill -9 $$", "the command was killed by signal 9, without installing a filter", id="killed"),
+    pytest.param("sleep 30", "killed the command at the timeout (0.5 s), without installing a filter",
+                 id="timeout"),
+])
+def test_dump_c_without_a_filter_says_what_happened_and_writes_nothing(capfd, tmp_path, command, says):
+    _need_filter_reading()
+    status = main(["dump", "-c", command, "--timeout", "0.5" if "sleep" in command else "20",
+                   "-o", str(tmp_path / "out")])
+    err = capfd.readouterr().err.splitlines()
+    assert status == 2 and says in err[-1] and err[-1].startswith("bpfsim: dump -c: ")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.kernel
+def test_dump_c_without_the_privilege_says_so_before_running_anything():
+    """kernel/seccomp.c:seccomp_get_filter refuses a tracer without CAP_SYS_ADMIN (EACCES): as
+    nobody, the command is never run and the error says what is needed."""
+    from tests.users import as_nobody, shared_directory
+    from bpfsim.kernel import capture_filters
+    base = shared_directory()
+    mark = Path(base) / "ran"
+
+    def capture():
+        Path(base, "writable").touch()  # so the command could have left its mark
+        with pytest.raises(BpfsimError) as refused:
+            capture_filters(f"touch {mark}")
+        assert refused.value.errno == errno.EACCES and "needs root (CAP_SYS_ADMIN)" in str(refused.value)
+
+    try:
+        as_nobody(capture)
+        assert Path(base, "writable").exists() and not mark.exists()
+    finally:
+        shutil.rmtree(base)
+
+
+@pytest.mark.parametrize("argv, says", [
+    pytest.param(["-o", "out"], "give a PID or -c COMMAND", id="neither"),
+    pytest.param(["1", "-c", "true", "-o", "out"], "give a PID or -c COMMAND", id="both"),
+    pytest.param(["1", "--limit", "2", "-o", "out"], "--limit and --timeout go with -c", id="limit without -c"),
+    pytest.param(["-c", "true", "--limit", "0", "-o", "out"], "--limit 0: at least 1 filter", id="limit 0"),
+    pytest.param(["-c", "true", "--timeout", "0", "-o", "out"], "a positive number of seconds", id="timeout 0"),
+])
+def test_dump_c_usage_errors_are_one_line(capsys, tmp_path, argv, says):
+    status, out, err = _run(capsys, "dump", *argv)
+    assert (status, out) == (2, "") and says in err and err.count("\n") == 1
 
 
 def test_the_package_names_every_public_object_in_its_home_module():
