@@ -589,7 +589,9 @@ def _cmd_dump(args) -> int:
         if not capture.filters:
             raise _UsageError(f"dump -c: {ended}, without installing a filter")
         blobs = [found.blob for found in capture.filters]
-        notes = [f" (thread {found.tid}, {found.call})" for found in capture.filters]
+        notes = [f" (thread {found.tid}, {found.call}"
+                 + "".join(f" {name}" for bit, name in abi.FILTER_FLAG_NAMES.items() if found.flags & bit) + ")"
+                 for found in capture.filters]
     files = {dump_file_name(i): blob for i, blob in enumerate(blobs)}
     replace_files(args.output, files, stale=_DUMP_NAME.fullmatch)
     for i, (name, blob) in enumerate(files.items()):

@@ -564,6 +564,54 @@ def test_dump_c_captures_each_installed_filter_in_install_order(capsys, tmp_path
     kernel.check_verdict(stack, call, evaluate(stack, call))
 
 
+# A forked child installs through prctl and exits; a thread installs a filter of its own; the main
+# thread's TSYNC install then fails, returning that thread's tid (a positive value that installs
+# nothing, kernel/seccomp.c:seccomp_attach_filter); a NEW_LISTENER install returns a listener fd.
+_FAMILY = textwrap.dedent("""
+    import ctypes, os, sys, threading
+    libc = ctypes.CDLL(None, use_errno=True)
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    raw = [bytes.fromhex(h) for h in sys.argv[1:5]]
+    bufs = [ctypes.create_string_buffer(r, len(r)) for r in raw]
+    progs = [Prog(len(r) // 8, ctypes.addressof(b)) for r, b in zip(raw, bufs)]
+    libc.syscall.restype = ctypes.c_long
+    assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+    child = os.fork()
+    if child == 0:
+        os._exit(0 if libc.prctl(22, 2, ctypes.byref(progs[0]), 0, 0) == 0 else 1)
+    assert os.waitpid(child, 0)[1] == 0
+    installed, done = threading.Event(), threading.Event()
+    def own_filter():
+        assert libc.syscall(317, 1, 0, ctypes.byref(progs[1])) == 0
+        installed.set()
+        done.wait()
+    thread = threading.Thread(target=own_filter)
+    thread.start()
+    installed.wait()
+    assert libc.syscall(317, 1, 1, ctypes.byref(progs[2])) == thread.native_id  # TSYNC fails
+    assert libc.syscall(317, 1, 8, ctypes.byref(progs[3])) > 2  # NEW_LISTENER: an fd
+    done.set()
+    thread.join()
+""")
+
+
+@pytest.mark.kernel
+def test_dump_c_follows_children_and_threads_and_reads_success_as_the_kernel_returns_it(capsys, tmp_path):
+    _need_filter_reading()
+    programs = [prog(ld_abs(0), jump(JEQ, nr, 0, 1), ret(ERRNO | nr), ret(ALLOW)) for nr in (102, 104, 107, 108)]
+    command = f"{sys.executable} -c '{_FAMILY}' " + " ".join(p.to_bytes().hex() for p in programs)
+    status, out, err = _run(capsys, "dump", "-c", command, "-o", tmp_path / "out")
+    assert (status, out) == (0, ""), err
+    got = [p.read_bytes() for p in sorted((tmp_path / "out").glob("*.bpf"))]
+    assert got == [programs[0].to_bytes(), programs[1].to_bytes(), programs[3].to_bytes()]
+    lines = err.splitlines()
+    assert lines[0].endswith(", prctl)") and lines[1].endswith(", seccomp)")
+    assert lines[2].endswith(", seccomp NEW_LISTENER)")
+    assert len({line.split("(thread ")[1].split(",")[0] for line in lines[:3]}) == 3  # three tasks
+    assert lines[3] == "the command exited with status 0"
+
+
 @pytest.mark.kernel
 def test_dump_c_limit_kills_the_command_and_what_it_started(capsys, tmp_path):
     """--limit 1 ends the command at its first filter (it never writes its mark), and a sleep the
