@@ -9,9 +9,11 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -636,6 +638,28 @@ def test_dump_c_timeout_keeps_the_filters_installed_before_it(capsys, tmp_path):
     assert len(list((tmp_path / "out").iterdir())) == 2
     assert err.splitlines()[-1] == "killed the command at the timeout (5 s)"
     assert _has_ended((tmp_path / "mark").read_text())
+
+
+@pytest.mark.kernel
+def test_dump_c_interrupted_ends_the_command_it_started(tmp_path):
+    """Ctrl-C (SIGINT to bpfsim) kills bpfsim's tracer, and PTRACE_O_EXITKILL the command."""
+    _need_filter_reading()
+    pid_file = tmp_path / "pid"
+    command = f"echo $$ > {pid_file}.new && mv {pid_file}.new {pid_file} && exec sleep 30"
+    bpfsim = subprocess.Popen([sys.executable, "-m", "bpfsim", "dump", "-c", command, "-o", str(tmp_path / "out")],
+                              stderr=subprocess.PIPE)
+    try:
+        for _ in range(200):
+            if pid_file.exists() or bpfsim.poll() is not None:
+                break
+            time.sleep(0.05)
+        bpfsim.send_signal(signal.SIGINT)
+        assert bpfsim.wait(timeout=20) == 130
+    finally:
+        if bpfsim.poll() is None:
+            bpfsim.kill()
+            bpfsim.wait()
+    assert _has_ended(pid_file.read_text().strip()) and not (tmp_path / "out").exists()
 
 
 @pytest.mark.kernel
