@@ -120,6 +120,8 @@ _FLAG_FACTS = {
 _ACTION_FACTS = {abi.SECCOMP_RET_KILL_PROCESS: "action_kill_process", abi.SECCOMP_RET_LOG: "action_log",
                  abi.SECCOMP_RET_USER_NOTIF: "action_user_notif"}
 _BYPASS_FACTS = {335: ("uretprobe", "uretprobe_bypass"), 336: ("uprobe", "uprobe_bypass")}
+MAYBE_UNFILTERED = frozenset(_BYPASS_FACTS)
+"""The numbers some modelled kernel exempts from the filters: a quick test before ``unfiltered_calls``."""
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 

@@ -17,7 +17,7 @@ from dataclasses import FrozenInstanceError, dataclass, field, replace
 from . import abi
 from .data import SeccompData
 from .errors import BpfsimError, InstallRefused, SeccompError, ThreadSyncFailed, VerifyError
-from .profiles import Kernel
+from .profiles import DEFAULT as _DEFAULT_KERNEL, MAYBE_UNFILTERED as _MAYBE_UNFILTERED, Kernel
 from .insn import Instruction
 from .opcodes import BPF_MAXINSNS
 from .program import Program
@@ -330,8 +330,12 @@ def evaluate(filters: Sequence, data: SeccompData, *, kernel: Kernel | str | Non
     then lets it run. A tracer that set a negative number skipped the call: nothing is rechecked.
     No filters is an unfiltered thread: every call runs (``seccomp_run_filters`` starts from ALLOW).
     """
-    programs = [verified(f) for f in filters]
-    return _judge(programs, data, Kernel.of(kernel), tracer, listener, threads, after_trace)
+    programs = []
+    for f in filters:  # a Program keeps its verified form (verifier.verified): read it, without a call
+        checked = getattr(f, "_verified", None)
+        programs.append(checked if checked is not None else verified(f))
+    return _judge(programs, data, _DEFAULT_KERNEL if kernel is None else Kernel.of(kernel), tracer, listener,
+                  threads, after_trace)
 
 
 def _judge(programs: list[VerifiedProgram], data: SeccompData, profile: Kernel, tracer: bool, listener: int | None,
@@ -344,8 +348,8 @@ def _judge(programs: list[VerifiedProgram], data: SeccompData, profile: Kernel, 
                                              "left in the return register (-ENOSYS unless it wrote one)")
         return Verdict(Action.TRACE, 0, abi.SECCOMP_RET_TRACE, None, None, outcome, (),
                        "the tracer skipped the call", data.arch)
-    bypass = profile.unfiltered_calls(data.target).get(data.nr)  # kernel/seccomp.c:seccomp_uprobe_exception
-    if bypass:
+    bypass = profile.unfiltered_calls(data.target).get(data.nr) if data.nr in _MAYBE_UNFILTERED else None
+    if bypass:  # kernel/seccomp.c:seccomp_uprobe_exception
         return Verdict._judged(abi.SECCOMP_RET_ALLOW, None, (), (data, profile, tracer, listener, threads, after_trace,
                                                                  bypass))
     # kernel/seccomp.c:seccomp_run_filters: "All filters in the list are evaluated and the
@@ -354,8 +358,11 @@ def _judge(programs: list[VerifiedProgram], data: SeccompData, profile: Kernel, 
     result, match, best = abi.SECCOMP_RET_ALLOW, None, _ALLOW_RANK
     returns = [0] * len(programs)
     for index in range(len(programs) - 1, -1, -1):
-        current = returns[index] = programs[index].function(words)
-        rank = precedence(current)
+        program = programs[index]
+        current = returns[index] = (program._function or program.function)(words)
+        rank = current & _ACTION_FULL  # precedence(current), inline: this loop is every verdict's
+        if rank & 0x80000000:
+            rank -= 1 << 32
         if rank < best:
             result, match, best = current, index, rank
     return Verdict._judged(result, match, tuple(returns), (data, profile, tracer, listener, threads, after_trace, None))
@@ -467,6 +474,7 @@ class FilterChain:
                  instruction_pointer: int = ASSUMED_INSTRUCTION_POINTER, pointer: int = ASSUMED_POINTER,
                  judge_installs: bool = True):
         self._stack: tuple[_Attached, ...] = ()
+        self._judging: tuple = (None, [], None)  # (stack, its verified programs, its listener)
         self.judge_installs = judge_installs
         self.strict = False
         self.threads = threads
@@ -528,8 +536,11 @@ class FilterChain:
     def evaluate(self, data: SeccompData, *, tracer: bool | None = None, after_trace: bool = False) -> Verdict:
         if self.strict:
             return strict_verdict(data, kernel=self.kernel)
-        return _judge([f.checked for f in self._stack], data, self.kernel, self.tracer if tracer is None else tracer,
-                      self.listener, self._live_threads(), after_trace)
+        stack, programs, listener = self._judging
+        if stack is not self._stack:  # worked out again only when the stack changed
+            stack, programs, listener = self._judging = (self._stack, [f.checked for f in self._stack], self.listener)
+        return _judge(programs, data, self.kernel, self.tracer if tracer is None else tracer, listener,
+                      self._live_threads(), after_trace)
 
     # -- the system call entry
     def call(self, nr: int | str, args: Sequence[int] = (), *, instruction_pointer: int | None = None,
