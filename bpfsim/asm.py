@@ -8,6 +8,7 @@ syscall, action and errno names. Each line is read in the dialect its first word
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,7 +43,6 @@ _ALU_BY_SYMBOL = {sym + "=": code for code, sym in op.PSEUDO_C_OPERATORS.items()
 _COMPARE = {"==": (op.BPF_JEQ, False), "!=": (op.BPF_JEQ, True), ">": (op.BPF_JGT, False),
             "<=": (op.BPF_JGT, True), ">=": (op.BPF_JGE, False), "<": (op.BPF_JGE, True),
             "&": (op.BPF_JSET, False)}
-_COMPARE_SYMBOL = {(code, negated): sym for sym, (code, negated) in _COMPARE.items()}
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d\w*)|(?P<name>[A-Za-z_]\w*)"
                     r"|(?P<op><<=|>>=|[-+*/%&|^]=|==|!=|>=|<=|<<|>>|\S))", re.ASCII)
@@ -735,39 +735,23 @@ class _Writer:
         return hex_or_dec(k)
 
     def pseudo_c(self, pc: int, insn: Instruction, facts: PathFacts) -> str:
+        """The row's pseudo-C statement filled in; a label is made only for a target it names."""
         row = insn.opcode
         if not insn.is_canonical():
             return str(insn)
-        if row.form in (op.IND, op.MSH) or (row.form == op.ABS and insn.size != op.BPF_W):
+        if row.pseudo_c_text is None:
             return f"raw {insn.code:#06x}, {insn.jt}, {insn.jf}, {insn.k:#x}"
-        k, code = insn.k, row.code
-        reg = "X" if row.cls in (op.BPF_LDX, op.BPF_STX) else "A"
-        if row.form == op.ABS:
-            return f"A = {self.field(k)}"
-        if row.cls in (op.BPF_LD, op.BPF_LDX):
-            value = {op.IMM: hex_or_dec(k), op.MEM: f"mem[{k}]", op.LEN: "len"}[row.form]
-            return f"{reg} = {value}"
-        if row.cls in (op.BPF_ST, op.BPF_STX):
-            return f"mem[{k}] = {reg}"
-        if code == op.BPF_ALU | op.BPF_NEG:
-            return "A = -A"
-        if row.cls == op.BPF_ALU:
-            return f"A {row.pseudo_c_operator}= {'X' if row.form == op.X_REG else hex_or_dec(k)}"
-        if code == op.BPF_MISC | op.BPF_TAX:
-            return "X = A"
-        if code == op.BPF_MISC | op.BPF_TXA:
-            return "A = X"
-        if row.is_return:
-            return "return A" if row.form == op.A_REG else f"return {_action(k)}"
-        if row.form == op.JUMP:
-            return f"goto {self.target(pc, k)}"
-        rhs = "X" if row.form == op.COND_X else self.constant(k, facts, row.op)
-        if insn.jt == 0 and insn.jf != 0:
-            condition = f"!(A & {rhs})" if row.op == op.BPF_JSET else f"A {_COMPARE_SYMBOL[row.op, True]} {rhs}"
-            return f"if ({condition}) goto {self.target(pc, insn.jf)}"
-        text = f"if (A {_COMPARE_SYMBOL[row.op, False]} {rhs}) goto {self.target(pc, insn.jt)}"
-        return text if insn.jf == 0 else f"{text} else goto {self.target(pc, insn.jf)}"
-
+        k = insn.k
+        only_false = row.is_conditional and insn.jt == 0 and insn.jf != 0
+        template = row.pseudo_c_negated if only_false else row.pseudo_c_text
+        if row.is_conditional and not only_false and insn.jf != 0:
+            template += " else goto {jf}"
+        fills = {"k": lambda: k, "imm": lambda: hex_or_dec(k), "field": lambda: self.field(k),
+                 "action": lambda: _action(k), "rhs": lambda: self.constant(k, facts, row.op),
+                 "ja": lambda: self.target(pc, k), "jt": lambda: self.target(pc, insn.jt),
+                 "jf": lambda: self.target(pc, insn.jf)}
+        named = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+        return template.format(**{name: fills[name]() for name in named})
 
 _RESERVED = frozenset({"a", "x", "len", "mem", "data", "args", "args_h", "arch", "sys_number", "nr",
                        "instruction_pointer", "if", "else", "goto", "return", "jmp", "jump"})

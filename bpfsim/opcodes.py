@@ -87,6 +87,10 @@ _ASM_OPERANDS = {NONE: "", A_REG: " a", X_REG: " x", IMM: " #{imm}", ABS: " [{k}
 # The pseudo-C dialect's operators (seccomp-tools lib/seccomp-tools/asm/sasm.y): A OP= operand.
 PSEUDO_C_OPERATORS = {BPF_ADD: "+", BPF_SUB: "-", BPF_MUL: "*", BPF_DIV: "/", BPF_OR: "|", BPF_AND: "&",
                       BPF_LSH: "<<", BPF_RSH: ">>", BPF_MOD: "%", BPF_XOR: "^"}
+# The pseudo-C dialect's conditions, as written when the jump goes to jt and when it goes to jf
+# alone (the negation); ``{rhs}`` is the constant a BPF_K jump compares with.
+_PSEUDO_C_CONDITIONS = {BPF_JEQ: ("A == {rhs}", "A != {rhs}"), BPF_JGT: ("A > {rhs}", "A <= {rhs}"),
+                        BPF_JGE: ("A >= {rhs}", "A < {rhs}"), BPF_JSET: ("A & {rhs}", "!(A & {rhs})")}
 _SIZE_NAMES = {BPF_W: "BPF_W", BPF_H: "BPF_H", BPF_B: "BPF_B"}
 _MODE_NAMES = {BPF_IMM: "BPF_IMM", BPF_ABS: "BPF_ABS", BPF_IND: "BPF_IND", BPF_MEM: "BPF_MEM", BPF_LEN: "BPF_LEN",
                BPF_MSH: "BPF_MSH"}
@@ -96,8 +100,9 @@ _MODE_NAMES = {BPF_IMM: "BPF_IMM", BPF_ABS: "BPF_ABS", BPF_IND: "BPF_IND", BPF_M
 class Opcode:
     """One row of the table: a code, whether each layer accepts it, and its spelling in each
     dialect (``asm_text``: bpf_asm, a template over ``k``, ``imm``, ``jt`` and ``jf``;
-    ``c_spelling``: the filter.h macros, ``BPF_LD | BPF_W | BPF_ABS``; ``pseudo_c_operator``: an
-    ALU operation's ``+`` in ``A += X``)."""
+    ``c_spelling``: the filter.h macros, ``BPF_LD | BPF_W | BPF_ABS``; ``pseudo_c_text``: the
+    pseudo-C statement, ``None`` where the dialect has none, and ``pseudo_c_negated``: a
+    conditional jump's statement when only its false branch jumps)."""
 
     code: int
     mnemonic: str
@@ -109,8 +114,12 @@ class Opcode:
         return self.mnemonic + _ASM_OPERANDS[self.form]
 
     @property
-    def pseudo_c_operator(self) -> str | None:
-        return PSEUDO_C_OPERATORS.get(self.op) if self.cls == BPF_ALU else None
+    def pseudo_c_text(self) -> str | None:
+        return _PSEUDO_C_TEXT.get(self.code)
+
+    @property
+    def pseudo_c_negated(self) -> str | None:
+        return _PSEUDO_C_NEGATED.get(self.code)
 
     @property
     def c_spelling(self) -> str:
@@ -197,6 +206,25 @@ def _build_table() -> dict[int, Opcode]:
             rows.append(Opcode(BPF_JMP | op | src, name, form, True))
     return {row.code: row for row in rows}
 
+
+# The pseudo-C statement of each code seccomp-tools' dialect can write (lib/seccomp-tools/asm/
+# sasm.y), a template over k (decimal), imm (hex past 9), field (the seccomp_data name a word load
+# reads), action (a return's), rhs (a jump's constant) and the targets ja, jt and jf. Half-word,
+# byte and indexed loads have no statement: the writer emits them as raw records.
+_PSEUDO_C_TEXT = {
+    BPF_LD | BPF_W | BPF_IMM: "A = {imm}", BPF_LD | BPF_W | BPF_ABS: "A = {field}",
+    BPF_LD | BPF_W | BPF_MEM: "A = mem[{k}]", BPF_LD | BPF_W | BPF_LEN: "A = len",
+    BPF_LDX | BPF_W | BPF_IMM: "X = {imm}", BPF_LDX | BPF_W | BPF_MEM: "X = mem[{k}]",
+    BPF_LDX | BPF_W | BPF_LEN: "X = len", BPF_ST: "mem[{k}] = A", BPF_STX: "mem[{k}] = X",
+    BPF_ALU | BPF_NEG: "A = -A", BPF_MISC | BPF_TAX: "X = A", BPF_MISC | BPF_TXA: "A = X",
+    BPF_RET | BPF_K: "return {action}", BPF_RET | BPF_A: "return A", BPF_JMP | BPF_JA: "goto {ja}",
+    **{BPF_ALU | op | BPF_K: f"A {sym}= {{imm}}" for op, sym in PSEUDO_C_OPERATORS.items()},
+    **{BPF_ALU | op | BPF_X: f"A {sym}= X" for op, sym in PSEUDO_C_OPERATORS.items()},
+    **{BPF_JMP | op | src: f"if ({true.format(rhs=rhs)}) goto {{jt}}"
+       for op, (true, _) in _PSEUDO_C_CONDITIONS.items() for src, rhs in ((BPF_K, "{rhs}"), (BPF_X, "X"))},
+}
+_PSEUDO_C_NEGATED = {BPF_JMP | op | src: f"if ({false.format(rhs=rhs)}) goto {{jf}}"
+                     for op, (_, false) in _PSEUDO_C_CONDITIONS.items() for src, rhs in ((BPF_K, "{rhs}"), (BPF_X, "X"))}
 
 OPCODES: dict[int, Opcode] = _build_table()
 """The 49 codes that ``bpf_check_classic`` knows (net/core/filter.c, ``codes[]``)."""
