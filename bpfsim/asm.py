@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import abi
@@ -27,8 +27,7 @@ _LOADS = {"ld": op.BPF_W, "ldh": op.BPF_H, "ldb": op.BPF_B, "ldi": op.BPF_W}
 _ALU = {name: code for code, name in op.ALU_MNEMONICS.items()}
 _CONDITIONS = {name: code for code, name in op.JUMP_MNEMONICS.items()}
 # Pseudo-ops that bpf_asm lowers by putting the label in jf (bpf_exp.y: jneq, jlt, jle).
-_NEGATED = {"jne": op.BPF_JEQ, "jneq": op.BPF_JEQ, "jlt": op.BPF_JGE, "jle": op.BPF_JGT}
-_NEGATED_NAME = {op.BPF_JEQ: "jne", op.BPF_JGE: "jlt", op.BPF_JGT: "jle"}
+_NEGATED = {name: code for code, name in op.NEGATED_MNEMONICS.items()} | {"jneq": op.BPF_JEQ}
 _MNEMONICS = frozenset({*_LOADS, "ldx", "ldxi", "ldxb", "st", "stx", "ja", "jmp", *_CONDITIONS,
                         *_NEGATED, *_ALU, "neg", "ret", "tax", "txa", "raw"})
 # Socket extensions (bpf_exp.l; offsets from include/uapi/linux/filter.h SKF_AD_*).
@@ -678,6 +677,13 @@ def _label(pc: int) -> str:
     return f"L{pc:04d}"
 
 
+def _fill(template: str, fills: dict[str, Callable[[], object]]) -> str:
+    """``template`` with the fields it names worked out, and only those: naming a jump target is
+    what gives its pc a label."""
+    named = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    return template.format(**{name: fills[name]() for name in named})
+
+
 class _Writer:
     """Render one program; collects the pcs that need a label while writing jumps."""
 
@@ -694,17 +700,17 @@ class _Writer:
         return str(offset)
 
     def bpf_asm(self, pc: int, insn: Instruction) -> str:
+        """The row's bpf_asm text with labels for jump offsets (``ja``'s k, jt, jf)."""
         row = insn.opcode
         if not insn.is_canonical() or not row.is_jump:
             return str(insn)
-        if row.form == op.JUMP:
-            return f"{row.mnemonic} {self.target(pc, insn.k)}"
-        operand = "x" if row.form == op.COND_X else f"#{hex_or_dec(insn.k)}"
-        if insn.jf == 0 and insn.jt != 0:
-            return f"{row.mnemonic} {operand}, {self.target(pc, insn.jt)}"
-        if insn.jt == 0 and insn.jf != 0 and row.op in _NEGATED_NAME:
-            return f"{_NEGATED_NAME[row.op]} {operand}, {self.target(pc, insn.jf)}"
-        return f"{row.mnemonic} {operand}, {self.target(pc, insn.jt)}, {self.target(pc, insn.jf)}"
+        template = row.asm_text
+        if row.is_conditional and insn.jf == 0 and insn.jt != 0:
+            template = row.asm_jt_only
+        elif row.is_conditional and insn.jt == 0 and insn.jf != 0 and row.asm_jf_only:
+            template = row.asm_jf_only
+        return _fill(template, {"k": lambda: self.target(pc, insn.k), "imm": lambda: hex_or_dec(insn.k),
+                                "jt": lambda: self.target(pc, insn.jt), "jf": lambda: self.target(pc, insn.jf)})
 
     def field(self, k: int) -> str:
         if k == abi.OFFSET_NR:
@@ -750,8 +756,8 @@ class _Writer:
                  "action": lambda: _action(k), "rhs": lambda: self.constant(k, facts, row.op),
                  "ja": lambda: self.target(pc, k), "jt": lambda: self.target(pc, insn.jt),
                  "jf": lambda: self.target(pc, insn.jf)}
-        named = [name for _, name, _, _ in string.Formatter().parse(template) if name]
-        return template.format(**{name: fills[name]() for name in named})
+        return _fill(template, fills)
+
 
 _RESERVED = frozenset({"a", "x", "len", "mem", "data", "args", "args_h", "arch", "sys_number", "nr",
                        "instruction_pointer", "if", "else", "goto", "return", "jmp", "jump"})

@@ -84,6 +84,11 @@ COND_X = "cond_x"  # jeq x, jt, jf
 _ASM_OPERANDS = {NONE: "", A_REG: " a", X_REG: " x", IMM: " #{imm}", ABS: " [{k}]", IND: " [x + {k}]",
                  MEM: " M[{k}]", LEN: " #len", MSH: " 4*([{k}]&0xf)", JUMP: " {k}", COND_K: " #{imm}, {jt}, {jf}",
                  COND_X: " x, {jt}, {jf}"}
+# A conditional jump written with one target (bpf_exp.y): the true one alone, or the false one
+# alone under bpf_asm's negated name (jne, jlt, jle; jset has none, so it keeps both targets).
+_ASM_JT_ONLY = {COND_K: " #{imm}, {jt}", COND_X: " x, {jt}"}
+_ASM_JF_ONLY = {COND_K: " #{imm}, {jf}", COND_X: " x, {jf}"}
+NEGATED_MNEMONICS = {BPF_JEQ: "jne", BPF_JGE: "jlt", BPF_JGT: "jle"}
 # The pseudo-C dialect's operators (seccomp-tools lib/seccomp-tools/asm/sasm.y): A OP= operand.
 PSEUDO_C_OPERATORS = {BPF_ADD: "+", BPF_SUB: "-", BPF_MUL: "*", BPF_DIV: "/", BPF_OR: "|", BPF_AND: "&",
                       BPF_LSH: "<<", BPF_RSH: ">>", BPF_MOD: "%", BPF_XOR: "^"}
@@ -99,7 +104,8 @@ _MODE_NAMES = {BPF_IMM: "BPF_IMM", BPF_ABS: "BPF_ABS", BPF_IND: "BPF_IND", BPF_M
 @dataclass(frozen=True, slots=True)
 class Opcode:
     """One row of the table: a code, whether each layer accepts it, and its spelling in each
-    dialect (``asm_text``: bpf_asm, a template over ``k``, ``imm``, ``jt`` and ``jf``;
+    dialect (``asm_text``: bpf_asm, a template over ``k``, ``imm``, ``jt`` and ``jf``, with
+    ``asm_jt_only`` and ``asm_jf_only`` for a conditional jump written with one target;
     ``c_spelling``: the filter.h macros, ``BPF_LD | BPF_W | BPF_ABS``; ``pseudo_c_text``: the
     pseudo-C statement, ``None`` where the dialect has none, and ``pseudo_c_negated``: a
     conditional jump's statement when only its false branch jumps)."""
@@ -112,6 +118,15 @@ class Opcode:
     @property
     def asm_text(self) -> str:
         return self.mnemonic + _ASM_OPERANDS[self.form]
+
+    @property
+    def asm_jt_only(self) -> str | None:
+        return self.mnemonic + _ASM_JT_ONLY[self.form] if self.is_conditional else None
+
+    @property
+    def asm_jf_only(self) -> str | None:
+        name = NEGATED_MNEMONICS.get(self.op) if self.is_conditional else None
+        return name + _ASM_JF_ONLY[self.form] if name else None
 
     @property
     def pseudo_c_text(self) -> str | None:
