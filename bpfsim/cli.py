@@ -208,8 +208,23 @@ def _one_arch(args, programs: list[Program]) -> str:
     """The arch of the call a command judges: one arch, or a usage error naming the candidates."""
     names, _ = _judged_arches(args, programs)
     if len(names) > 1:
-        raise _UsageError(f"the stack lets calls of {', '.join(names)} through: choose one with --arch")
+        files = ", ".join(dict.fromkeys(p.name for p in programs if p.name)) or "the stack"
+        raise _UsageError(f"{files}: the stack lets calls of {', '.join(names)} through: choose one with --arch")
     return names[0]
+
+
+def _either_sides_arches(args, old: list[Program], new: list[Program]) -> tuple[list[str], str]:
+    """The arches ``diff`` judges: those either stack may let through, since a call that one side
+    refuses whatever it asks and the other lets through is a difference too."""
+    names, why = _judged_arches(args, old)
+    if args.arch is not None:
+        return names, why
+    more = [name for name in _judged_arches(args, new)[0] if name not in names]
+    if not more:
+        return names, why
+    names += more
+    return names, (f"arches {', '.join(names)}: read from the filters, which may let their calls through "
+                   "on one side or both (--arch ARCH or all to choose)")
 
 
 def _check_arch(arch: str) -> None:
@@ -305,7 +320,7 @@ def _cmd_eval(args) -> int:
             print()
         verdict = _eval_one(args, files, programs, data)
         if args.expect and not _meets(verdict, args.expect, data):
-            unmet.append(f"{_call_name(data)}: expected {args.expect[0]}, got {verdict!r}")
+            unmet.append(f"{_call_name(data)}: expected {args.expect[0]}, got {verdict}")
     for line in unmet:
         _report(line)
     return _UNMET if unmet else 0
@@ -448,7 +463,7 @@ def _cmd_diff(args) -> int:
     old = _load_verified(_filter_files([args.old]), arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol)
     new = _load_verified(_filter_files([args.new]), arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol)
     _check_options(args, old + new)
-    arches, why = _judged_arches(args, old + new)
+    arches, why = _either_sides_arches(args, old, new)
     for arch in arches:
         _check_arch(arch)
     found = diff(old, new, arches, kernel=args.kernel)
