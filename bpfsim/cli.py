@@ -286,7 +286,8 @@ def _call_name(data: SeccompData) -> str:
     name = _syscall_name(data)
     if name is None:
         return f"nr {data.nr} ({abi.arch_name(data.arch)} has no syscall with that number)"
-    return f"{name} (nr {data.nr}, {abi.arch_name(data.arch)})"
+    nr = f"{data.nr:#x}" if data.nr >= abi.X32_SYSCALL_BIT else str(data.nr)  # x32 numbers, as the table shows them
+    return f"{name} (nr {nr}, {abi.arch_name(data.arch)})"
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -502,7 +503,11 @@ def _cmd_lint(args) -> int:
 
 
 def _cmd_disasm(args) -> int:
-    prog = _load(args.filter, arch=args.arch, symbol=args.symbol)
+    files = _filter_files([args.filter])
+    if len(files) > 1:
+        raise _UsageError(f"{args.filter}: a stack of {len(files)} filters; disassemble one of its files "
+                          f"({', '.join(os.path.basename(f) for f in files[:3])}{', ...' if len(files) > 3 else ''})")
+    prog = _load(files[0], arch=args.arch, symbol=args.symbol)
     arch = args.arch or prog.arch
     if args.json:
         import json

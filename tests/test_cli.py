@@ -1086,3 +1086,22 @@ def test_diff_judges_the_arches_either_side_lets_through(capsys, write, kernel):
     kernel.check_verdict([X86_64_AND_I386], call, evaluate([X86_64_AND_I386], call))
     status, out, _ = _run(capsys, "diff", old, new)
     assert status == 1 and out.startswith("# arches x86_64, i386: read from the filters")
+
+
+def test_disasm_reads_a_dump_directory_of_one_filter_and_names_the_files_of_a_stack(capsys, tmp_path):
+    """A new-user walk: 'disasm DIR' said 'Is a directory' though every FILTER may be a dump directory."""
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "0000.bpf").write_bytes(KILL_EXECVE.to_bytes())
+    status, out, _ = _run(capsys, "disasm", one, "--asm")
+    assert status == 0 and Program.from_asm(out) == KILL_EXECVE
+    (one / "0001.bpf").write_bytes(X86_64_ONLY.to_bytes())
+    status, _, err = _run(capsys, "disasm", one)
+    assert status == 2 and "a stack of 2 filters" in err and "0000.bpf, 0001.bpf" in err
+
+
+def test_eval_shows_an_x32_number_in_hex_as_the_table_does(capsys, write, kernel):
+    status, out, _ = _run(capsys, "eval", write(KILL_EXECVE), "--arch", "x32", "--nr", "write")
+    assert status == 0 and "write (nr 0x40000001, x86_64)" in out
+    call = SeccompData("write", "x32")
+    kernel.check_verdict([KILL_EXECVE], call, evaluate([KILL_EXECVE], call))
