@@ -156,6 +156,18 @@ def _shown(possibility, kernel: Kernel) -> tuple[str, int | None] | None:
     return Action.of(ret, kernel).name, errno
 
 
+def _failing_input(row, want, arch: str, kernel: Kernel) -> tuple[SeccompData, str]:
+    """The call to trace for a row that differs: an input of a verdict that was not expected,
+    else the zero-argument call (what an ``at_zero_args`` expectation is about)."""
+    if not isinstance(want, _AtZeroArgs):
+        wanted = want if isinstance(want, frozenset) else (want,)
+        for possibility in row.verdicts:
+            shown = _shown(possibility, kernel)
+            if possibility.witness is not None and (shown is None or not any(_satisfied(shown, w) for w in wanted)):
+                return possibility.witness, "an input that gets it"
+    return SeccompData(row.nr, arch), "all arguments 0"
+
+
 def _row_problem(row, want, arch: str, kernel: Kernel) -> str | None:
     """Why ``row`` does not meet ``want``, or ``None`` when it does."""
     from .analysis import witness_text
@@ -214,15 +226,17 @@ def assert_policy(filters: Filters,
         want = wanted.pop(row.nr, fallback)
         problem = None if want is None else _row_problem(row, want, arch, kernel)
         if problem:
-            wrong.append((row, problem))
+            wrong.append((row, problem, want))
     if wanted:
         missing = ", ".join(str(nr) for nr in wanted)
         raise AssertionError(f"no row for syscall number(s) {missing} in the {arch} policy table")
     if wrong:
         lines = [f"{len(wrong)} syscall(s) differ from the expected {arch} policy:"]
-        lines += [f"  {row.name or row.nr:<20} {problem}" for row, problem in wrong]
-        lines.append("the first one, traced with all arguments 0:")
-        lines.append(trace_stack(stack, SeccompData(wrong[0][0].nr, arch), kernel=kernel).brief())
+        lines += [f"  {row.name or row.nr:<20} {problem}" for row, problem, _ in wrong]
+        row, _, want = wrong[0]
+        call, which = _failing_input(row, want, arch, kernel)
+        lines.append(f"the first one, traced with {which}:")
+        lines.append(trace_stack(stack, call, kernel=kernel).brief())
         raise AssertionError("\n".join(lines))
 
 

@@ -218,3 +218,16 @@ bpfsim.kernel.seccomp_unavailable_reason = lambda: "seccomp is off in this conta
     result = pytester.runpytest("-rs", *_plugin_args())
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*the machine's kernel cannot check bpfsim here: seccomp is off in this container*"])
+
+
+def test_assert_policy_traces_an_input_that_gets_the_unexpected_verdict(kernel):
+    """A new-user walk: the failure traced the all-zero call, which got the expected ALLOW, so
+    the trace under 'expected ALLOW ... got ERRNO' showed no failure at all."""
+    with pytest.raises(AssertionError) as failure:
+        assert_policy(SANDBOX, {"openat": "ALLOW"})
+    text = str(failure.value)
+    assert "the first one, traced with an input that gets it:" in text
+    traced = text.split("traced with an input that gets it:", 1)[1]
+    assert "ERRNO(13)" in traced and "ALLOW" not in traced.splitlines()[-1]
+    write_open = SeccompData(OPENAT, args=(0, 0, 1))  # O_WRONLY: the kernel refuses it with EACCES
+    kernel.check_verdict([SANDBOX], write_open, evaluate([SANDBOX], write_open))
