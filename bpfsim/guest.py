@@ -87,6 +87,31 @@ def lab_kernel(name: str) -> DistroKernel:
     return found
 
 
+def close_pipes(proc: subprocess.Popen) -> None:
+    """Close our ends of a worker's pipes, whatever state they are in."""
+    for pipe in (proc.stdin, proc.stdout):
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def end_worker(proc: subprocess.Popen, wfd: int, goodbye: bytes | None, grace: float) -> None:
+    """End an oracle worker (the local helper or a guest's qemu): send ``goodbye`` and give it
+    ``grace`` seconds to leave by itself, then kill it; ``goodbye=None`` kills it at once."""
+    if proc.poll() is None and goodbye is not None:
+        try:
+            os.set_blocking(wfd, True)
+            os.write(wfd, goodbye)
+            proc.wait(timeout=grace)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    close_pipes(proc)
+
+
 # ------------------------------------------------------------------------------ the initramfs
 
 def _compiler(arch: str) -> str | None:
@@ -237,18 +262,4 @@ class GuestWorker:
         """Power the guest off (QUIT makes its init call reboot(RB_POWER_OFF)), or kill qemu."""
         if os.getpid() != self.owner:
             return
-        if self.proc.poll() is None and not force:
-            try:
-                os.set_blocking(self.wfd, True)
-                os.write(self.wfd, encode_line(struct.pack("<II", _OP_QUIT, 0)) + b"\n")
-                self.proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
+        end_worker(self.proc, self.wfd, None if force else encode_line(struct.pack("<II", _OP_QUIT, 0)) + b"\n", 30)

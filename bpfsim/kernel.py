@@ -696,27 +696,9 @@ class _Worker:
     def close(self, force: bool = False) -> None:
         """End the helper (its subjects die with it: PTRACE_O_EXITKILL and PDEATHSIG)."""
         if os.getpid() != self.owner:  # a forked copy: the helper belongs to the parent
-            for pipe in (self.proc.stdin, self.proc.stdout):
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
+            guest.close_pipes(self.proc)
             return
-        if self.proc.poll() is None and not force:
-            try:
-                os.set_blocking(self.wfd, True)
-                os.write(self.wfd, struct.pack("<II", _OP_QUIT, 0))
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
+        guest.end_worker(self.proc, self.wfd, None if force else struct.pack("<II", _OP_QUIT, 0), 5)
 
 
 # ------------------------------------------------------------------------------ the oracle

@@ -14,12 +14,11 @@ sized by an arch's struct termios) is left out and listed in the module's header
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
 
-from gen_syscalls import kernel_tag  # tools/ is on sys.path when a tool runs
+from gen_syscalls import generator_main, kernel_tag  # tools/ is on sys.path when a tool runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bpfsim import abi, csource  # noqa: E402  (the repository's package, not an installed one)
@@ -137,20 +136,8 @@ def generate(src: Path, tag: str | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("linux_src", type=Path, help="a Linux source tree (checkout or export)")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent.parent / "bpfsim" / "_constants.py")
-    parser.add_argument("--tag", help="kernel tag for the header (default: from the Makefile)")
-    args = parser.parse_args(argv)
-    try:
-        text = generate(args.linux_src, args.tag)
-    except (OSError, BpfsimError) as err:
-        print(f"gen_constants: {err}", file=sys.stderr)
-        return 1
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
-    return 0
+    return generator_main(argv, tool="gen_constants", doc=__doc__, generate=lambda src, tag: {"": generate(src, tag)},
+                          errors=(BpfsimError,), default_out=Path(__file__).resolve().parent.parent / "bpfsim" / "_constants.py")
 
 
 if __name__ == "__main__":

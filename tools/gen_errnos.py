@@ -11,12 +11,11 @@ and ``#define NAME OTHER_NAME``; any other directive is refused rather than gues
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
 
-from gen_syscalls import kernel_tag  # tools/ is on sys.path when a tool runs
+from gen_syscalls import generator_main, kernel_tag  # tools/ is on sys.path when a tool runs
 
 GENERIC = "include/uapi/asm-generic/errno.h"
 FAMILIES = {  # family name: the header <asm/errno.h> is on that architecture
@@ -104,19 +103,8 @@ def generate(src: Path, tag: str | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("linux_src", type=Path, help="a Linux source tree (checkout or export)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "bpfsim" / "_errnos.py")
-    parser.add_argument("--tag", help="kernel tag for the header (default: from the Makefile)")
-    args = parser.parse_args(argv)
-    try:
-        text = generate(args.linux_src, args.tag)
-    except (OSError, HeaderError) as err:
-        print(f"gen_errnos: {err}", file=sys.stderr)
-        return 1
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
-    return 0
+    return generator_main(argv, tool="gen_errnos", doc=__doc__, generate=lambda src, tag: {"": generate(src, tag)},
+                          errors=(HeaderError,), default_out=Path(__file__).resolve().parent.parent / "bpfsim" / "_errnos.py")
 
 
 if __name__ == "__main__":

@@ -170,22 +170,30 @@ def generate(src: Path, tag: str | None = None) -> dict[str, str]:
     return {f"{spec.module}.py": render(tag, *build(src, spec)) for spec in SPECS}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def generator_main(argv: list[str] | None, *, tool: str, doc: str, default_out: Path, generate,
+                   errors: tuple[type[Exception], ...]) -> int:
+    """The command line every table generator shares: ``LINUX_SRC [--out PATH] [--tag TAG]``.
+    ``generate(src, tag)`` returns ``{name: text}``: a file of the ``--out`` directory, or ``""``
+    for ``--out`` itself."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("linux_src", type=Path, help="a Linux source tree (checkout or export)")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent.parent / "bpfsim" / "syscalls")
-    parser.add_argument("--tag", help="kernel tag for the headers (default: from the Makefile)")
+    parser.add_argument("--out", type=Path, default=default_out)
+    parser.add_argument("--tag", help="kernel tag for the header (default: from the Makefile)")
     args = parser.parse_args(argv)
     try:
-        modules = generate(args.linux_src, args.tag)
-    except (OSError, TableError) as err:
-        print(f"gen_syscalls: {err}", file=sys.stderr)
+        files = generate(args.linux_src, args.tag)
+    except (OSError, *errors) as err:
+        print(f"{tool}: {err}", file=sys.stderr)
         return 1
-    for filename, text in modules.items():
-        (args.out / filename).write_text(text)
-        print(f"wrote {args.out / filename}")
+    for name, text in files.items():
+        (args.out / name).write_text(text)
+        print(f"wrote {args.out / name}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generator_main(argv, tool="gen_syscalls", doc=__doc__, generate=generate, errors=(TableError,),
+                          default_out=Path(__file__).resolve().parent.parent / "bpfsim" / "syscalls")
 
 
 if __name__ == "__main__":
