@@ -376,23 +376,15 @@ static int t2_entry(void *arg)
 
 /* ---------------------------------------------------------------- the subject's main thread */
 
-/* Issue 16 item 4: a KILL_PROCESS must not start the host's core handler each time.  RLIMIT_CORE
- * 0 stops core files, but a core_pattern pipe (systemd-coredump) runs anyway; fs/coredump.c
- * vfs_coredump gives up on a task whose mm is not dumpable.  Only as root: pidfd_getfd on the
- * subject then still passes __ptrace_may_access (CAP_SYS_PTRACE), which a plain uid would not. */
-static void no_core_handler(void)
-{
-	if (geteuid() == 0)
-		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
-static char t2_stack[1 << 16] __attribute__((aligned(64)));
-static volatile pid_t t2_tid;
-
-static void t1_main(pid_t server)
+/* What every subject does first, before it stops for its tracer (the server): it dies with the
+ * server, keeps none of its descriptors, and leaves no core.  Issue 16 item 4: a KILL_PROCESS
+ * must not start the host's core handler each time.  RLIMIT_CORE 0 stops core files, but a
+ * core_pattern pipe (systemd-coredump) runs anyway; fs/coredump.c vfs_coredump gives up on a
+ * task whose mm is not dumpable.  Only as root: pidfd_getfd on the subject then still passes
+ * __ptrace_may_access (CAP_SYS_PTRACE), which a plain uid would not. */
+static void become_subject(pid_t server, int no_new_privs)
 {
 	struct rlimit nocore = {0, 0};
-	sigset_t none;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != server)
@@ -403,14 +395,26 @@ static void t1_main(pid_t server)
 		dup2(devnull, 1);
 	}
 	syscall(SYS_close_range, 3, ~0u, 0);
+	setrlimit(RLIMIT_CORE, &nocore);
+	if (no_new_privs)
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+		_exit(2);
+	if (geteuid() == 0)
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static char t2_stack[1 << 16] __attribute__((aligned(64)));
+static volatile pid_t t2_tid;
+
+static void t1_main(pid_t server)
+{
+	sigset_t none;
+
+	become_subject(server, 1);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGUSR2, SIG_IGN);
-	setrlimit(RLIMIT_CORE, &nocore);
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
-		_exit(2);
-	no_core_handler();
 	raise(SIGSTOP);
 	pid_t me = getpid();
 	for (;;) {
@@ -1314,23 +1318,9 @@ void sc_thread_start(void) { sc_worker(W->pending_slot); }
 
 static void sc_subject(uint32_t options, pid_t server)
 {
-	struct rlimit nocore = {0, 0};
 	sigset_t all;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != server)
-		_exit(1);
-	int devnull = open("/dev/null", O_RDWR);
-	if (devnull >= 0) {
-		dup2(devnull, 0);
-		dup2(devnull, 1);
-	}
-	syscall(SYS_close_range, 3, ~0u, 0);
-	setrlimit(RLIMIT_CORE, &nocore);
-	if (!(options & SC_OPT_NO_NNP))
-		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
-		_exit(2);
-	no_core_handler();
+
+	become_subject(server, !(options & SC_OPT_NO_NNP));
 	raise(SIGSTOP);
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL); /* forced signals (SIGSYS, SIGTRAP) still come */
@@ -1536,7 +1526,8 @@ static int sc_allowed(long nr, const uint64_t *a)
 		return 1; /* every operation of seccomp() only acts on this subject */
 	case __NR_prctl:
 		return a[0] == PR_SET_SECCOMP || a[0] == PR_GET_SECCOMP || a[0] == 59 ||
-		       a[0] == PR_SET_NO_NEW_PRIVS || a[0] == PR_GET_NO_NEW_PRIVS;
+		       a[0] == PR_SET_NO_NEW_PRIVS || a[0] == PR_GET_NO_NEW_PRIVS ||
+		       a[0] == PR_GET_DUMPABLE; /* a query: lets tests see become_subject work */
 	case __NR_fork:
 		return 1;
 	case __NR_clone:

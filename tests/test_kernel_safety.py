@@ -32,6 +32,7 @@ pytestmark = [
 ]
 
 GETPID = 39
+PRCTL, PR_GET_DUMPABLE = 157, 3  # x86_64 table; include/uapi/linux/prctl.h
 ERRNO_7 = struct.pack("<HBBI", 0x06, 0, 0, abi.SECCOMP_RET_ERRNO | 7)
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -136,6 +137,17 @@ def test_eight_short_lived_threads_share_one_oracle():
                 t.join()
     assert failures == []
     assert sorted(answers) == [(n, n) for n in range(1, 25)]
+
+
+def test_subjects_are_not_dumpable_so_a_kill_starts_no_core_handler():
+    """#16 item 4: fs/coredump.c gives up on a task whose mm is not dumpable before it runs a
+    core_pattern pipe such as systemd-coredump; as root every subject (a run's or a scene's: both
+    start in _oracle.c become_subject) makes itself so. A scene's own prctl(PR_GET_DUMPABLE) says
+    what the kernel holds (1 would be SUID_DUMP_USER)."""
+    need_root()
+    scene = kernel.run_scene([], [kernel.SceneStep(0, PRCTL, (PR_GET_DUMPABLE,))])
+    assert scene.outcomes[0].fate == "returned"
+    assert scene.outcomes[0].retval == 0
 
 
 def test_the_helper_ends_when_its_process_ends():

@@ -132,7 +132,7 @@ def record(name: str, progress=print) -> Path:
         for directory in KERNEL_CORPUS[lab.arch]:
             files = grid.stack_files(grid.CORPUS / directory)
             programs = [Program.from_bytes(p.read_bytes(), name=str(p)) for p in files]
-            calls = grid.inputs(programs, rec.ips, lab.arch)
+            calls = grid.inputs(programs, rec.ips, lab.arch, on_host=False)
             rec.record_stack(directory, [p.read_bytes() for p in files], calls)
             progress(f"{name}: corpus {directory}: {len(calls)} verdicts")
         rng = random.Random(12)
