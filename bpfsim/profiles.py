@@ -81,11 +81,12 @@ FACTS: tuple[Fact, ...] = (
     Fact("ioctl_set_flags", (6, 6), "48a1084a8b74", "SECCOMP_IOCTL_NOTIF_SET_FLAGS (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)",
          note="observed EINVAL on Debian's 6.1.192"),
     # prctl(2) options beside seccomp.
-    Fact("prctl_syscall_user_dispatch", (5, 11), None,
-         "PR_SET_SYSCALL_USER_DISPATCH (kernel/entry/syscall_user_dispatch.c; commit not pinned here); "
-         "EINVAL before, as any unknown prctl option",
-         note="PR_SYS_DISPATCH_INCLUSIVE_ON (mode 2) is newer; its release is not pinned here, so it is "
-              "modelled on every kernel that has the option (checked on 6.18)"),
+    Fact("prctl_syscall_user_dispatch", (5, 11), "1446e1df9eb1",
+         "PR_SET_SYSCALL_USER_DISPATCH (kernel/entry/syscall_user_dispatch.c); EINVAL before, as any "
+         "unknown prctl option"),
+    Fact("dispatch_inclusive_on", (6, 17), "a2fc422ed757",
+         "PR_SYS_DISPATCH_INCLUSIVE_ON (mode 2: dispatch the calls made from inside the region); "
+         "EINVAL before, as any unknown mode"),
     # What a kill takes with it.
     Fact("coredump_kills_only_thread_group", (5, 16), "0258b5fd7c71",
          "a core-dumping kill (KILL_PROCESS; KILL_THREAD or an unknown action in the last thread) of a "

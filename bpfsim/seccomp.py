@@ -702,12 +702,12 @@ class FilterChain:
         if mode == PR_SYS_DISPATCH_EXCLUSIVE_ON:
             if offset and offset + length > _U64 or offset and length == 0:
                 raise SeccompError(errnos.EINVAL, "the region wraps around")
-        elif mode == PR_SYS_DISPATCH_INCLUSIVE_ON:
+        elif mode == PR_SYS_DISPATCH_INCLUSIVE_ON and self.kernel.has("dispatch_inclusive_on"):
             if length == 0 or offset + length > _U64:
                 raise SeccompError(errnos.EINVAL, "the region is empty or wraps around")
             offset, length = (offset + length) & _U64, -length & _U64  # the kernel inverts the range
         else:
-            raise SeccompError(errnos.EINVAL, f"unknown user dispatch mode {mode}")
+            raise SeccompError(errnos.EINVAL, f"Linux {self.kernel} has no user dispatch mode {mode}")
         self.dispatch = (offset, length, bool(selector))
         return 0, {"description": "returns 0: user dispatch is on"}
 

@@ -233,6 +233,15 @@ def test_user_dispatch_is_a_prctl_option_since_5_11():
         assert FilterChain(kernel=kernel).prctl(PR_SET_SYSCALL_USER_DISPATCH, 1, 0, 0, True).retval == expected
 
 
+def test_inclusive_user_dispatch_is_a_mode_since_6_17():
+    """Commit a2fc422ed757 (v6.17) added mode 2; before it, the switch of
+    task_set_syscall_user_dispatch answers any mode but 0 and 1 with EINVAL."""
+    for kernel, expected in (("6.16", -errno.EINVAL), ("6.17", 0)):
+        chain = FilterChain(kernel=kernel)
+        assert chain.prctl(PR_SET_SYSCALL_USER_DISPATCH, 2, 0x1000, 0x1000, True).retval == expected
+        assert chain.prctl(PR_SET_SYSCALL_USER_DISPATCH, 1, 0, 0, True).retval == 0
+
+
 def test_a_chain_without_filters_is_an_unfiltered_thread():
     """#14 item 9: the call runs; there is no verdict because no filter judged it."""
     result = FilterChain().call("getpid")
