@@ -10,7 +10,7 @@ the kernel's own load checks on the chosen kernel profile.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import abi
 from . import explore
@@ -47,7 +47,8 @@ _IO_URING_WORK = ("openat", "openat2", "connect", "socket", "accept", "accept4",
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One finding. ``filter``: install-order index (None for the stack as a whole); ``witness``:
-    an input showing the behaviour, with ``verdict`` the stack's verdict for it."""
+    an input showing the behaviour, with ``verdict`` the stack's verdict for it; ``arches``: the
+    arches whose calls it is about (empty for a finding about the code or the stack alone)."""
 
     kind: str
     severity: str
@@ -56,17 +57,20 @@ class Finding:
     message: str
     witness: SeccompData | None = None
     verdict: Verdict | None = None
+    arches: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        """``{"kind", "severity", "filter", "pc", "message", "witness"}`` (issue #15)."""
+        """``{"kind", "severity", "filter", "pc", "message", "witness"}`` (issue #15), then ``arches``."""
         return {"kind": self.kind, "severity": self.severity, "filter": self.filter, "pc": self.pc,
-                "message": self.message, "witness": witness_dict(self.witness, self.verdict)}
+                "message": self.message, "witness": witness_dict(self.witness, self.verdict),
+                "arches": list(self.arches)}
 
     def __str__(self) -> str:
         where = "stack" if self.filter is None else f"filter {self.filter}" + ("" if self.pc is None else f" pc {self.pc}")
+        on = f" (on {', '.join(self.arches)})" if self.arches else ""
         shown = ("" if self.witness is None
                  else f" [e.g. {_call_text(self.witness)}: {abi.describe_return(self.verdict.ret)}]")
-        return f"{where}: {self.severity}: {self.kind}: {self.message}{shown}"
+        return f"{where}: {self.severity}: {self.kind}: {self.message}{on}{shown}"
 
 
 def _call_text(data: SeccompData) -> str:
@@ -106,12 +110,29 @@ def _deciding_pc(programs, data: SeccompData, verdict: Verdict) -> int | None:
     return trace(programs[verdict.filter], data)[-1].pc
 
 
-def _finding(kind, severity, programs, message, witness=None, kernel=None, filter_index=None, pc=None) -> Finding:
-    verdict = None if witness is None else evaluate(programs, witness, kernel=kernel)
-    if witness is not None and filter_index is None:
+def _finding(kind, severity, programs, message, witness=None, kernel=None, arches=()) -> Finding:
+    """A finding shown by ``witness`` (judged here by ``evaluate``), placed at the return that decided it."""
+    verdict = filter_index = pc = None
+    if witness is not None:
+        verdict = evaluate(programs, witness, kernel=kernel)
         filter_index = verdict.filter
         pc = _deciding_pc(programs, witness, verdict)
-    return Finding(kind, severity, filter_index, pc, message, witness, verdict)
+    return Finding(kind, severity, filter_index, pc, message, witness, verdict, tuple(arches))
+
+
+def _merged(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per kind and message, for every arch it was found on: the first arch's
+    witness shows it."""
+    merged: dict[tuple, Finding] = {}
+    for finding in findings:
+        key = (finding.kind, finding.severity, finding.message)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = finding
+        else:
+            arches = first.arches + tuple(a for a in finding.arches if a not in first.arches)
+            merged[key] = replace(first, arches=arches)
+    return list(merged.values())
 
 
 def _load_findings(programs: Sequence, kernel: Kernel) -> list[Finding]:
@@ -191,18 +212,23 @@ def _arch_findings(programs, arches: Sequence[str], tables: dict, kernel: Kernel
     found = []
     checked = arches_checked(programs)
     if not checked.checked or checked.others_pass:
-        named = set(checked.passed)
-        for foreign in (a for a in known_arches() if a not in named and a not in arches and a != "x32"
-                        and abi.arch_info(a).seccomp):
-            table = sorted(_table(programs, foreign, tables, kernel, budget), key=lambda r: r.name != "execve")
-            hit = next((p for row in table for p in [_permissive(row, kernel)] if p is not None), None)
-            if hit is not None:
-                what = ("the stack never checks the architecture" if not checked.checked
-                        else "calls of an architecture the stack never names get through")
-                found.append(_finding("no-arch-check", "error", programs,
-                                      f"{what}: {foreign} calls are judged by their numbers as if they were "
-                                      f"{', '.join(arches)} calls", hit.witness, kernel))
-                break
+        intended = judged_arches(programs)
+        foreign = [a for a in known_arches() if a not in checked.passed and a not in intended and a != "x32"
+                   and abi.arch_info(a).seccomp]
+        through = {}
+        for arch in foreign:
+            shown = _zero_argument_call_through(programs, arch, kernel)
+            if shown is None and not through:  # a witness with arguments, from the table, for the first only
+                table = sorted(_table(programs, arch, tables, kernel, budget), key=lambda r: r.name != "execve")
+                shown = next((p.witness for row in table for p in [_permissive(row, kernel)] if p is not None), None)
+            if shown is not None:
+                through[arch] = shown
+        if through:
+            what = ("the stack never checks the architecture" if not checked.checked
+                    else "calls of an architecture the stack never names get through")
+            found.append(_finding("no-arch-check", "error", programs,
+                                  f"{what}: calls of other arches are judged by their numbers as if they were "
+                                  f"{', '.join(intended)} calls", next(iter(through.values())), kernel, through))
     pairs = [("x86_64", "x32", "x32-bypass")] + [(n, c, "compat-bypass") for n, c in _COMPAT.items()]
     for native, other, kind in pairs:
         if native not in arches or other not in known_arches():
@@ -218,8 +244,17 @@ def _arch_findings(programs, arches: Sequence[str], tables: dict, kernel: Kernel
             names = ", ".join(name for name, _ in bypassed[:8]) + (" ..." if len(bypassed) > 8 else "")
             found.append(_finding(kind, "error", programs,
                                   f"{len(bypassed)} call(s) denied to {native} get through as {other} calls: {names}",
-                                  bypassed[0][1].witness, kernel))
+                                  bypassed[0][1].witness, kernel, (other,)))
     return found
+
+
+def _zero_argument_call_through(programs, arch: str, kernel: Kernel) -> SeccompData | None:
+    """A call of ``arch`` with all arguments 0 that the stack lets run (execve first), else None."""
+    for nr in sorted(syscall_table(arch), key=lambda nr: syscall_table(arch)[nr] != "execve"):
+        data = SeccompData(nr, arch)
+        if evaluate(programs, data, kernel=kernel).action in _PERMISSIVE:
+            return data
+    return None
 
 
 def _enosys(row: PolicyRow) -> bool:
@@ -235,16 +270,16 @@ def _table(programs, arch: str, tables: dict, kernel: Kernel, budget: int) -> li
 
 
 def _behaviour_findings(programs, arch: str, rows: list[PolicyRow], kernel: Kernel) -> list[Finding]:
-    """permissive-default, escape-route, enosys-without-tracer, arg-low-word-only, incomplete."""
+    """permissive-default, escape-route, enosys-without-tracer and incomplete, for calls of ``arch``."""
     found = []
     by_name = {r.name: r for r in rows if r.name}
     unused = max(syscall_table(arch)) + 1
     default = evaluate(programs, SeccompData(unused, arch), kernel=kernel)
     if default.action in _PERMISSIVE:
         found.append(_finding("permissive-default", "warning", programs,
-                              f"{arch} numbers no syscall has (nr {unused} and up, where new syscalls go) get "
+                              f"numbers no syscall has (above the arch's table, where new syscalls go) get "
                               f"{default.action.name}: a deny-list lets every future syscall through",
-                              SeccompData(unused, arch), kernel))
+                              SeccompData(unused, arch), kernel, (arch,)))
     groups = list(_SIBLINGS) + [("io_uring_setup",) + _IO_URING_WORK]
     for group in groups:
         present = [by_name[n] for n in group if n in by_name]
@@ -260,53 +295,63 @@ def _behaviour_findings(programs, arch: str, rows: list[PolicyRow], kernel: Kern
             hit = _permissive(allowed[0], kernel)
             why = (": io_uring operations never pass seccomp" if group[0] == "io_uring_setup" else "")
             found.append(_finding("escape-route", "warning", programs,
-                                  f"{arch}: {', '.join(r.name for r in denied)} denied, but "
-                                  f"{', '.join(r.name for r in allowed)} allowed{why}", hit.witness, kernel))
+                                  f"{', '.join(r.name for r in denied)} denied, but "
+                                  f"{', '.join(r.name for r in allowed)} allowed{why}", hit.witness, kernel, (arch,)))
     for tracing in (Action.TRACE, Action.USER_NOTIF):
         hit = next((p for r in rows for p in r.verdicts if p.verdict is not None and p.verdict.action == tracing), None)
         if hit is not None:
             whom = "a tracer" if tracing == Action.TRACE else "a listener"
             found.append(_finding("enosys-without-tracer", "warning", programs,
                                   f"{tracing.name} verdicts fail with ENOSYS unless {whom} is attached "
-                                  f"(kernel/seccomp.c:__seccomp_filter)", hit.witness, kernel))
-    if abi.arch_info(arch).bits == 64:
-        found += _low_word_findings(programs, arch, rows, kernel)
+                                  f"(kernel/seccomp.c:__seccomp_filter)", hit.witness, kernel, (arch,)))
     incomplete = [r.name or str(r.nr) for r in rows if not r.complete]
     if incomplete:
         found.append(Finding("incomplete", "warning", None, None,
-                             f"{arch}: not proved for {len(incomplete)} call(s) ({', '.join(incomplete[:5])}): "
-                             "the exploration ran out of budget, so findings about them may be missing"))
+                             f"not proved for {len(incomplete)} call(s) ({', '.join(incomplete[:5])}): "
+                             "the exploration ran out of budget, so findings about them may be missing",
+                             arches=(arch,)))
     return found
 
 
-def _low_word_findings(programs, arch: str, rows: list[PolicyRow], kernel: Kernel) -> list[Finding]:
-    """arg-low-word-only: a filter loads the low half of a 64-bit argument and never its high half;
-    the witness is a permissive call with the high half changed that still gets through."""
+def _low_word_findings(programs, tables: dict[str, list[PolicyRow]], kernel: Kernel) -> list[Finding]:
+    """arg-low-word-only: a filter loads the low half of a 64-bit argument and never its high half.
+    It is reported for the 64-bit arches whose paths reach that load, shown by a call with the high
+    half changed that still gets its verdict (one that lets the call run when there is one)."""
+    shown: dict[tuple[int, int, int], dict[str, SeccompData]] = {}  # (filter, pc, arg) -> arch -> witness
+    for arch, rows in tables.items():
+        info = abi.arch_info(arch)
+        if info.bits != 64:
+            continue
+        for index, prog in enumerate(programs):
+            loads = {k: pc for pc, (kind, k, t, f) in enumerate(prog.code) if kind == sem.LD_ABS}
+            for arg in range(6):
+                low, high = (4 + 2 * arg, 5 + 2 * arg) if info.byteorder == "little" else (5 + 2 * arg, 4 + 2 * arg)
+                if low in loads and high not in loads:
+                    wider = _wider_with_same_verdict(programs, rows, arg, kernel)
+                    if wider is not None:
+                        shown.setdefault((index, loads[low], arg), {})[arch] = wider
     found = []
-    little = abi.arch_info(arch).byteorder == "little"
-    for index, prog in enumerate(programs):
-        loads = {k: pc for pc, (kind, k, t, f) in enumerate(prog.code) if kind == sem.LD_ABS}
-        for arg in range(6):
-            low, high = (4 + 2 * arg, 5 + 2 * arg) if little else (5 + 2 * arg, 4 + 2 * arg)
-            if low not in loads or high in loads:
-                continue
-            shown = None
-            for row in rows:
-                hit = _permissive(row, kernel)
-                if hit is None or not row.depends_on_args or f"args[{arg}]" not in hit.condition:
-                    continue
-                args = list(hit.witness.args)
-                args[arg] |= 1 << 32
-                wider = SeccompData(hit.witness.nr, hit.witness.arch, hit.witness.instruction_pointer, args)
-                if evaluate(programs, wider, kernel=kernel).ret == hit.verdict.ret:
-                    shown = wider
-                    break
-            message = (f"args[{arg}] is compared on its low 32 bits only: a 64-bit value with the same low half "
-                       "gets the same verdict")
-            finding = _finding("arg-low-word-only", "warning", programs, message, shown, kernel)
-            found.append(Finding(finding.kind, finding.severity, index, loads[low], message, finding.witness,
-                                 finding.verdict))
+    for (index, pc, arg), witnesses in sorted(shown.items()):
+        witness = next(iter(witnesses.values()))
+        message = (f"args[{arg}] is compared on its low 32 bits only: a 64-bit value with the same low half "
+                   "gets the same verdict")
+        found.append(Finding("arg-low-word-only", "warning", index, pc, message, witness,
+                             evaluate(programs, witness, kernel=kernel), tuple(witnesses)))
     return found
+
+
+def _wider_with_same_verdict(programs, rows: list[PolicyRow], arg: int, kernel: Kernel) -> SeccompData | None:
+    """A witness of a verdict that depends on ``args[arg]``, with bit 32 of that argument set, that
+    still gets the same verdict: permissive verdicts tried first."""
+    candidates = [p for r in rows if r.depends_on_args for p in r.verdicts
+                  if p.witness is not None and f"args[{arg}]" in p.condition]
+    for hit in sorted(candidates, key=lambda p: p.verdict.action not in _PERMISSIVE):
+        args = list(hit.witness.args)
+        args[arg] |= 1 << 32
+        wider = SeccompData(hit.witness.nr, hit.witness.arch, hit.witness.instruction_pointer, args)
+        if evaluate(programs, wider, kernel=kernel).ret == hit.verdict.ret:
+            return wider
+    return None
 
 
 def _never_decides(programs, arches: Sequence[str], kernel: Kernel, budget: int) -> list[Finding]:
@@ -345,8 +390,9 @@ def lint(filters: Sequence, arches: str | Iterable[str] | None = None, *, kernel
     tables: dict = {}
     found = loaded + _code_findings(programs) + _constant_tests(programs, budget)
     found += _arch_findings(programs, arches, tables, kernel, budget)
-    for arch in arches:
-        found += _behaviour_findings(programs, arch, _table(programs, arch, tables, kernel, budget), kernel)
+    judged = {arch: _table(programs, arch, tables, kernel, budget) for arch in arches}
+    found += _merged(f for arch, rows in judged.items() for f in _behaviour_findings(programs, arch, rows, kernel))
+    found += _low_word_findings(programs, judged, kernel)
     found += _never_decides(programs, arches, kernel, budget)
     return sorted(found, key=lambda f: (-SEVERITIES.index(f.severity), f.filter if f.filter is not None else -1,
                                         f.pc if f.pc is not None else -1, f.kind))

@@ -101,6 +101,30 @@ def test_one_program_per_kind(stack, kind, severity, kernel):
     check_witnesses(stack, found, kernel)
 
 
+ALL_ARCHES = ["x86_64", "x32", "i386", "aarch64", "arm", "riscv64", "s390x", "ppc64le", "ppc64", "mipsel64",
+              "loongarch64"]
+
+
+def test_with_every_arch_judged_a_finding_is_reported_once_for_the_arches_whose_paths_reach_it(kernel):
+    """vsftpd kills every arch but x86_64 at pc 2: its low-word findings are x86_64's alone."""
+    stack = [corpus("vsftpd-prelogin")]
+    found = [f for f in lint(stack, ALL_ARCHES) if f.kind == "arg-low-word-only"]
+    assert sorted((f.pc, f.arches) for f in found) == [(37, ("x86_64",)), (53, ("x86_64",)), (55, ("x86_64",))]
+    assert all(f.witness is not None for f in found)
+    check_witnesses(stack, found, kernel)
+
+
+def test_a_low_word_compare_without_an_arch_check_applies_to_every_little_endian_64_bit_arch(kernel):
+    """args[0]'s low half is word 4 where the arch is little-endian, its high half where it is
+    big-endian (struct seccomp_data holds u64 args in the arch's order: include/uapi/linux/seccomp.h);
+    x32 calls pass 64-bit registers (arch/x86/entry/syscall_64.c: do_syscall_x32)."""
+    stack = [prog(ld_abs(16), jump(JEQ, 1, 0, 1), ret(ALLOW), ret(ERRNO | errno.EPERM))]
+    [found] = [f for f in lint(stack, ALL_ARCHES) if f.kind == "arg-low-word-only"]
+    assert found.arches == ("x86_64", "x32", "aarch64", "riscv64", "ppc64le", "mipsel64", "loongarch64")
+    assert (found.witness.args[0], found.verdict.action.name) == (1 << 32 | 1, "ALLOW")
+    check_witnesses(stack, [found], kernel)
+
+
 def test_a_filter_the_kernel_refuses_is_a_finding_with_its_errno():
     unaligned = prog(ld_abs(2), ret(ALLOW))
     [found] = lint([unaligned])
@@ -131,7 +155,7 @@ def test_json_shape_and_fail_on(capsys):
     path = str(CORPUS / "sudo-noexec" / "filter.bpf")
     assert main(["lint", path, "--json"]) == 1
     found = json.loads(capsys.readouterr().out)
-    assert all(list(f) == ["kind", "severity", "filter", "pc", "message", "witness"] for f in found)
+    assert all(list(f) == ["kind", "severity", "filter", "pc", "message", "witness", "arches"] for f in found)
     assert {f["kind"] for f in found} <= set(KINDS)
     witness = next(f["witness"] for f in found if f["kind"] == "x32-bypass")
     assert list(witness) == ["arch", "nr", "args", "instruction_pointer", "verdict"]
