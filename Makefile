@@ -35,14 +35,19 @@ corpus-record: $(STAMP)
 
 # The kernel lab (README, "Kernel lab"): qemu guests of other kernels and arches, cached in
 # $$BPFSIM_LAB (default ~/.cache/bpfsim-lab). `make test` never needs it.
+# lab-test: the oracle's outcome suite (LAB_TEST_SUITE) on one guest per arch, one guest at a time.
 LAB_TEST_KERNELS ?= debian-5.10-amd64 debian-6.12-arm64 debian-6.1-s390x
+LAB_TEST_SUITE ?= tests/test_kernel.py lab/
 
 lab: $(STAMP)
 	$(PY) lab/lab.py
 
 lab-test: $(STAMP)
 	$(PY) lab/lab.py $(LAB_TEST_KERNELS)
-	BPFSIM_LAB_KERNELS=$(shell echo $(LAB_TEST_KERNELS) | tr ' ' ',') $(PY) -m pytest -q -p no:cacheprovider lab/
+	for k in $(LAB_TEST_KERNELS); do \
+	  echo "lab-test: $$k"; \
+	  BPFSIM_ORACLE_KERNEL=$$k $(PY) -m pytest -q -p no:cacheprovider $(LAB_TEST_SUITE) || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

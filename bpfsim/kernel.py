@@ -8,6 +8,8 @@ directory, and executed only through a descriptor of a file this uid wrote) beca
 its own: the helper forks one *subject* process whose main thread stays unfiltered and whose
 second thread installs the stack, makes the calls and reports through shared memory. The helper
 ptraces both threads. This is the only bpfsim module that forks, ptraces or calls seccomp(2).
+``Oracle(kernel="debian-6.1-amd64")`` asks a lab guest instead (bpfsim.guest), and
+``$BPFSIM_ORACLE_KERNEL`` sends the module functions' shared oracle there (``default_kernel_name``).
 
 Calls go in as ``SeccompData`` (x86_64, x32 or i386; the instruction pointer is the helper's
 own, see ``Oracle.instruction_pointer``) and each comes back as an ``Observation``, which says
@@ -131,6 +133,7 @@ from .insn import Instruction
 from .program import Program
 from .seccomp import SigInfo
 from .syscalls import syscall_name
+from .target import Target
 
 __all__ = [
     "Observation", "KernelError", "KernelInstallError", "Oracle",
@@ -139,6 +142,7 @@ __all__ = [
     "capture_filters", "Capture", "CapturedFilter",
     "HARMLESS_X86_64", "HARMLESS_I386", "NOTIF_ERRNO",
     "SceneStep", "SceneOutcome", "SceneThread", "Scene", "run_scene",
+    "default_kernel_name", "target", "ORACLE_KERNEL_VARIABLE",
 ]
 
 # Calls a throwaway thread may really execute: they read process identity and change nothing.
@@ -743,14 +747,22 @@ class Oracle:
             self._workers.append(guest.GuestWorker(self.guest) if self.guest else _Worker(_helper_fd()))
         return self._workers
 
+    @property
+    def target(self) -> Target:
+        """The native ``Target`` of the kernel asked (x86_64 for the machine's own; a lab guest's
+        arch otherwise): where a test takes its syscall numbers and arch from."""
+        return Target.of(self.arch)
+
     def helper_pids(self) -> list[int]:
         """Process ids of the running helpers (each forks and reaps its own subjects)."""
         return [w.proc.pid for w in self._workers if w.alive()]
 
     _ips: dict[tuple[str, str], int] = {}
 
-    def instruction_pointer(self, arch: str = "x86_64") -> int:
-        """seccomp_data.instruction_pointer of every call made with ``arch`` (the helper is non-PIE)."""
+    def instruction_pointer(self, arch: str | None = None) -> int:
+        """seccomp_data.instruction_pointer of every call made with ``arch`` (default: the oracle's
+        native arch; the helper is non-PIE)."""
+        arch = arch or self.arch
         key = (guest.initrd(self.arch).name if self.guest else _source_hash(), arch)
         if key not in Oracle._ips:
             nr = next(nr for nr, name in _harmless_table(arch).items() if name == "getpid")
@@ -1232,11 +1244,21 @@ _default_lock = threading.Lock()
 _reason: list[str | None] = []
 
 
+ORACLE_KERNEL_VARIABLE = "BPFSIM_ORACLE_KERNEL"
+
+
+def default_kernel_name() -> str | None:
+    """The lab kernel the module's functions ask (``$BPFSIM_ORACLE_KERNEL``, e.g.
+    ``debian-6.12-arm64``), or None for the machine's own: one switch that sends every kernel
+    check of a test suite to a qemu guest (``make lab-test``)."""
+    return os.environ.get(ORACLE_KERNEL_VARIABLE) or None
+
+
 def _oracle() -> Oracle:
     global _default
     with _default_lock:
         if _default is None:
-            _default = Oracle()
+            _default = Oracle(kernel=default_kernel_name())
             atexit.register(_default.close)
         return _default
 
@@ -1246,19 +1268,22 @@ def seccomp_unavailable_reason() -> str | None:
     if _reason:
         return _reason[0]
     reason = None
-    if sys.platform != "linux":
+    guest_kernel = default_kernel_name()
+    if guest_kernel is None and sys.platform != "linux":
         reason = f"the kernel oracle needs Linux, not {sys.platform}"
-    elif platform.machine() not in ("x86_64", "AMD64"):
+    elif guest_kernel is None and platform.machine() not in ("x86_64", "AMD64"):
         reason = f"the kernel oracle's helper is x86_64-only, not {platform.machine()}"
     else:
         try:
             oracle = _oracle()
             oracle.hello()
-            got = oracle.run_calls([_returning(abi.SECCOMP_RET_ERRNO | 1)], [SeccompData(39)])[0]
+            getpid = next(nr for nr, name in _harmless_table(oracle.arch).items() if name == "getpid")
+            got = oracle.run_calls([_returning(abi.SECCOMP_RET_ERRNO | 1)], [SeccompData(getpid, oracle.arch)])[0]
             if got.action != "ERRNO" or got.data != 1:
                 reason = f"seccomp does not behave as expected here (ERRNO|1 gave {got})"
         except (KernelError, KernelInstallError, OSError) as failure:
-            reason = f"cannot install seccomp filters in a child: {failure}"
+            where = f"lab kernel {guest_kernel}" if guest_kernel else "a child"
+            reason = f"cannot install seccomp filters in {where}: {failure}"
     _reason.append(reason)
     return reason
 
@@ -1304,9 +1329,14 @@ def run_scene(filters: Sequence, steps: Sequence[SceneStep], *, tracer: bool = F
     return _oracle().run_scene(filters, steps, tracer=tracer, no_new_privs=no_new_privs)
 
 
-def instruction_pointer(arch: str = "x86_64") -> int:
-    """``Oracle.instruction_pointer`` on the shared default oracle."""
+def instruction_pointer(arch: str | None = None) -> int:
+    """``Oracle.instruction_pointer`` on the shared default oracle (its native arch by default)."""
     return _oracle().instruction_pointer(arch)
+
+
+def target() -> Target:
+    """``Oracle.target`` of the shared default oracle (see ``default_kernel_name``)."""
+    return _oracle().target
 
 
 def _random_filter(rng: random.Random) -> bytes:

@@ -262,13 +262,31 @@ def _kernel_enosys(data: SeccompData) -> int:
 _X86_ARCHES = frozenset({abi.arch_info("x86_64").value, abi.arch_info("i386").value})
 
 
+_S390_ARCHES = frozenset({abi.arch_info("s390x").value, abi.arch_info("s390").value})
+
+
 def _after_trap_handler(data: SeccompData) -> str:
-    """What a SIGSYS handler that returns finds: the registers rolled back as at entry by the
-    arch's ``syscall_rollback``, which on x86 leaves the syscall number in the return register
-    (arch/x86/include/asm/syscall.h: ``regs->ax = regs->orig_ax``)."""
+    """What a SIGSYS handler that returns finds in the return register (``trap_return_value``)."""
     if data.arch in _X86_ARCHES:
         return "a returning handler sees the call return its own number"
-    return "a returning handler finds the registers rolled back as at entry (the arch's syscall_rollback)"
+    if data.arch in _S390_ARCHES:
+        return "a returning handler sees the call fail with ENOSYS"
+    return "a returning handler sees the call return its first argument (the registers rolled back as at entry)"
+
+
+def trap_return_value(data: SeccompData, register: int) -> int:
+    """The return register after TRAP, as a SIGSYS handler that returns leaves it. The arch's
+    ``syscall_rollback`` restores the register the call returns in as it was at entry: x86's
+    held the number (arch/x86/include/asm/syscall.h: ``ax = orig_ax``; ``register`` is the whole
+    number register), arm64's and the other arches' the first argument (``regs[0] = orig_x0``);
+    s390's ``__do_syscall`` then sets gpr2 to -ENOSYS because the entry work skipped the call
+    (arch/s390/kernel/syscall.c). Kernel-checked on x86_64, aarch64 and s390x lab guests."""
+    if data.arch in _X86_ARCHES:
+        return register
+    if data.arch in _S390_ARCHES:
+        return -_kernel_enosys(data)
+    first = data.args[0]
+    return first - (1 << 64) if first >> 63 else first
 
 
 def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompData, *, tracer: bool,
@@ -590,8 +608,9 @@ class FilterChain:
     @staticmethod
     def _not_run(data: SeccompData, verdict: Verdict, register: int) -> CallResult:
         outcome = verdict.outcome
-        if outcome.siginfo is not None:  # TRAP: syscall_rollback leaves orig_rax in rax
-            return CallResult(data, verdict, register, signal=outcome.signal, siginfo=outcome.siginfo,
+        if outcome.siginfo is not None:  # TRAP: what syscall_rollback leaves in the return register
+            return CallResult(data, verdict, trap_return_value(data, register), signal=outcome.signal,
+                              siginfo=outcome.siginfo,
                               description=outcome.description)
         if outcome.killed:
             return CallResult(data, verdict, None, killed=outcome.killed, signal=outcome.signal,

@@ -1,4 +1,5 @@
-"""The kernel half of bpfsim's tests: the same case through seccomp(2) on this machine.
+"""The kernel half of bpfsim's tests: the same case through seccomp(2) on this machine (or the
+lab guest ``$BPFSIM_ORACLE_KERNEL`` names).
 
 Each ``check_*`` method runs what a test just asserted about bpfsim on the real kernel (through
 ``bpfsim.kernel``) and fails the test if the kernel disagrees. The kernel decides; bpfsim's
@@ -26,10 +27,10 @@ def _reads_ip(programs) -> bool:
 
 
 def _call(data):
-    """``data`` as a call the kernel of this x86_64 machine can make (x86_64, x32 or i386)."""
-    arch = abi.arch_name(data.arch)
-    if arch not in ("x86_64", "i386"):
-        pytest.skip(f"kernel half not run: this x86_64 kernel cannot make a call with arch {arch}")
+    """``data`` as a call the kernel asked can make: its native arch (x86_64 also x32 and i386)."""
+    arch, native = abi.arch_name(data.arch), live.target().name
+    if arch not in (("x86_64", "i386") if native == "x86_64" else (native,)):
+        pytest.skip(f"kernel half not run: this {native} kernel cannot make a call with arch {arch}")
     return data
 
 
@@ -37,7 +38,7 @@ class KernelOracle:
     def check_value(self, insns, data, expected):
         """A as the kernel computes it, read back 16 bits at a time through a TRACE event message."""
         if _reads_ip([insns]):  # the kernel chooses the ip: compare with bpfsim on that ip instead
-            data = data.replace(instruction_pointer=live.Oracle().instruction_pointer(abi.arch_name(data.arch)))
+            data = data.replace(instruction_pointer=live.instruction_pointer(abi.arch_name(data.arch)))
             expected = run(Program([*insns, Instruction(op.BPF_RET | op.BPF_A)]), data)
         halves = []
         for tail in ([Instruction(op.BPF_ALU | op.BPF_AND | op.BPF_K, 0, 0, 0xFFFF)],
@@ -56,7 +57,7 @@ class KernelOracle:
     def check_verdict(self, filters, data, verdict, *, tracer=False, listener=None, threads=1):
         programs = [f if isinstance(f, Program) else Program(f) for f in filters]
         if _reads_ip(programs):
-            ip = live.Oracle().instruction_pointer(abi.arch_name(data.arch))
+            ip = live.instruction_pointer(abi.arch_name(data.arch))
             data = data.replace(instruction_pointer=ip)
             verdict = evaluate(programs, data, tracer=tracer, listener=listener, threads=threads)
         outcome = live.run_calls(programs, [_call(data)], tracer=tracer, listener=listener)[0]
