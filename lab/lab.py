@@ -67,7 +67,7 @@ def mirrors() -> dict[str, str]:
     found = {}
     texts = [p.read_text() for p in Path("/etc/apt/sources.list.d").glob("*.sources")]
     texts += [p.read_text() for p in Path("/etc/apt").glob("sources.list") if p.exists()]
-    for uri in re.findall(r"(?:URIs:\s*|deb\s+(?:\[[^]]*\]\s*)?)(\S+)", "\n".join(texts)):
+    for uri in re.findall(r"(?:URIs:[ \t]*|deb[ \t]+(?:\[[^]]*\][ \t]*)?)(\S+)", "\n".join(texts)):
         key = "security" if uri.rstrip("/").endswith("debian-security") else "main"
         found.setdefault(key, uri.rstrip("/"))
     if "main" not in found:
