@@ -15,7 +15,7 @@ import pytest
 from bpfsim import FilterChain, Program, SeccompData, SeccompError, VerifyError, evaluate, verify
 from bpfsim.analysis import policy_row
 from bpfsim.verifier import converted_length
-from tests.test_corpus import MAX_INSNS_PER_PATH, agrees
+from tests.test_corpus import CASE_DIRS, MAX_INSNS_PER_PATH, agrees, stack
 
 LAB = Path(__file__).resolve().parent.parent / "corpus" / "lab"
 RECORDINGS = sorted(LAB.glob("*.json.xz"))
@@ -31,6 +31,12 @@ def programs(recording: dict, refs: list[int]) -> list[Program]:
     return [Program.from_bytes(bytes.fromhex(recording["filters"][i])) for i in refs]
 
 
+def instruction_pointers(recording: dict, stack: dict) -> dict[str, int]:
+    """Where the guest helper's calls came from, per arch: the recording's, unless the stack was
+    added later by a rebuilt helper (``record_lab.py --add-missing``) and carries its own."""
+    return stack.get("instruction_pointer", recording["instruction_pointer"])
+
+
 def test_the_lab_recorded_enough_kernels_and_arches():
     """Issue #12: at least 5 guest kernels across x86_64, aarch64 and s390x, 20,000 verdicts each."""
     recorded = [load(p) for p in RECORDINGS]
@@ -39,13 +45,39 @@ def test_the_lab_recorded_enough_kernels_and_arches():
     assert all(r["verdicts"] >= 20_000 for r in recorded), [(r["kernel"], r["verdicts"]) for r in recorded]
 
 
+LAB_NOTED = [d for d in CASE_DIRS if "\nlab: " in "\n" + (d / "SOURCE").read_text()]
+
+
+@pytest.mark.parametrize("case_dir", LAB_NOTED, ids=[d.name for d in LAB_NOTED])
+def test_each_lab_line_of_a_corpus_source_names_a_recording_of_its_very_filters(case_dir):
+    """A corpus directory's ``lab:`` lines (tools/record_lab.py) name the recordings that hold its
+    verdicts: each has a stack of exactly the directory's filter files with that many cases."""
+    noted = [line for line in (case_dir / "SOURCE").read_text().splitlines() if line.startswith("lab: ")]
+    for line in noted:
+        count, where = int(line.split()[1]), line.split(" in ")[1].split()[0]
+        recorded = load(LAB.parent.parent / where)
+        stacks = [s for s in recorded["stacks"] if s["origin"] == case_dir.name]
+        assert len(stacks) == 1, f"{where} has {len(stacks)} stacks of {case_dir.name}"
+        assert programs(recorded, stacks[0]["filters"]) == [Program.from_bytes(p.read_bytes()) for p in stack(case_dir)]
+        assert len(stacks[0]["cases"]) == count, line
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=IDS)
+def test_the_source_of_each_corpus_directory_a_recording_holds_names_that_recording(path):
+    recorded, where = load(path), f"corpus/lab/{path.name}"
+    for origin in {s["origin"] for s in recorded["stacks"]}:
+        source = LAB.parent / origin / "SOURCE"
+        if source.exists():
+            assert where in source.read_text(), f"{origin}/SOURCE does not name {where}"
+
+
 @pytest.mark.parametrize("path", RECORDINGS, ids=IDS)
 def test_bpfsim_gives_every_verdict_the_lab_kernel_gave(path):
     recorded = load(path)
-    ips = recorded["instruction_pointer"]
     wrong, total = [], 0
     for stack in recorded["stacks"]:
         progs = programs(recorded, stack["filters"])
+        ips = instruction_pointers(recorded, stack)
         options = dict(kernel=recorded["kernel"], tracer=stack["tracer"], listener=stack["listener"],
                        threads=recorded["threads"])
         for arch, nr, args, expect in stack["cases"]:
@@ -115,7 +147,7 @@ def test_the_policy_table_admits_every_verdict_the_big_endian_kernel_gave(path):
             if nr not in rows:
                 rows[nr] = policy_row(progs, nr, arch, kernel=recorded["kernel"])
             row = rows[nr]
-            data = SeccompData(nr, arch, recorded["instruction_pointer"][arch], args)
+            data = SeccompData(nr, arch, instruction_pointers(recorded, stack)[arch], args)
             ret = evaluate(progs, data, tracer=stack["tracer"], listener=stack["listener"], **options).ret
             if row.complete and not row.unbounded and ret not in row.possible:
                 missed.append(f"nr {nr} args {[hex(a) for a in args]}: kernel {expect}, table {row.possible}")

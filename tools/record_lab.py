@@ -11,8 +11,10 @@ What is recorded, for the guest's arch:
 - each program of those stacks and generated invalid programs alone (seccomp(2)'s errno);
 - filter flags, alone and combined, and the per-thread instruction budget.
 
-bpfsim only chooses inputs; every expected verdict is the guest kernel's. tests/test_lab_corpus.py
-replays all of it against bpfsim with the kernel's version and arch.
+``--add-missing`` records only the corpus filters a kernel's recording lacks (say, a newly compiled
+filter of its arch) and keeps the rest. bpfsim only chooses inputs; every expected verdict is the
+guest kernel's. tests/test_lab_corpus.py replays all of it against bpfsim with the kernel's
+version and arch.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ from bpfsim import strategies as gen  # noqa: E402
 LAB_CORPUS = grid.CORPUS / "lab"
 KERNEL_CORPUS = {  # corpus directories holding real filters of each arch
     "x86_64": ("moby-default-x86_64", "firejail-default", "systemd-system-service"),
-    "aarch64": ("moby-default-aarch64",),
-    "s390x": (),  # the corpus has no s390x filter yet
+    "aarch64": ("moby-default-aarch64", "containers-common-aarch64", "systemd-system-service-aarch64",
+                "systemd-deny-privileged-resources-aarch64"),
+    "s390x": ("moby-default-s390x", "containers-common-s390x", "systemd-system-service-s390x",
+              "systemd-deny-privileged-resources-s390x"),
 }
 RANDOM_STACKS = {"x86_64": 120, "aarch64": 300, "s390x": 320}  # about 20,000 verdicts in all per kernel
 CALLS_PER_STACK = 64
@@ -73,13 +77,15 @@ def derandomized(strategy, count: int) -> list:
 class Recording:
     """The recording being built: programs by index, stacks with their cases, installs."""
 
-    def __init__(self, lab: distros.DistroKernel, oracle: kernel.Oracle):
+    def __init__(self, lab: distros.DistroKernel, oracle: kernel.Oracle, earlier: dict | None = None):
+        """``earlier``: a recording of the same kernel to add stacks to."""
         self.lab, self.oracle = lab, oracle
-        self.filters: list[str] = []
-        self.index: dict[str, int] = {}
-        self.stacks: list[dict] = []
+        self.filters: list[str] = list(earlier["filters"]) if earlier else []
+        self.index: dict[str, int] = {key: i for i, key in enumerate(self.filters)}
+        self.stacks: list[dict] = list(earlier["stacks"]) if earlier else []
         self.ips = {arch: oracle.instruction_pointer(arch) for arch in self.arches}
-        self.verdicts = 0
+        self.verdicts = earlier["verdicts"] if earlier else 0
+        self.recording_ips = earlier["instruction_pointer"] if earlier else self.ips
 
     @property
     def arches(self) -> tuple[str, ...]:
@@ -108,8 +114,11 @@ class Recording:
                 while args and not args[-1]:
                     args.pop()
                 cases.append([arch, nr, args, grid.expectation(outcome)])
-        self.stacks.append({"origin": origin, "filters": [self.ref(b) for b in blobs], "tracer": tracer,
-                            "listener": listener, "cases": cases})
+        stack = {"origin": origin, "filters": [self.ref(b) for b in blobs], "tracer": tracer,
+                 "listener": listener, "cases": cases}
+        if self.ips != self.recording_ips:  # a helper rebuilt since the recording calls from elsewhere
+            stack["instruction_pointer"] = self.ips
+        self.stacks.append(stack)
         self.verdicts += len(cases)
 
 
@@ -124,17 +133,48 @@ def random_calls(rng: random.Random, programs: list[Program], arches, ips, count
     return out
 
 
+def record_corpus(rec: Recording, directories, progress) -> None:
+    """The real filters of these corpus directories with every number of the arch and the
+    argument values around their constants; their stacks go first, in KERNEL_CORPUS order."""
+    for directory in directories:
+        files = grid.stack_files(grid.CORPUS / directory)
+        programs = [Program.from_bytes(p.read_bytes(), name=str(p)) for p in files]
+        calls = grid.inputs(programs, rec.ips, rec.lab.arch, on_host=False)
+        rec.record_stack(directory, [p.read_bytes() for p in files], calls)
+        note_in_source(grid.CORPUS / directory, rec.lab, len(calls))
+        progress(f"{rec.lab.name}: corpus {directory}: {len(calls)} verdicts")
+    order = {origin: i for i, origin in enumerate(KERNEL_CORPUS[rec.lab.arch])}
+    rec.stacks.sort(key=lambda stack: order.get(stack["origin"], len(order)))  # stable: random ones keep theirs
+
+
+def note_in_source(directory: Path, lab: distros.DistroKernel, count: int) -> None:
+    """The directory's SOURCE names each lab recording of it (``lab:`` lines, one per kernel)."""
+    source = directory / "SOURCE"
+    where = f"corpus/lab/{lab.name}.json.xz"
+    kept = [line for line in source.read_text().splitlines() if not (line.startswith("lab:") and where in line)]
+    kept.append(f"lab: {count} kernel verdicts in {where} (Linux {lab.version} {lab.arch}, a qemu guest)")
+    source.write_text("\n".join(kept) + "\n")
+
+
+def add_missing(name: str, progress=print) -> Path:
+    """Record only the corpus filters of the kernel's arch that its recording lacks, keeping the
+    rest of the recording (whose random stacks cost a guest far more time)."""
+    lab = guest.lab_kernel(name)
+    started = time.monotonic()
+    earlier = json.loads(lzma.decompress((LAB_CORPUS / f"{name}.json.xz").read_bytes()))
+    with kernel.Oracle(kernel=name, timeout=120) as oracle:
+        rec = Recording(lab, oracle, earlier)
+        have = {stack["origin"] for stack in rec.stacks}
+        record_corpus(rec, [d for d in KERNEL_CORPUS[lab.arch] if d not in have], progress)
+    return write(dict(earlier, filters=rec.filters, stacks=rec.stacks, verdicts=rec.verdicts), started, progress)
+
+
 def record(name: str, progress=print) -> Path:
     lab = guest.lab_kernel(name)
     started = time.monotonic()
     with kernel.Oracle(kernel=name, timeout=120) as oracle:
         rec = Recording(lab, oracle)
-        for directory in KERNEL_CORPUS[lab.arch]:
-            files = grid.stack_files(grid.CORPUS / directory)
-            programs = [Program.from_bytes(p.read_bytes(), name=str(p)) for p in files]
-            calls = grid.inputs(programs, rec.ips, lab.arch, on_host=False)
-            rec.record_stack(directory, [p.read_bytes() for p in files], calls)
-            progress(f"{name}: corpus {directory}: {len(calls)} verdicts")
+        record_corpus(rec, KERNEL_CORPUS[lab.arch], progress)
         rng = random.Random(12)
         stacks = derandomized(gen.filter_stacks(1, 4), RANDOM_STACKS[lab.arch])
         for i, stack in enumerate(stacks):
@@ -171,11 +211,15 @@ def record(name: str, progress=print) -> Path:
         "verdicts": rec.verdicts, "filters": rec.filters, "stacks": rec.stacks, "alone": alone,
         "installs": installs, "copies_accepted": budget,
     }
+    return write(doc, started, progress)
+
+
+def write(doc: dict, started: float, progress) -> Path:
     LAB_CORPUS.mkdir(exist_ok=True)
-    target = LAB_CORPUS / f"{name}.json.xz"
+    target = LAB_CORPUS / f"{doc['kernel']}.json.xz"
     text = json.dumps(doc, separators=(",", ":")).replace('],["', '],\n["')
     target.write_bytes(lzma.compress(text.encode(), preset=9 | lzma.PRESET_EXTREME))
-    progress(f"{name}: {rec.verdicts} verdicts in {target} ({target.stat().st_size // 1024} KiB, "
+    progress(f"{doc['kernel']}: {doc['verdicts']} verdicts in {target} ({target.stat().st_size // 1024} KiB, "
              f"{time.monotonic() - started:.0f} s)")
     return target
 
@@ -190,9 +234,9 @@ def differences(path: Path) -> tuple[dict, Counter]:
     progs = lambda refs: [Program.from_bytes(bytes.fromhex(recorded["filters"][i])) for i in refs]
     for stack in recorded["stacks"]:
         stack_programs = progs(stack["filters"])
+        ips = _instruction_pointers(recorded, stack)
         for arch, nr, args, expect in stack["cases"]:
-            data = SeccompData(nr - (1 << 32) if nr >= 1 << 31 else nr, arch,
-                               recorded["instruction_pointer"][arch], args)
+            data = SeccompData(nr - (1 << 32) if nr >= 1 << 31 else nr, arch, ips[arch], args)
             verdict = evaluate(stack_programs, data, tracer=stack["tracer"], listener=stack["listener"],
                                threads=recorded["threads"])
             if not _agrees(verdict, expect):
@@ -210,6 +254,11 @@ def differences(path: Path) -> tuple[dict, Counter]:
     return recorded, found
 
 
+def _instruction_pointers(recorded: dict, stack: dict) -> dict:
+    from test_lab_corpus import instruction_pointers
+    return instruction_pointers(recorded, stack)
+
+
 def _agrees(verdict, expect: str) -> bool:
     """tests/test_corpus.py's comparison of a verdict with a recorded expectation."""
     from test_corpus import agrees
@@ -219,6 +268,8 @@ def _agrees(verdict, expect: str) -> bool:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kernels", nargs="*", help=f"lab kernels ({', '.join(distros.DISTRO_KERNELS)})")
+    parser.add_argument("--add-missing", action="store_true",
+                        help="record only the corpus filters of the arch that each kernel's recording lacks")
     parser.add_argument("--differences", action="store_true",
                         help="for each recording, where its kernel's answers differ from 6.18's")
     opts = parser.parse_args(argv)
@@ -231,8 +282,8 @@ def main(argv=None) -> int:
         return 0
     try:
         for name in opts.kernels:
-            record(name, progress=lambda line: print(line, flush=True))
-    except kernel.KernelError as failure:
+            (add_missing if opts.add_missing else record)(name, progress=lambda line: print(line, flush=True))
+    except (kernel.KernelError, RuntimeError, OSError) as failure:
         print(f"record_lab: {failure}", file=sys.stderr)
         return 2
     return 0
