@@ -26,6 +26,7 @@ U32 = 0xFFFFFFFF
 _LOADS = {"ld": op.BPF_W, "ldh": op.BPF_H, "ldb": op.BPF_B, "ldi": op.BPF_W}
 _ALU = {name: code for code, name in op.ALU_MNEMONICS.items()}
 _CONDITIONS = {name: code for code, name in op.JUMP_MNEMONICS.items()}
+_NO_OPERAND = {row.mnemonic: code for code, row in op.OPCODES.items() if row.form == op.NONE}  # tax, txa, neg
 # Pseudo-ops that bpf_asm lowers by putting the label in jf (bpf_exp.y: jneq, jlt, jle).
 _NEGATED = {name: code for code, name in op.NEGATED_MNEMONICS.items()} | {"jneq": op.BPF_JEQ}
 _MNEMONICS = frozenset({*_LOADS, "ldx", "ldxi", "ldxb", "st", "stx", "ja", "jmp", *_CONDITIONS,
@@ -39,9 +40,12 @@ _ACTIONS = {name: value for value, name in abi.ACTION_NAMES.items()} | {"KILL": 
 
 # Pseudo-C operators (seccomp-tools lib/seccomp-tools/asm/sasm.y).
 _ALU_BY_SYMBOL = {sym + "=": code for code, sym in op.PSEUDO_C_OPERATORS.items()}
-_COMPARE = {"==": (op.BPF_JEQ, False), "!=": (op.BPF_JEQ, True), ">": (op.BPF_JGT, False),
-            "<=": (op.BPF_JGT, True), ">=": (op.BPF_JGE, False), "<": (op.BPF_JGE, True),
-            "&": (op.BPF_JSET, False)}
+# The writer's comparisons read backwards: operator -> (jump operation, whether it names the
+# condition that sends the jump to jf).
+_COMPARE = {symbol: (code, negation) for code, pair in op.PSEUDO_C_COMPARISONS.items()
+            for symbol, negation in zip(pair, (False, True)) if symbol}
+# The operators written only inside ``!( )``: those without a negated operator of their own.
+_NEGATION_OPERATORS = [true for true, false in op.PSEUDO_C_COMPARISONS.values() if false is None]
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d\w*)|(?P<name>[A-Za-z_]\w*)"
                     r"|(?P<op><<=|>>=|[-+*/%&|^]=|==|!=|>=|<=|<<|>>|\S))", re.ASCII)
@@ -362,10 +366,8 @@ class _Assembler:
                 cur.expect(",")
                 fields.append(self.value(cur))
             return self.checked_record(*fields, first.line, first.column)
-        if mnemonic in ("tax", "txa", "neg"):
-            code = {"tax": op.BPF_MISC | op.BPF_TAX, "txa": op.BPF_MISC | op.BPF_TXA,
-                    "neg": op.BPF_ALU | op.BPF_NEG}[mnemonic]
-            return _Pending(code)
+        if mnemonic in _NO_OPERAND:
+            return _Pending(_NO_OPERAND[mnemonic])
         if mnemonic in _LOADS:
             return self.load(cur, mnemonic)
         if mnemonic in ("ldx", "ldxi", "ldxb"):
@@ -566,8 +568,9 @@ class _Assembler:
             cur.expect("(")
         cur.expect("a")
         symbol = cur.take("a comparison")
-        if symbol.text not in _COMPARE or (negated and symbol.text != "&"):
-            raise cur.fail(f"expected ==, !=, >, >=, <, <= or &, found '{symbol.text}'", symbol)
+        if symbol.text not in _COMPARE or (negated and symbol.text not in _NEGATION_OPERATORS):
+            allowed = _NEGATION_OPERATORS if negated else list(_COMPARE)
+            raise cur.fail(f"expected {', '.join(allowed)}, found '{symbol.text}'", symbol)
         operation, swapped = _COMPARE[symbol.text]
         if cur.accept("x"):
             src, k = op.BPF_X, 0

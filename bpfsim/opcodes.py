@@ -92,10 +92,13 @@ NEGATED_MNEMONICS = {BPF_JEQ: "jne", BPF_JGE: "jlt", BPF_JGT: "jle"}
 # The pseudo-C dialect's operators (seccomp-tools lib/seccomp-tools/asm/sasm.y): A OP= operand.
 PSEUDO_C_OPERATORS = {BPF_ADD: "+", BPF_SUB: "-", BPF_MUL: "*", BPF_DIV: "/", BPF_OR: "|", BPF_AND: "&",
                       BPF_LSH: "<<", BPF_RSH: ">>", BPF_MOD: "%", BPF_XOR: "^"}
-# The pseudo-C dialect's conditions, as written when the jump goes to jt and when it goes to jf
-# alone (the negation); ``{rhs}`` is the constant a BPF_K jump compares with.
-_PSEUDO_C_CONDITIONS = {BPF_JEQ: ("A == {rhs}", "A != {rhs}"), BPF_JGT: ("A > {rhs}", "A <= {rhs}"),
-                        BPF_JGE: ("A >= {rhs}", "A < {rhs}"), BPF_JSET: ("A & {rhs}", "!(A & {rhs})")}
+# The pseudo-C dialect's comparisons (sasm.y), the one vocabulary its writer and its parser
+# share: for each jump operation, the operator of ``A OP rhs`` when the jump goes to jt, and when
+# it goes to jf alone (the negation). JSET's negation has no operator: it is ``!(A & rhs)``.
+PSEUDO_C_COMPARISONS = {BPF_JEQ: ("==", "!="), BPF_JGT: (">", "<="), BPF_JGE: (">=", "<"), BPF_JSET: ("&", None)}
+# The conditions written from them; ``{rhs}`` is the constant a BPF_K jump compares with.
+_PSEUDO_C_CONDITIONS = {op: (f"A {true} {{rhs}}", f"A {false} {{rhs}}" if false else f"!(A {true} {{rhs}})")
+                        for op, (true, false) in PSEUDO_C_COMPARISONS.items()}
 _SIZE_NAMES = {BPF_W: "BPF_W", BPF_H: "BPF_H", BPF_B: "BPF_B"}
 _MODE_NAMES = {BPF_IMM: "BPF_IMM", BPF_ABS: "BPF_ABS", BPF_IND: "BPF_IND", BPF_MEM: "BPF_MEM", BPF_LEN: "BPF_LEN",
                BPF_MSH: "BPF_MSH"}

@@ -196,6 +196,43 @@ def test_forcing_a_dialect_refuses_the_other():
     assert Program.from_asm("raw 6, 0, 0, 0", dialect="pseudo_c") == Program.from_asm("ret #0", dialect="bpf_asm")
 
 
+def _alone(insn: Instruction) -> Program:
+    """``insn`` followed by three returns, so that short jumps land on a label and long ones do not."""
+    return Program([insn, *(Instruction(op.BPF_RET | op.BPF_K, 0, 0, value) for value in range(3))])
+
+
+def _spellings_read_back(insn: Instruction) -> None:
+    for dialect in asm.DIALECTS:
+        text = asm.disassemble(_alone(insn), arch="x86_64", dialect=dialect)
+        assert Program.from_asm(text, dialect=dialect)[0] == insn, text
+
+
+def test_every_instruction_of_the_golden_pair_is_read_back_from_its_spelling_in_every_dialect():
+    for insn in asm.parse_bytecode((GOLDEN / "all.bpf").read_text()):
+        _spellings_read_back(insn)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.builds(Instruction, st.sampled_from(sorted(op.OPCODES)), st.sampled_from([0, 1, 2, 255]),
+                 st.sampled_from([0, 1, 2, 255]), st.one_of(st.integers(0, 64), st.integers(0, 0xFFFFFFFF))))
+def test_every_instruction_is_read_back_from_its_spelling_in_every_dialect(insn):
+    _spellings_read_back(insn)
+
+
+def test_the_pseudo_c_parser_reads_exactly_the_comparisons_the_writer_writes():
+    """Each jump operation with each source, to jt, to jf alone, to both: the operator written is
+    one of the vocabulary's, and every operator of the vocabulary is written somewhere."""
+    written = set()
+    for code, row in op.OPCODES.items():
+        for jt, jf in ((1, 0), (0, 1), (1, 2)) if row.is_conditional else ():
+            insn = Instruction(code, jt, jf, 7)
+            text = asm.disassemble(_alone(insn), dialect="pseudo_c")
+            written |= {symbol for symbol in asm._COMPARE if f" {symbol} " in text.splitlines()[0]}
+            assert Program.from_asm(text, dialect="pseudo_c")[0] == insn
+    vocabulary = {symbol for pair in op.PSEUDO_C_COMPARISONS.values() for symbol in pair if symbol}
+    assert written == vocabulary == set(asm._COMPARE)
+
+
 @pytest.mark.parametrize("records", [
     pytest.param([(0x05, 0, 0, 0xFFFFFFFF), (0x06, 0, 0, 0)], id="ja far past the end stays a number"),
     pytest.param([(0x15, 0, 0, 1), (0x06, 0, 0, 0)], id="jeq with both offsets 0"),
