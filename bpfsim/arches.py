@@ -5,6 +5,10 @@ populate_seccomp_data). For each arch value the stack compares that word with, a
 never names, every path of every filter is followed with the arch fixed and the other words
 unknown: the arch passes a filter when some path returns an action that lets the call run or hands
 it to a tracer or supervisor. The stack passes an arch that every filter passes.
+
+x32 calls arrive as AUDIT_ARCH_X86_64 with __X32_SYSCALL_BIT (bit 30) set in the number
+(arch/x86/entry/syscall_64.c: do_syscall_x32); where x86_64 passes, the x86_64 paths are followed
+again with the number one of x32's, and x32 passes unless every such path refuses.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from dataclasses import dataclass
 from . import abi
 from . import semantics as sem
 from .seccomp import Action
+from .syscalls import syscall_table
 from .verifier import verified
 
 # The actions after which the call may still run (kernel/seccomp.c:__seccomp_filter).
 _PASSING = frozenset({Action.ALLOW, Action.LOG, Action.TRACE, Action.USER_NOTIF})
 _ARCH_WORD = abi.OFFSET_ARCH // 4
+_NR_WORD = abi.OFFSET_NR // 4
 _UNNAMED = 0  # no AUDIT_ARCH_* value is 0: it stands for every arch the filters never name
 _MOVES = frozenset({sem.LD_MEM, sem.LDX_MEM, sem.ST, sem.STX, sem.TAX, sem.TXA})
 
@@ -27,7 +33,8 @@ _MOVES = frozenset({sem.LD_MEM, sem.LDX_MEM, sem.ST, sem.STX, sem.TAX, sem.TXA})
 @dataclass(frozen=True, slots=True)
 class ArchesChecked:
     """``passed``: the named arches (bpfsim's names) whose calls may pass every filter, in the order
-    the filters name them; ``others_pass``: calls of an arch no filter names may pass too."""
+    the filters name them, x32 after x86_64; ``others_pass``: calls of an arch no filter names may
+    pass too."""
 
     passed: tuple[str, ...]
     others_pass: bool
@@ -46,19 +53,33 @@ def arches_checked(filters: Sequence) -> ArchesChecked:
         for value in _walk(prog.code, None):
             if value not in named and abi.arch_name(value):
                 named.append(value)
-    passed = tuple(abi.arch_info(v).name for v in named if all(_passes(p.code, v) for p in programs))
-    return ArchesChecked(passed, all(_passes(p.code, _UNNAMED) for p in programs))
+    passed = []
+    for value in named:
+        if all(_passes(p.code, value) for p in programs):
+            passed.append(abi.arch_info(value).name)
+            if value == _X86_64 and all(_passes(p.code, value, _x32_numbers()) for p in programs):
+                passed.append("x32")
+    return ArchesChecked(tuple(passed), all(_passes(p.code, _UNNAMED) for p in programs))
 
 
-def _passes(code: sem.Decoded, arch: int) -> bool:
-    return any(True for _ in _walk(code, arch))
+_X86_64 = abi.arch_info("x86_64").value
 
 
-def _walk(code: sem.Decoded, arch: int | None):
+def _x32_numbers() -> frozenset[int]:
+    """x32's syscall numbers, each with __X32_SYSCALL_BIT (arch/x86/entry/syscalls/syscall_64.tbl)."""
+    return frozenset(syscall_table("x32"))
+
+
+def _passes(code: sem.Decoded, arch: int, numbers: frozenset[int] | None = None) -> bool:
+    return any(True for _ in _walk(code, arch, numbers))
+
+
+def _walk(code: sem.Decoded, arch: int | None, numbers: frozenset[int] | None = None):
     """With ``arch`` None: yield each constant compared with the arch word. Else yield once per
-    distinct path end that lets a call of ``arch`` pass. Each path follows ``semantics.step``
-    where the registers it reads are known; a register or cell holds a known value (an int),
-    ``"arch"`` (the arch word, with ``arch`` None) or ``None`` (anything)."""
+    distinct path end that lets a call of ``arch`` pass, its number one of ``numbers`` (None: any).
+    Each path follows ``semantics.step`` where the registers it reads are known; a register or
+    cell holds a known value (an int), ``"arch"`` (the arch word, with ``arch`` None), a frozenset
+    (one of those values: a number, narrowed by each test of it) or ``None`` (anything)."""
     seen: set = set()
     pending: list = [(0, None, None, (None,) * 16)]
     word = "arch" if arch is None else arch
@@ -78,7 +99,7 @@ def _walk(code: sem.Decoded, arch: int | None):
                 yield pc
             continue
         if kind == sem.LD_ABS:
-            a = word if k == _ARCH_WORD else None
+            a = word if k == _ARCH_WORD else numbers if k == _NR_WORD else None
         elif kind in _MOVES:
             cells = list(mem)
             a, x, _ = sem.step(kind, k, a, x, cells, ())
@@ -89,10 +110,19 @@ def _walk(code: sem.Decoded, arch: int | None):
             operand = x if row.operand == "x" else k
             if arch is None and "arch" in (a, operand) and int in (type(a), type(operand)):
                 yield a if type(a) is int else operand
+            if type(a) is frozenset and type(operand) is int:
+                taken = frozenset(v for v in a if sem.step(kind, k, v, x, [], ())[2])
+                pending += [(target, values, x, mem) for target, values in ((t, taken), (f, a - taken)) if values]
+                continue
             nxt = ((t,) if sem.step(kind, k, a, x, [], ())[2] else (f,)) if known else (t, f)
         elif known:  # arithmetic on known values (an X of 0 in a division returns 0: never passes)
             a, x, exited = sem.step(kind, k, a, x, [], ())
             if exited is not None:
+                continue
+        elif type(a) is frozenset and (row.operand != "x" or type(x) is int):
+            steps = [sem.step(kind, k, v, x, [], ()) for v in a]
+            a = frozenset(result for result, _, exited in steps if exited is None)
+            if not a:
                 continue
         else:
             a = None

@@ -186,7 +186,7 @@ def _judged_arches(args, programs: list[Program]) -> tuple[list[str], str]:
     """The arches whose calls a command judges, and the line that says why: ``--arch``, else
     every arch the stack may let through (arches.py), else the filters' own, else x86_64."""
     if args.arch == "all":
-        names = [a.name for a in abi.ARCHES if a.seccomp and a.name in known_arches()]
+        names = [a for a in known_arches() if abi.arch_info(a).seccomp]  # x32 too: x86_64's, with its bit
         return names, f"arches {', '.join(names)} (--arch all)"
     if args.arch is not None:
         return [args.arch], f"arch {args.arch} (--arch)"

@@ -1085,7 +1085,7 @@ def test_diff_judges_the_arches_either_side_lets_through(capsys, write, kernel):
     kernel.check_verdict([X86_64_ONLY], call, evaluate([X86_64_ONLY], call))
     kernel.check_verdict([X86_64_AND_I386], call, evaluate([X86_64_AND_I386], call))
     status, out, _ = _run(capsys, "diff", old, new)
-    assert status == 1 and out.startswith("# arches x86_64, i386: read from the filters")
+    assert status == 1 and out.startswith("# arches x86_64, x32, i386: read from the filters")
 
 
 def test_disasm_reads_a_dump_directory_of_one_filter_and_names_the_files_of_a_stack(capsys, tmp_path):

@@ -92,7 +92,7 @@ def test_the_text_is_a_unified_diff(capsys):
     assert main(["diff", str(CORPUS / "moby-default-x86_64" / "filter.bpf"),
                  str(CORPUS / "moby-default-x86_64-sys-admin" / "filter.bpf")]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("# arches x86_64, i386") and lines[1].startswith("--- ") and lines[2].startswith("+++ ")
+    assert lines[0].startswith("# arches x86_64, x32, i386") and lines[1].startswith("--- ") and lines[2].startswith("+++ ")
     start = lines.index("@@ x86_64 mount (nr 165) @@")
     assert lines[start + 1:start + 4] == ["-ERRNO(1)", "+ALLOW", "  differ for every input"]
 
