@@ -16,7 +16,7 @@ from . import abi
 from . import opcodes as op
 from .errors import AsmError, BpfsimError, FormatError
 from .insn import Instruction, hex_or_dec
-from .formatter import PathFacts, annotate, constant_meaning, path_facts, syscall_arch
+from .formatter import PathFacts, annotate, compared_meaning, path_facts, syscall_arch
 from .target import Target, byteorder_of
 
 DIALECTS = ("bpf_asm", "pseudo_c")
@@ -771,9 +771,9 @@ def _named_elsewhere(insn: Instruction, facts: PathFacts, arch: str | None) -> s
     than the text's ``arch`` line (or the text has none), as in the i386 half of a multi-arch
     filter: ``clone (i386)``."""
     named_by = syscall_arch(facts, arch)
-    if insn.code != op.BPF_JMP | op.BPF_JEQ | op.BPF_K or facts.a_field != abi.OFFSET_NR or named_by in (None, arch):
+    if facts.a_field != abi.OFFSET_NR or named_by in (None, arch):
         return ""
-    meaning = constant_meaning(insn.k, facts, arch)
+    meaning = compared_meaning(insn, facts, arch)
     return f"{meaning} ({named_by})" if meaning else ""
 
 

@@ -19,67 +19,107 @@ from .data import SeccompData
 from .errors import BpfsimError, DebuggerError
 from .insn import Instruction, hex_or_dec
 from .interpreter import Step, Trace, trace
-from .formatter import format_listing
+from .formatter import PathFacts, compared_meaning, constant_meaning, format_listing
 from .profiles import Kernel
 from .program import Program
 from .seccomp import FilterChain, Verdict, evaluate, precedence
 from .target import Target
 
-def _relation(template: str) -> str:
-    """``==`` of the table's ``a == {k}``: how a condition or its negation compares A."""
-    return template.split()[1]
+_LD_WORD = op.BPF_LD | op.BPF_W | op.BPF_ABS
+
+# How a row's Python template reads in an explanation: registers by name, ``//`` as C's ``/``.
+_TEMPLATE_WORDS = re.compile(r"w\[\{k\}\]|\{m\}|\{k\}|\b[ax]\b|//|\bnot ")
+_SPELLED = {"//": "/", "not ": "!"}
 
 
-def explain_step(step: Step, data: SeccompData, a_holds: int | None = None) -> str:
-    """Why this step did what it did: the comparison behind a branch, the field a load read.
+def _render(template: str, names: dict[str, str]) -> str:
+    """A row's template with each register, cell, word and constant replaced by ``names``."""
+    return _TEMPLATE_WORDS.sub(lambda m: names.get(m.group(0)) or _SPELLED[m.group(0)], template)
+
+
+def _value(value: int, field: int | None, data: SeccompData) -> str:
+    """A value as the field it came from is read: an nr in decimal with its syscall, an arch with
+    its AUDIT_ARCH name, anything else in hex."""
+    named = constant_meaning(value, PathFacts(a_field=field), data.target.name)
+    shown = str(value) if field == abi.OFFSET_NR else f"{value:#x}"
+    return f"{shown} ({named})" if named else shown
+
+
+def explain_step(step: Step, data: SeccompData, a_holds: int | None = None, *, before: Step | None = None) -> str:
+    """Why this step did what it did, read from its row of the table of meaning
+    (``semantics.ROWS``) and worked out with the step's values: the statement with the registers
+    before it and the result, the comparison behind a branch, the exit a row takes, the return.
 
     ``a_holds`` is the seccomp_data offset A was loaded from, if any: a constant compared with
-    the nr or the arch is then named.
+    the nr or the arch is then named. ``before`` is the previous step, needed where the row
+    writes a register it reads (``None``: the first step, which starts from A = X = 0).
     """
-    insn, row = step.insn, step.insn.opcode
-    meaning = semantics.ROWS[semantics.KIND_OF_CODE[insn.code]]
-    if row.is_conditional:
-        operand = f"#{hex_or_dec(insn.k)}" if row.form == op.COND_K else "x"
-        right = insn.k if row.form == op.COND_K else step.x
-        shown = f"{right:#x}" if row.form == op.COND_K else f"X={right:#x}"
-        if row.op == op.BPF_JEQ and row.form == op.COND_K and a_holds is not None:
-            name = _meaning(a_holds, right, abi.arch_info(data.arch))
-            shown += f" ({name})" if name else ""
-        if insn.jt == insn.jf:
-            return f"{row.mnemonic} {operand}: A={step.a:#x}, {shown}: both branches go to pc {step.next_pc}"
-        taken = step.next_pc == step.pc + 1 + insn.jt
-        if row.op == op.BPF_JSET:
-            test = f"A={step.a:#x} & {shown} = {step.a & right:#x}"
-        else:
-            test = f"A={step.a:#x} {_relation(meaning.condition if taken else meaning.negation)} {shown}"
-        return f"{row.mnemonic} {operand}: {test} → {'true' if taken else 'false'}, pc {step.next_pc}"
-    if row.form == op.JUMP:
-        return f"ja {insn.k} → pc {step.next_pc}"
+    insn = step.insn
+    kind, k, _, _ = semantics.decode((insn,))[0]  # the operand as seccomp runs it (#len is 64)
+    row = semantics.ROWS[kind]
+    # What the row read: a register it does not write still holds it; one it writes held what
+    # the previous step left (A = X = 0 at the start). No row reads the cell it writes.
+    a = (before.a if before else 0) if "a" in row.writes else step.a
+    x = (before.x if before else 0) if "x" in row.writes else step.x
+    mem, words = step.mem, data.words()
+    field = insn.k if kind == semantics.LD_ABS else None  # the seccomp_data word it loads
+    symbols = {"a": "A", "x": "X", "{k}": f"{k:#x}", "{m}": f"M[{insn.k}]"}
+    if field is not None:
+        symbols["w[{k}]"] = abi.field_name(field, data.byteorder)
+    values = {**symbols, "a": f"{a:#x}", "x": f"{x:#x}"}
+    labelled = {**symbols, "a": f"A={a:#x}", "x": f"X={x:#x}"}
+    if "m" in row.reads:
+        values["{m}"] = f"{mem[insn.k]:#x}"
+        labelled["{m}"] = f"M[{insn.k}]={mem[insn.k]:#x}"
+    if field is not None:
+        values["w[{k}]"] = f"{words[k]:#x}"
+    if step.ret is not None and row.exit_if:  # the row's exit taken (an X of 0 in a division)
+        return (f"{_render(row.exit_if, labelled)}: {row.exit_reason}, "
+                f"the filter returns 0 ({abi.describe_return(0)})")
     if row.is_return:
-        value = f"A={step.ret:#x} " if row.form == op.A_REG else ""
-        return f"returns {value}{abi.describe_return(step.ret)}"
-    if step.ret is not None and meaning.exit_if:  # the row's exit (bpf_convert_filter): an X of 0 in a division
-        return f"X=0: division by zero, the filter returns 0 ({abi.describe_return(0)})"
-    if insn.code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
-        arch = abi.arch_info(data.arch)
-        text, name = f"A = {abi.field_name(insn.k, arch.byteorder)}", _meaning(insn.k, step.a, arch)
-        if insn.k == abi.OFFSET_NR:
-            return f"{text} = {step.a}" + (f" ({name})" if name else "")
-        return f"{text} = {name}" if name else text
-    return ""
+        source = f"{_render(row.result, labelled)} " if row.reads else ""
+        return f"returns {source}{abi.describe_return(step.ret)}"
+    if row.is_conditional:
+        return _explain_branch(step, row, k, labelled, _a_named(insn, a_holds, data), (a, x, mem, words))
+    if row.jump:
+        return f"{insn} → pc {step.next_pc}"
+    written, computed = row.assignment
+    after = step.a if written == "a" else step.x if written == "x" else step.mem[insn.k]
+    parts = [_render(computed, symbols)]
+    concrete = _render(computed, values)
+    if concrete not in parts and concrete != f"{after:#x}":
+        parts.append(concrete)
+    result = _value(after, field, data)
+    if result not in parts:
+        parts.append(result)
+    text = f"{_render(written, symbols)} = " + " = ".join(parts)
+    if row.exact is not None and semantics.value_of(row.exact, k, a, x, mem, words) != after:
+        text += " (mod 2^32)"
+    return text
 
 
-def _meaning(offset: int, value: int, arch: abi.Arch) -> str:
-    """``openat`` or ``AUDIT_ARCH_X86_64`` for a value of the nr or arch field, else ``""``."""
-    if offset == abi.OFFSET_ARCH and abi.arch_name(value):
-        return f"AUDIT_ARCH_{abi.arch_name(value).upper()}"
-    if offset == abi.OFFSET_NR:
-        from .syscalls import describe_nr
-        try:
-            return describe_nr(value, arch) or ""
-        except BpfsimError:
-            return ""
-    return ""
+def _a_named(insn: Instruction, a_holds: int | None, data: SeccompData) -> str:
+    return compared_meaning(insn, PathFacts(a_field=a_holds), data.target.name)
+
+
+def _explain_branch(step: Step, row: semantics.Row, k: int, labelled: dict[str, str], named: str,
+                    registers: tuple) -> str:
+    """``jeq #0x3b: A=0x3b == 0x3b (execve) → true, pc 4``: the comparison that held, with its
+    operands; a test whose value is not a truth (JSET's ``A & k``) shows that value."""
+    insn = step.insn
+    a, x, mem, words = registers
+    value = semantics.value_of(row.condition, k, a, x, mem, words)
+    if isinstance(value, bool):
+        test = _render(row.condition if value else row.negation, labelled)
+    else:
+        test = f"{_render(row.condition, labelled)} = {value:#x}"
+    if named:
+        test += f" ({named})"
+    operand = "x" if row.operand == "x" else f"#{hex_or_dec(insn.k)}"
+    outcome = "true" if value else "false"
+    if insn.jt == insn.jf:
+        return f"{insn.opcode.mnemonic} {operand}: {test} → {outcome}; both branches go to pc {step.next_pc}"
+    return f"{insn.opcode.mnemonic} {operand}: {test} → {outcome}, pc {step.next_pc}"
 
 
 def _a_fields(run: Sequence[Step]) -> list[int | None]:
@@ -87,19 +127,20 @@ def _a_fields(run: Sequence[Step]) -> list[int | None]:
     holds, fields = None, []
     for step in run:
         fields.append(holds)
-        row = step.insn.opcode
-        if row.cls == op.BPF_LD:
-            holds = step.insn.k if row.form == op.ABS else None
-        elif row.cls == op.BPF_ALU or row.code == op.BPF_MISC | op.BPF_TXA:
+        if step.insn.code == _LD_WORD:
+            holds = step.insn.k
+        elif semantics.writes_a(step.insn.code):
             holds = None
     return fields
 
 
-def format_step(step: Step, data: SeccompData, before: Sequence[int | None], width: int = 0,
+def format_step(step: Step, data: SeccompData, before: Step | None, width: int = 0,
                 a_holds: int | None = None) -> str:
-    """One executed instruction: pc, text, A, X, the scratch cells it changed, and why."""
-    cells = " ".join(f"M[{i}]={v:#x}" for i, (v, old) in enumerate(zip(step.mem, before)) if v != old)
-    why = explain_step(step, data, a_holds)
+    """One executed instruction: pc, text, A, X, the scratch cells it changed, and why
+    (``before``: the previous step, ``None`` for the first)."""
+    old_cells = before.mem if before else (None,) * op.BPF_MEMWORDS
+    cells = " ".join(f"M[{i}]={v:#x}" for i, (v, old) in enumerate(zip(step.mem, old_cells)) if v != old)
+    why = explain_step(step, data, a_holds, before=before)
     registers = f"A={step.a:#x}".ljust(12) + " " + f"X={step.x:#x}".ljust(12) + (f" {cells}  " if cells else " ")
     line = f"{step.pc:>4}  {str(step.insn):<{width}}  {registers}" + (f"; {why}" if why else "")
     return line.rstrip()
@@ -108,9 +149,8 @@ def format_step(step: Step, data: SeccompData, before: Sequence[int | None], wid
 def format_steps(run: Trace) -> list[str]:
     """The step trace of one filter, a line per executed instruction."""
     width = max((len(str(s.insn)) for s in run), default=0)
-    befores = [(None,) * op.BPF_MEMWORDS] + [s.mem for s in run]
     return [format_step(step, run.data, before, width, holds)
-            for step, before, holds in zip(run, befores, _a_fields(run))]
+            for step, before, holds in zip(run, [None, *run], _a_fields(run))]
 
 
 @dataclass(frozen=True)
@@ -185,9 +225,14 @@ def trace_stack(filters: Sequence[Sequence[Instruction]] | FilterChain, data: Se
     return StackTrace(data, tuple(trace(p, data) for p in programs), verdict)
 
 
-_CONDITION = re.compile(r"^\s*(a|x|pc|m\[\s*(\d+)\s*\])\s*(==|!=|<=|>=|<|>|&)\s*(\S+)\s*$", re.IGNORECASE)
-_COMPARE = {"==": int.__eq__, "!=": int.__ne__, "<": int.__lt__, "<=": int.__le__, ">": int.__gt__,
-            ">=": int.__ge__, "&": lambda a, b: bool(a & b)}
+# A breakpoint's operator is spelled as pseudo-C spells a jump's, and means what that jump's row
+# says: its condition, or its negation for the operator of the false branch.
+_TESTS = {symbol: row.negation if negated else row.condition
+          for jump, pair in op.PSEUDO_C_COMPARISONS.items()
+          for row in [semantics.ROWS[semantics.KIND_OF_CODE[op.BPF_JMP | jump | op.BPF_K]]]
+          for symbol, negated in zip(pair, (False, True)) if symbol}
+_OPERATORS = "|".join(re.escape(symbol) for symbol in sorted(_TESTS, key=len, reverse=True))
+_CONDITION = re.compile(rf"^\s*(a|x|pc|m\[\s*(\d+)\s*\])\s*({_OPERATORS})\s*(\S+)\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -204,7 +249,7 @@ class Condition:
         match = _CONDITION.match(text)
         if not match:
             raise DebuggerError(f"cannot read condition {text!r}: write REG OP VALUE with REG one of "
-                                "A, X, M[i], pc and OP one of == != < <= > >= &")
+                                f"A, X, M[i], pc and OP one of {' '.join(_TESTS)}")
         register, cell, operator, value = match.groups()
         if cell is not None and int(cell) >= op.BPF_MEMWORDS:
             raise DebuggerError(f"M[{cell}] does not exist (M[0]..M[{op.BPF_MEMWORDS - 1}])")
@@ -216,7 +261,7 @@ class Condition:
 
     def holds(self, pc: int | None, a: int, x: int, mem: Sequence[int | None]) -> bool:
         current = {"a": a, "x": x, "pc": pc, "m": None if self.cell is None else mem[self.cell]}[self.register]
-        return current is not None and _COMPARE[self.operator](current, self.value)
+        return current is not None and bool(semantics.value_of(_TESTS[self.operator], self.value, current, 0))
 
     def __str__(self) -> str:
         name = f"M[{self.cell}]" if self.cell is not None else self.register.upper().replace("PC", "pc")
@@ -413,7 +458,7 @@ class Debugger:
         """The last executed step explained, then the next instruction or the return value."""
         lines = []
         if self.position:
-            before = self.trace[self.position - 2].mem if self.position > 1 else (None,) * op.BPF_MEMWORDS
+            before = self.trace[self.position - 2] if self.position > 1 else None
             holds = _a_fields(self.trace[:self.position])[-1]
             lines.append(format_step(self.last_step, self.data, before, a_holds=holds))
         if self.finished:

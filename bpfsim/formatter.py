@@ -94,6 +94,17 @@ def constant_meaning(k: int, facts: PathFacts, arch: str | None) -> str:
     return ""
 
 
+def compared_meaning(insn: Instruction, facts: PathFacts, arch: str | None) -> str:
+    """The name of the constant a BPF_K jump compares A with, else ``""``: any comparison with
+    the arch names an AUDIT_ARCH value, but only equality with the nr names a syscall (a range
+    bound such as the x32 bit is no syscall)."""
+    if insn.opcode is None or insn.opcode.form != op.COND_K or facts.a_field is None:
+        return ""
+    if insn.opcode.op == op.BPF_JEQ or facts.a_field == abi.OFFSET_ARCH:
+        return constant_meaning(insn.k, facts, arch)
+    return ""
+
+
 def _comment(pc: int, insn: Instruction, facts: PathFacts, arch: str | None, byteorder: str, n: int,
              jumps: bool = True) -> str:
     row = insn.opcode
@@ -103,9 +114,8 @@ def _comment(pc: int, insn: Instruction, facts: PathFacts, arch: str | None, byt
     if row.code == op.BPF_LD | op.BPF_W | op.BPF_ABS:
         field = abi.field_name(insn.k, byteorder)
         parts.append(f"A = {field}" if field else "outside seccomp_data")
-    elif row.form == op.COND_K and facts.a_field is not None and (row.op == op.BPF_JEQ
-                                                                   or facts.a_field == abi.OFFSET_ARCH):
-        parts.append(constant_meaning(insn.k, facts, arch))  # only equality names a syscall
+    elif row.form == op.COND_K:
+        parts.append(compared_meaning(insn, facts, arch))
     elif row.is_return and row.form == op.IMM:
         parts.append(abi.describe_return(insn.k))
     if row.is_jump and jumps:

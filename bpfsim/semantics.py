@@ -16,8 +16,10 @@ listings follow which rows write A. A new kernel rule about an instruction is wr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import CodeType
 
 from . import opcodes as op
 from .abi import SECCOMP_DATA_SIZE
@@ -44,9 +46,10 @@ def _jump_cost(insn: Instruction) -> int:
 @dataclass(frozen=True, slots=True)
 class Row:
     """One kind. ``statement``/``condition``/``result`` are templates (see the module docstring);
-    ``exit_if`` is a condition under which the filter stops and returns 0; ``reads``/``writes``
-    name ``a``, ``x`` and ``m`` (the cell M[k]); ``cost`` is an int or a function of the raw
-    instruction; ``operand`` is ``"k"`` or ``"x"`` for a row with both sources."""
+    ``exit_if`` is a condition under which the filter stops and returns 0, for the reason
+    ``exit_reason``; ``exact`` is the value a statement that wraps computes before its cut to 32
+    bits; ``reads``/``writes`` name ``a``, ``x`` and ``m`` (the cell M[k]); ``cost`` is an int or a
+    function of the raw instruction; ``operand`` is ``"k"`` or ``"x"`` for a row with both sources."""
 
     kind: int
     name: str
@@ -59,6 +62,8 @@ class Row:
     negation: str | None = None
     result: str | None = None
     exit_if: str | None = None
+    exit_reason: str | None = None
+    exact: str | None = None
     jump: bool = False
     operand: str | None = None
     cost: int | Callable[[Instruction], int] = 1
@@ -73,6 +78,14 @@ class Row:
 
     def cost_of(self, insn: Instruction) -> int:
         return self.cost if isinstance(self.cost, int) else self.cost(insn)
+
+    @property
+    def assignment(self) -> tuple[str, str] | None:
+        """A statement as (what it writes, the value it computes before any cut to 32 bits)."""
+        if self.statement is None:
+            return None
+        written, value = self.statement.split(" = ", 1)
+        return written, self.exact or value
 
 
 _CONVERT = "net/core/filter.c:bpf_convert_filter"
@@ -94,7 +107,7 @@ def _both_sources(kinds: tuple[int, int], name: str, code: int, kernel: str, *, 
         if operand_mask is not None and source == op.BPF_X:
             operand = f"(x & {operand_mask})"
         fill = lambda text: None if text is None else text.replace("{v}", operand)  # noqa: E731
-        statement = None
+        statement = value = None
         if expression is not None:
             value = fill(expression)
             statement = f"a = ({value}) & {M32:#x}" if wrap else f"a = {value}"
@@ -103,6 +116,8 @@ def _both_sources(kinds: tuple[int, int], name: str, code: int, kernel: str, *, 
                         reads=reads, writes=frozenset({"a"}) if statement else frozenset(),
                         statement=statement, condition=fill(condition), negation=fill(negation),
                         exit_if="x == 0" if zero_exits and source == op.BPF_X else None,
+                        exit_reason="division by zero" if zero_exits and source == op.BPF_X else None,
+                        exact=value if wrap else None,
                         operand="x" if source == op.BPF_X else "k",
                         cost=5 if zero_exits and source == op.BPF_X else cost))
     return rows
@@ -134,7 +149,8 @@ _ROWS: list[Row] = [
     Row(STX, "stx", (op.BPF_STX,), _CONVERT, reads=_X, writes=_M, statement="{m} = x"),
     Row(TAX, "tax", (op.BPF_MISC | op.BPF_TAX,), _CONVERT, reads=_A, writes=_X, statement="x = a"),
     Row(TXA, "txa", (op.BPF_MISC | op.BPF_TXA,), _CONVERT, reads=_X, writes=_A, statement="a = x"),
-    Row(NEG, "neg", (op.BPF_ALU | op.BPF_NEG,), _CONVERT, reads=_A, writes=_A, statement=f"a = -a & {M32:#x}"),
+    Row(NEG, "neg", (op.BPF_ALU | op.BPF_NEG,), _CONVERT, reads=_A, writes=_A, statement=f"a = -a & {M32:#x}",
+        exact="-a"),
     Row(JA, "ja", (op.BPF_JMP | op.BPF_JA,), _CONVERT, jump=True),
     # RET K is a move and an exit.
     Row(RET_K, "ret_k", (op.BPF_RET | op.BPF_K,), _CONVERT, result="{k}", cost=2),
@@ -247,6 +263,17 @@ def step(kind: int, k: int, a: int, x: int, mem: list[int], words: Sequence[int]
 
 def _fill(text: str, k: str, cell: str) -> str:
     return text.replace("{k}", k).replace("{m}", cell)
+
+
+@functools.cache
+def _compiled(template: str) -> CodeType:
+    return compile(_fill(template, "k", "mem[k]"), "<bpfsim.semantics template>", "eval")
+
+
+def value_of(template: str, k: int, a: int, x: int, mem: Sequence[int | None] = (), words: Sequence[int] = ()) -> int | bool:
+    """One of a row's templates (a condition, an ``exact``, an ``exit_if``) worked out for given
+    registers: what explanations show beside the outcome, computed by the rule itself."""
+    return eval(_compiled(template), {}, {"k": k, "a": a, "x": x, "mem": mem, "w": words})
 
 
 def _step_source(row: Row) -> str:
