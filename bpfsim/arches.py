@@ -94,7 +94,7 @@ def _walk(code: sem.Decoded, arch: int | None, numbers: frozenset[int] | None = 
         known = all(type(v) is int for v in ((a,) if "a" in row.reads else ()) + ((x,) if "x" in row.reads else ()))
         nxt: tuple[int, ...] = (pc + 1,)
         if row.is_return:
-            value = k if kind == sem.RET_K else a
+            value = sem.step(kind, k, a, x, [], ())[2]  # the row's result: k, or A (maybe unknown)
             if arch is not None and (type(value) is not int or Action.of(value) in _PASSING):
                 yield pc
             continue

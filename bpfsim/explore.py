@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from . import abi
+from . import opcodes
 from . import semantics as sem
 from .seccomp import precedence
 from .verifier import VerifiedProgram
@@ -49,6 +50,8 @@ def work_counter(budget: int):
 _ARITHMETIC = {row.name[:-2]: row for row in sem.ROWS if row.operand == "x" and not row.is_conditional}
 _ARITHMETIC_OF_KIND = {row.kind: row.name[:-2] for row in sem.ROWS if row.operand and not row.is_conditional}
 _RELATION_OF_KIND = {row.kind: row.condition.split()[1] for row in sem.ROWS if row.is_conditional}
+# The operand as an operation uses it: a shift's amount under its row's mask (& 31).
+_OPERAND_MASK = {name: row.operand_mask for name, row in _ARITHMETIC.items() if row.operand_mask is not None}
 _NO_MEMORY = [0] * 16
 
 
@@ -197,10 +200,11 @@ def _natural(term):
             return (0, k, 0, ~k & M32, frozenset(), frozenset())
         if op == "or":
             return (k, M32, k, 0, frozenset(), frozenset())
+        k &= _OPERAND_MASK.get(op, M32)
         if op == "rsh":
-            return (0, M32 >> (k & 31), 0, ~(M32 >> (k & 31)) & M32, frozenset(), frozenset())
+            return (0, M32 >> k, 0, ~(M32 >> k) & M32, frozenset(), frozenset())
         if op == "lsh":
-            return (0, (M32 << (k & 31)) & M32, 0, (1 << (k & 31)) - 1, frozenset(), frozenset())
+            return (0, (M32 << k) & M32, 0, (1 << k) - 1, frozenset(), frozenset())
         if op == "div" and k:
             return (0, M32 // k, 0, 0, frozenset(), frozenset())
     return FULL
@@ -639,19 +643,19 @@ def _solve(term, dom, words: dict, found: dict, fill: int) -> bool:
     if op not in _INVERSES or type(k) is not int or type(inner) is int:
         return False
     extra, inverse = _INVERSES[op]
-    ones, zeros = extra(k & 31 if op in ("lsh", "rsh") else k)
+    k &= _OPERAND_MASK.get(op, M32)
+    ones, zeros = extra(k)
     lo, hi, set_bits, clear_bits, excluded, some = dom
     value = pick((lo, hi, set_bits | ones, clear_bits | zeros, excluded, some))
     if value is None:
         return False
-    operand = inverse(value, evaluate_term(inner, words, fill), k & 31 if op in ("lsh", "rsh") else k)
+    operand = inverse(value, evaluate_term(inner, words, fill), k)
     return _solve(inner, (operand, operand, 0, 0, frozenset(), frozenset()), words, found, fill)
 
 
 # -- conditions as text ------------------------------------------------------------------
 
-_OP_TEXT = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|", "xor": "^",
-            "lsh": "<<", "rsh": ">>"}
+_OP_TEXT = {name: opcodes.PSEUDO_C_OPERATORS[code] for code, name in opcodes.ALU_MNEMONICS.items()}  # add: +
 
 
 def _word_name(index: int, byteorder: str) -> tuple[str, bool]:

@@ -49,7 +49,8 @@ class Row:
     ``exit_if`` is a condition under which the filter stops and returns 0, for the reason
     ``exit_reason``; ``exact`` is the value a statement that wraps computes before its cut to 32
     bits; ``reads``/``writes`` name ``a``, ``x`` and ``m`` (the cell M[k]); ``cost`` is an int or a
-    function of the raw instruction; ``operand`` is ``"k"`` or ``"x"`` for a row with both sources."""
+    function of the raw instruction; ``operand`` is ``"k"`` or ``"x"`` for a row with both sources,
+    and ``operand_mask`` the mask its operand is used under (a shift's ``& 31``)."""
 
     kind: int
     name: str
@@ -66,6 +67,7 @@ class Row:
     exact: str | None = None
     jump: bool = False
     operand: str | None = None
+    operand_mask: int | None = None
     cost: int | Callable[[Instruction], int] = 1
 
     @property
@@ -118,7 +120,7 @@ def _both_sources(kinds: tuple[int, int], name: str, code: int, kernel: str, *, 
                         exit_if="x == 0" if zero_exits and source == op.BPF_X else None,
                         exit_reason="division by zero" if zero_exits and source == op.BPF_X else None,
                         exact=value if wrap else None,
-                        operand="x" if source == op.BPF_X else "k",
+                        operand="x" if source == op.BPF_X else "k", operand_mask=operand_mask,
                         cost=5 if zero_exits and source == op.BPF_X else cost))
     return rows
 
@@ -198,8 +200,8 @@ def decode(prog: Sequence[Instruction]) -> Decoded:
             k = SECCOMP_DATA_SIZE
         elif kind == LD_ABS:
             k //= 4
-        elif kind in (LSH_K, RSH_K):
-            k &= 31
+        elif ROWS[kind].operand == "k" and ROWS[kind].operand_mask is not None:
+            k &= ROWS[kind].operand_mask
         targets = (pc + 1 + k, 0) if kind == JA else (pc + 1 + insn.jt, pc + 1 + insn.jf)
         decoded.append((kind, k, *targets))
     return tuple(decoded)
