@@ -38,10 +38,10 @@ def _render(template: str, names: dict[str, str]) -> str:
 
 
 def _value(value: int, field: int | None, data: SeccompData) -> str:
-    """A value as the field it came from is read: an nr in decimal with its syscall, an arch with
-    its AUDIT_ARCH name, anything else in hex."""
-    named = constant_meaning(value, PathFacts(a_field=field), data.target.name)
-    shown = str(value) if field == abi.OFFSET_NR else f"{value:#x}"
+    """A value as the field it came from is read: an nr as ``SeccompData`` shows it (decimal
+    below 0x10000) with its syscall, an arch with its AUDIT_ARCH name, anything else in hex."""
+    named = constant_meaning(value, PathFacts(a_field=field), abi.arch_name(data.arch))
+    shown = str(value) if field == abi.OFFSET_NR and value < 0x10000 else f"{value:#x}"
     return f"{shown} ({named})" if named else shown
 
 
@@ -99,7 +99,7 @@ def explain_step(step: Step, data: SeccompData, a_holds: int | None = None, *, b
 
 
 def _a_named(insn: Instruction, a_holds: int | None, data: SeccompData) -> str:
-    return compared_meaning(insn, PathFacts(a_field=a_holds), data.target.name)
+    return compared_meaning(insn, PathFacts(a_field=a_holds), abi.arch_name(data.arch))
 
 
 def _explain_branch(step: Step, row: semantics.Row, k: int, labelled: dict[str, str], named: str,

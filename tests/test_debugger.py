@@ -85,6 +85,8 @@ def test_step_lines_name_constants_compared_with_a_loaded_field(program, data, e
                  id="arch load names the AUDIT_ARCH constant"),
     pytest.param(prog(ld_abs(0), ret(ALLOW)), SeccompData(59), "A = nr = 59 (execve)",
                  id="nr load names the syscall of the arch"),
+    pytest.param(prog(ld_abs(0), ret(ALLOW)), SeccompData("read", "x32"), "A = nr = 0x40000000 (x32 read)",
+                 id="an x32 number is x32's, in hex as SeccompData shows it (__X32_SYSCALL_BIT | 0)"),
     pytest.param(prog(ld_abs(20), ret(ALLOW)), SeccompData(0, args=(1 << 32,)), "A = args[0].hi = 0x1",
                  id="high half of a little-endian argument"),
     pytest.param(prog(ld_abs(16), ret(ALLOW)), SeccompData(0, "s390x", args=(1 << 32,)), "A = args[0].hi = 0x1",
