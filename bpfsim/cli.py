@@ -418,6 +418,11 @@ def _cmd_debug(args) -> int:
     return 0
 
 
+def _errno_cell(row, arch: str) -> str:
+    """The table's errno column: ``13 (EACCES)``, named as ``arch`` numbers errnos."""
+    return "" if row.errno is None else f"{row.errno} ({abi.errno_name(row.errno, arch)})"
+
+
 def _cmd_table(args) -> int:
     from .analysis import policy_table
     programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel,
@@ -442,17 +447,18 @@ def _cmd_table(args) -> int:
         width = max((len(r.name or "") for _, r in table), default=4)
         shown_nr = lambda nr: f"{nr:#x}" if nr & abi.X32_SYSCALL_BIT else str(nr)  # noqa: E731 x32's bit
         nr_width = max([5, *(len(shown_nr(r.nr)) for _, r in table)])
+        errno_width = max([16, *(len(_errno_cell(r, arch)) for arch, r in table)])  # "93 (EPROTONOSUPPORT)"
         print(f"# {why}")
         arch_width = max(map(len, arches)) if named else 0
         arch_head = f"{'arch':<{arch_width}}  " if arch_width else ""
-        print(f"{arch_head}{'nr':>{nr_width}}  {'name':<{width}}  {'action':<12}  {'errno':<16}  depends on args")
+        print(f"{arch_head}{'nr':>{nr_width}}  {'name':<{width}}  {'action':<12}  {'errno':<{errno_width}}  "
+              f"depends on args")
         for arch, r in table:
-            err = "" if r.errno is None else f"{r.errno} ({abi.errno_name(r.errno, arch)})"
             action = _color(r.action.name.ljust(12), r.action.name)
             arch_cell = f"{arch:<{arch_width}}  " if arch_width else ""
             depends = "" if not r.depends_on_args else "yes" if r.complete else "not proved (budget ran out)"
-            print(f"{arch_cell}{shown_nr(r.nr):>{nr_width}}  {r.name or '':<{width}}  {action}  {err:<16}  "
-                  f"{depends}".rstrip())
+            print(f"{arch_cell}{shown_nr(r.nr):>{nr_width}}  {r.name or '':<{width}}  {action}  "
+                  f"{_errno_cell(r, arch):<{errno_width}}  {depends}".rstrip())
             if r.depends_on_args and r.complete:
                 for possibility in r.verdicts:
                     print(f"{'':<{arch_width + 2 if arch_width else 0}}{'':>{nr_width}}  {'':<{width}}  {possibility}")

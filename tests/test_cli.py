@@ -1105,3 +1105,18 @@ def test_eval_shows_an_x32_number_in_hex_as_the_table_does(capsys, write, kernel
     assert status == 0 and "write (nr 0x40000001, x86_64)" in out
     call = SeccompData("write", "x32")
     kernel.check_verdict([KILL_EXECVE], call, evaluate([KILL_EXECVE], call))
+
+
+def test_a_long_errno_name_keeps_the_table_columns_aligned(capsys, write, kernel):
+    """A new-user walk: on a libseccomp filter, "97 (EAFNOSUPPORT)" outgrew the errno column and
+    pushed "yes" one place right of its heading. The verdicts are the kernel's."""
+    socket_unless_unix = prog(ld_abs(0), jump(JEQ, 41, 0, 3), ld_abs(16), jump(JEQ, 1, 1, 0),
+                              ret(ERRNO | errno.EAFNOSUPPORT), ret(ALLOW))
+    status, out, _ = _run(capsys, "table", write(socket_unless_unix), "--arch", "x86_64")
+    lines = out.splitlines()
+    socket = next(line for line in lines if " socket " in line)
+    assert status == 0 and "97 (EAFNOSUPPORT)  yes" in socket
+    assert socket.index("yes") == lines[1].index("depends on args")
+    for args in ((), (1,)):
+        call = SeccompData("socket", args=args)
+        kernel.check_verdict([socket_unless_unix], call, evaluate([socket_unless_unix], call))
