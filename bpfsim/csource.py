@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from . import abi
 from . import opcodes as op
-from .errors import AsmError, BpfsimError, FormatError
+from .errors import NAMING_ONE_FILTER, AsmError, BpfsimError, FormatError
 from .insn import Instruction, hex_or_dec
 from .formatter import annotate, path_facts
 from .target import Target, byteorder_of
@@ -622,8 +622,8 @@ def parse(text: str, *, symbol: str | None = None, name: str | None = None,
             known = ", ".join(arrays) or "none"
             raise FormatError(source, None, f"no struct sock_filter array named '{symbol}' (arrays: {known})")
         if symbol is None and len(arrays) > 1:
-            raise FormatError(source, None, f"{len(arrays)} struct sock_filter arrays ({', '.join(arrays)}); "
-                              "name one with symbol=")
+            raise FormatError(source, None, f"{len(arrays)} struct sock_filter arrays ({', '.join(arrays)}): "
+                              f"name one by its symbol ({NAMING_ONE_FILTER})")
         if arrays:
             size_tokens, body = arrays[symbol or next(iter(arrays))]
         else:

@@ -22,7 +22,7 @@ from elftools.elf.sections import SymbolTableSection
 
 from . import abi
 from . import opcodes as op
-from .errors import FormatError
+from .errors import NAMING_ONE_FILTER, FormatError
 from .insn import RECORD_SIZE, Instruction
 from .semantics import successors
 
@@ -275,9 +275,12 @@ def read_filter(path: str | os.PathLike, *, symbol: str | None = None, data: byt
         chosen = named if named else candidates
         if len(chosen) == 1:
             return chosen[0].filter
-        listed = "; ".join(str(c) for c in candidates) or "none found"
-        raise FormatError(elf.source, None, f"name the filter by its symbol, or by its address or file offset "
-                                            f"where it has none: {listed}")
+        if not candidates:
+            raise FormatError(elf.source, None, "no seccomp filter in it: no run of struct sock_filter records in "
+                                                f"{', '.join(DATA_SECTIONS)} verifies as one")
+        listed = "; ".join(str(c) for c in candidates)
+        raise FormatError(elf.source, None, f"{len(candidates)} filters: name one by its symbol, or by its address "
+                                            f"or file offset where it has none ({NAMING_ONE_FILTER}): {listed}")
     return _open(path, read, data)
 
 

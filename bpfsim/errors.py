@@ -9,6 +9,10 @@ The modules that raise them re-export the names users import from there (``abi.U
 from __future__ import annotations
 
 
+# Said by every reader that finds several filters in one file: how each front end names one.
+NAMING_ONE_FILTER = "FILE:SYMBOL or --symbol NAME on the command line, symbol= from Python"
+
+
 class BpfsimError(Exception):
     """Base class of every error bpfsim raises on purpose."""
 

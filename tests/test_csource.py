@@ -173,6 +173,8 @@ def test_a_symbol_picks_one_of_several_arrays():
 
 @pytest.mark.parametrize("text, symbol, line, column, words", [
     pytest.param(TWO, None, None, None, "first, second", id="several arrays and no symbol"),
+    pytest.param(TWO, None, None, None, "FILE:SYMBOL or --symbol NAME on the command line, symbol= from Python",
+                 id="several arrays: how to name one, on the command line too (it said only symbol=)"),
     pytest.param(TWO, "third", None, None, "first, second", id="missing symbol lists the arrays"),
     pytest.param("int x;\nstruct sock_filter f[] = {\n  BPF_STMT(BPF_LD, NOPE),\n};", None, 3, 20, "NOPE",
                  id="unknown identifier with line and column"),

@@ -98,6 +98,25 @@ def test_without_a_symbol_several_filters_are_listed(built):
     assert "'sandbox'" in caught.value.message and caught.value.source == str(files["f2"])
 
 
+def test_several_filters_say_how_each_front_end_names_one(built):
+    files, _ = built
+    with pytest.raises(FormatError) as caught:
+        Program.from_elf(files["stripped"])
+    assert caught.value.message.startswith("2 filters: name one by its symbol, or by its address or file offset")
+    assert "FILE:SYMBOL or --symbol NAME on the command line, symbol= from Python" in caught.value.message
+
+
+def test_a_binary_without_a_filter_says_so(tmp_path):
+    """A new-user walk: 'bpfsim disasm /usr/bin/ls' said "name the filter by its symbol ...: none found"."""
+    if CC is None:
+        pytest.skip("no C compiler on this machine")
+    (tmp_path / "plain.c").write_text("int main(void) { return 0; }\n")
+    subprocess.run([CC, "-o", str(tmp_path / "plain"), str(tmp_path / "plain.c")], check=True)
+    with pytest.raises(FormatError) as caught:
+        Program.from_elf(tmp_path / "plain")
+    assert caught.value.message.startswith("no seccomp filter in it: no run of struct sock_filter records in .rodata")
+
+
 def test_a_stripped_binary_says_it_has_no_symbol_table(built):
     files, _ = built
     with pytest.raises(FormatError) as caught:
