@@ -17,7 +17,7 @@ from . import abi
 from .data import SeccompData
 from .errors import BpfsimError, SeccompError, UnknownKernelError, VerifyError
 from .profiles import Kernel
-from .program import Program
+from .program import Program, split_symbol, stack_files
 from .seccomp import FilterChain, evaluate
 from .syscalls import UnknownSyscallError, describe_nr, known_arches
 
@@ -95,25 +95,11 @@ def _arg_pair(text: str) -> tuple[int, str]:
 
 
 def _filter_files(paths: list[str]) -> list[str]:
-    """The FILTER arguments with each directory replaced by its ``.bpf`` files in install order.
-
-    ``dump`` numbers its files from 0 (oldest); sorting by that number also reads directories
-    that older bpfsim versions wrote as 0.bpf ... 24.bpf, where the name order is not install order.
-    """
+    """The FILTER arguments with each directory replaced by its ``.bpf`` files in install order
+    (``program.stack_files``)."""
     if paths.count("-") > 1:
         raise _UsageError("-: standard input can be read once")
-    files = []
-    for path in paths:
-        if not os.path.isdir(path):
-            files.append(path)
-            continue
-        names = [n for n in os.listdir(path) if n.endswith(".bpf")]
-        if not names:
-            raise _UsageError(f"{path}: a directory without .bpf files (FILTER may be a directory bpfsim dump wrote)")
-        stem = lambda name: name[:-4]
-        names.sort(key=lambda n: (0, int(stem(n)), n) if stem(n).isdigit() else (1, 0, n))
-        files += [os.path.join(path, n) for n in names]
-    return files
+    return [file for path in paths for file in stack_files(path)]
 
 
 def _kernel(text: str) -> Kernel:
@@ -143,12 +129,10 @@ def _load(spec: str, *, arch: str | None = None, symbol: str | None = None) -> P
         if sys.stdin is None:
             raise _UsageError("-: standard input is closed")
         return Program.parse(sys.stdin.buffer.read(MAX_FILE_SIZE + 1), name="<stdin>", arch=arch, symbol=symbol)
-    path, sep, named = spec.rpartition(":")
-    if sep and path and not os.path.exists(spec) and os.path.exists(path):
-        if symbol is not None:
-            raise _UsageError(f"{spec}: a symbol in the name and --symbol {symbol}: give one")
-        return Program.load(path, arch=arch, symbol=named)
-    return Program.load(spec, arch=arch, symbol=symbol)
+    path, named = split_symbol(spec)
+    if named is not None and symbol is not None:
+        raise _UsageError(f"{spec}: a symbol in the name and --symbol {symbol}: give one")
+    return Program.load(path, arch=arch, symbol=named if named is not None else symbol)
 
 
 def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: str | None = None,

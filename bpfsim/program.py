@@ -17,6 +17,33 @@ from .formatter import format_listing
 from .insn import RECORD_SIZE, Instruction
 
 
+def split_symbol(spec: str | os.PathLike) -> tuple[str, str | None]:
+    """A filter's name as every front end spells it: ``FILE``, or ``FILE:SYMBOL`` for one filter of
+    an ELF file or C source (a number: the address or file offset of one without a symbol). A
+    file whose own name holds the colon wins, so it still loads."""
+    spec = os.fsdecode(spec)
+    path, sep, symbol = spec.rpartition(":")
+    if sep and path and not os.path.exists(spec) and os.path.exists(path):
+        return path, symbol
+    return spec, None
+
+
+def stack_files(path: str | os.PathLike) -> list[str]:
+    """The files a filter name stands for: itself, or for a directory that ``bpfsim dump`` wrote,
+    its ``.bpf`` files in install order. Dump numbers them from 0 (oldest); sorting by that
+    number also reads directories that older bpfsim versions wrote as 0.bpf ... 24.bpf, where
+    the name order is not install order."""
+    shown = os.fsdecode(path)
+    if not os.path.isdir(shown):
+        return [shown]
+    names = [n for n in os.listdir(shown) if n.endswith(".bpf")]
+    if not names:
+        raise FormatError(shown, None, "a directory without .bpf files (a filter may be a directory bpfsim dump wrote)")
+    stem = lambda name: name[:-4]  # noqa: E731
+    names.sort(key=lambda n: (0, int(stem(n)), n) if stem(n).isdigit() else (1, 0, n))
+    return [os.path.join(shown, n) for n in names]
+
+
 class Program(Sequence[Instruction]):
     """An immutable filter program; equality and hash look at the instructions only.
 

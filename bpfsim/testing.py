@@ -21,8 +21,9 @@ from . import abi
 from . import opcodes as op
 from .data import SeccompData
 from .debugger import trace_stack
+from .errors import FormatError
 from .profiles import Kernel
-from .program import Program
+from .program import Program, split_symbol, stack_files
 from .seccomp import Action, FilterChain, Verdict
 
 __all__ = ["assert_equivalent", "assert_no_findings", "assert_policy", "assert_verdict", "at_zero_args", "load_filters"]
@@ -35,13 +36,22 @@ Expected = Union[ActionName, tuple[ActionName, Union[int, str]]]
 """An expected verdict: an action, or ``("ERRNO", errno)`` with the errno a number or a name."""
 
 
+def _load_named(name: str | os.PathLike[str], base: str | os.PathLike[str] | None,
+                symbol: str | None = None) -> list[Program]:
+    """The programs a filter name stands for, as on the command line: a file, ``FILE:SYMBOL``, or a
+    directory ``bpfsim dump`` wrote (its filters in install order); relative to ``base``."""
+    path, named = split_symbol(Path(base or ".") / name)
+    return [Program.load(file, symbol=named or symbol) for file in stack_files(path)]
+
+
 def load_filters(filters: Filters, base: str | os.PathLike[str] | None = None) -> list[Program] | FilterChain:
-    """Paths (relative to ``base``), Programs, a list of them, or a FilterChain, ready to evaluate."""
+    """Paths (relative to ``base``; ``FILE:SYMBOL`` and dump directories as on the command line),
+    Programs, a list of them, or a FilterChain, ready to evaluate."""
     if isinstance(filters, FilterChain):
         return filters
     if isinstance(filters, (str, os.PathLike, Program)):
         filters = [filters]
-    return [f if isinstance(f, Program) else Program.load(Path(base or ".") / f) for f in filters]
+    return [prog for f in filters for prog in ([f] if isinstance(f, Program) else _load_named(f, base))]
 
 
 def _nr(syscall: int | str, arch: str) -> int:
@@ -290,12 +300,17 @@ def bpfsim_kernel() -> KernelCheck:
 
 
 @pytest.fixture
-def bpfsim_filter(request: pytest.FixtureRequest) -> Callable[[str | os.PathLike[str]], Program]:
-    """Load a filter file, any format, relative to the test file's directory."""
+def bpfsim_filter(request: pytest.FixtureRequest) -> Callable[..., Program]:
+    """Load a filter file, any format, relative to the test file's directory; one of several in an
+    ELF file or C source by ``FILE:SYMBOL`` or ``symbol=``, as on the command line."""
     base = Path(request.path).parent
 
-    def load(path: str | os.PathLike[str]) -> Program:
-        return Program.load(base / path)
+    def load(path: str | os.PathLike[str], symbol: str | None = None) -> Program:
+        found = _load_named(path, base, symbol)
+        if len(found) > 1:
+            raise FormatError(os.fsdecode(path), None, f"a stack of {len(found)} filters; name one of its files, "
+                              f"or pass the directory to seccomp_chain or the assert helpers")
+        return found[0]
     return load
 
 

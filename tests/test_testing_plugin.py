@@ -231,3 +231,49 @@ def test_assert_policy_traces_an_input_that_gets_the_unexpected_verdict(kernel):
     assert "ERRNO(13)" in traced and "ALLOW" not in traced.splitlines()[-1]
     write_open = SeccompData(OPENAT, args=(0, 0, 1))  # O_WRONLY: the kernel refuses it with EACCES
     kernel.check_verdict([SANDBOX], write_open, evaluate([SANDBOX], write_open))
+
+
+TWO_FILTERS_C = """
+static struct sock_filter allow_all[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+static struct sock_filter deny_getpid[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getpid, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+"""
+
+NAMED_FILTER_TESTS = """
+import errno
+from bpfsim.testing import assert_verdict
+
+def test_file_colon_symbol(bpfsim_filter):
+    assert_verdict(bpfsim_filter("filters.c:deny_getpid"), "getpid", action="ERRNO", errno=errno.EPERM)
+
+def test_symbol_keyword(bpfsim_filter):
+    assert_verdict(bpfsim_filter("filters.c", symbol="allow_all"), "getpid", action="ALLOW")
+
+def test_a_dump_directory_is_a_stack(seccomp_chain):
+    assert_verdict(seccomp_chain("dumped"), "getpid", action="ERRNO", errno=errno.EPERM)
+    assert_verdict("dumped", "getpid", action="ERRNO", errno=errno.EPERM)
+
+def test_a_stack_is_not_one_filter(bpfsim_filter):
+    bpfsim_filter("dumped")
+"""
+
+
+def test_the_fixtures_name_filters_as_the_command_line_does(pytester, kernel):
+    """A new-user walk: bpfsim_filter("app.c:SYMBOL") said "cannot read it: No such file", and the
+    fixture had no symbol= either, though every FILTER on the command line may be FILE:SYMBOL or a
+    directory bpfsim dump wrote."""
+    deny_getpid = prog(ld_abs(0), jump(JEQ, 39, 0, 1), ret(ERRNO | errno.EPERM), ret(ALLOW))
+    (pytester.path / "filters.c").write_text(TWO_FILTERS_C)
+    (pytester.path / "dumped").mkdir()
+    (pytester.path / "dumped" / "0000.bpf").write_bytes(deny_getpid.to_bytes())
+    (pytester.path / "dumped" / "0001.bpf").write_bytes(prog(ret(ALLOW)).to_bytes())
+    pytester.makepyfile(test_named=NAMED_FILTER_TESTS)
+    result = pytester.runpytest(*_plugin_args())
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*dumped: a stack of 2 filters; name one of its files*"])
+    stack = [deny_getpid, prog(ret(ALLOW))]
+    kernel.check_verdict(stack, SeccompData("getpid"), evaluate(stack, SeccompData("getpid")))
