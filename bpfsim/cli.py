@@ -55,6 +55,22 @@ class _Parser(argparse.ArgumentParser):
         raise _Exit(status)
 
 
+class _CommandParser(_Parser):
+    """A subcommand's parser: FILTERs may come after options too (``eval a.bpf --nr 1 b.bpf``), as
+    with getopt's permutation, which argparse does only in its intermixed mode."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixing:  # parse_known_intermixed_args calls this for each of its passes
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 # -- colors -------------------------------------------------------------------------------------
 
 _COLORS = {"KILL_PROCESS": "31", "KILL_THREAD": "31", "TRAP": "33", "ERRNO": "33", "USER_NOTIF": "36",
@@ -707,7 +723,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bpfsim", description="Classic-BPF seccomp filters, evaluated as Linux does (6.18 unless --kernel says otherwise).",
                      epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"bpfsim {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
 
     def command(name: str, run, help: str, example: str):
         sub = commands.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",

@@ -1120,3 +1120,16 @@ def test_a_long_errno_name_keeps_the_table_columns_aligned(capsys, write, kernel
     for args in ((), (1,)):
         call = SeccompData("socket", args=args)
         kernel.check_verdict([socket_unless_unix], call, evaluate([socket_unless_unix], call))
+
+
+def test_filters_may_come_after_the_options(capsys, write, kernel):
+    """A new-user walk: 'eval a.o --symbol X b.o:Y --nr 9' said "unrecognized arguments: b.o:Y";
+    FILTERs now go anywhere, as getopt's permutation allows."""
+    deny = prog(ld_abs(0), jump(JEQ, 39, 0, 1), ret(ERRNO | errno.EPERM), ret(ALLOW))
+    older, newer = write(deny, "0.bpf"), write(prog(ret(ERRNO | errno.EACCES)), "1.bpf")
+    status, out, err = _run(capsys, "eval", older, "--nr", "getpid", newer, "--json")
+    assert (status, err) == (0, "")
+    assert json.loads(out) == json.loads(_run(capsys, "eval", older, newer, "--nr", "getpid", "--json")[1])
+    assert json.loads(out)["filter"] == 1 and json.loads(out)["errno"] == errno.EACCES  # ties: the newest
+    stack = [deny, prog(ret(ERRNO | errno.EACCES))]
+    kernel.check_verdict(stack, SeccompData("getpid"), evaluate(stack, SeccompData("getpid")))
