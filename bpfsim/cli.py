@@ -207,6 +207,8 @@ def _judged_arches(args, programs: list[Program]) -> tuple[list[str], str]:
 def _one_arch(args, programs: list[Program]) -> str:
     """The arch of the call a command judges: one arch, or a usage error naming the candidates."""
     names, _ = _judged_arches(args, programs)
+    if len(names) > 1 and args.arch == "all":
+        raise _UsageError(f"--arch all judges {len(names)} arches, and this output is one call's: choose one with --arch")
     if len(names) > 1:
         files = ", ".join(dict.fromkeys(p.name for p in programs if p.name)) or "the stack"
         raise _UsageError(f"{files}: the stack lets calls of {', '.join(names)} through: choose one with --arch")

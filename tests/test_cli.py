@@ -1133,3 +1133,17 @@ def test_filters_may_come_after_the_options(capsys, write, kernel):
     assert json.loads(out)["filter"] == 1 and json.loads(out)["errno"] == errno.EACCES  # ties: the newest
     stack = [deny, prog(ret(ERRNO | errno.EACCES))]
     kernel.check_verdict(stack, SeccompData("getpid"), evaluate(stack, SeccompData("getpid")))
+
+
+@pytest.mark.parametrize("command", ["eval", "trace"])
+def test_arch_all_with_one_calls_output_does_not_say_the_stack_lets_every_arch_through(capsys, write, command,
+                                                                                       kernel):
+    """A new-user walk: 'eval --arch all --json' on an x86_64-only filter said "the stack lets calls of
+    x86_64, x32, i386, aarch64, ... through", which the filter does not (it kills an i386 call)."""
+    i386_call = SeccompData("getpid", "i386")
+    assert evaluate([X86_64_ONLY], i386_call).action.name == "KILL_PROCESS"
+    kernel.check_verdict([X86_64_ONLY], i386_call, evaluate([X86_64_ONLY], i386_call))
+    extra = ["--json"] if command == "eval" else []
+    status, _, err = _run(capsys, command, write(X86_64_ONLY), "--nr", "getpid", "--arch", "all", *extra)
+    assert status == 2 and "lets calls" not in err
+    assert err.startswith("bpfsim: --arch all judges ") and err.rstrip().endswith("choose one with --arch")
