@@ -642,7 +642,8 @@ def parse(text: str, *, symbol: str | None = None, name: str | None = None,
 
 
 def _predefined(arch: str) -> dict[str, int]:
-    """The macros gcc predefines when it compiles for ``arch`` (``__x86_64__``, byte order, word size)."""
+    """The macros gcc predefines when it compiles for ``arch`` (``__x86_64__``, byte order, word size),
+    and glibc's byte order names."""
     target = Target.of(arch)
     info, x32 = target.arch, target.x32
     family = {"x86_64": ["__x86_64__", "__x86_64", "__amd64__"], "i386": ["__i386__", "__i386"],
@@ -659,6 +660,11 @@ def _predefined(arch: str) -> dict[str, int]:
     names = dict.fromkeys(family, 1) | {"__linux__": 1, "__unix__": 1, "__BYTE_ORDER__": order,
                                          "__ORDER_LITTLE_ENDIAN__": 1234, "__ORDER_BIG_ENDIAN__": 4321,
                                          "__SIZEOF_LONG__": bits // 8, "__SIZEOF_POINTER__": bits // 8}
+    # glibc's <endian.h> (bits/endian.h, bits/endianness.h), which filters test to find an argument's
+    # low word (OpenSSH's sandbox-seccomp-filter.c: #if __BYTE_ORDER == __LITTLE_ENDIAN); undefined,
+    # both sides would be 0 and every arch would read as little-endian.
+    names |= {"__LITTLE_ENDIAN": 1234, "__BIG_ENDIAN": 4321, "__PDP_ENDIAN": 3412, "__BYTE_ORDER": order,
+              "LITTLE_ENDIAN": 1234, "BIG_ENDIAN": 4321, "PDP_ENDIAN": 3412, "BYTE_ORDER": order}
     if x32:
         names["__ILP32__"] = 1
     elif bits == 64:

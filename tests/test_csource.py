@@ -229,3 +229,34 @@ def test_an_active_error_directive_stops_reading_as_the_compiler_would():
     with pytest.raises(FormatError, match=r"<string>:2:2: #error this filter is for mips"):
         Program.from_c(text)
     assert Program.from_c(text, arch="mips")[0].k == 0x7FFF0000
+
+
+ARG_LOW_WORD_BY_BYTE_ORDER = """
+#include <endian.h>
+#include <stddef.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#if __BYTE_ORDER == __LITTLE_ENDIAN
+# define ARG_LO_OFFSET 0
+#elif __BYTE_ORDER == __BIG_ENDIAN
+# define ARG_LO_OFFSET sizeof(unsigned int)
+#else
+#error "Unknown endianness"
+#endif
+struct sock_filter lo_word[] = {
+	BPF_STMT(BPF_LD+BPF_W+BPF_ABS, offsetof(struct seccomp_data, args[1]) + ARG_LO_OFFSET),
+	BPF_STMT(BPF_RET+BPF_K, SECCOMP_RET_ALLOW),
+};
+"""
+
+
+@pytest.mark.parametrize("arch, compiler", [("x86_64", "gcc"), ("s390x", "s390x-linux-gnu-gcc")])
+def test_glibc_byte_order_names_choose_the_arg_word_as_the_compiler_does(tmp_path, arch, compiler):
+    """A new-user walk: OpenSSH's sandbox finds an argument's low word with glibc's
+    '#if __BYTE_ORDER == __LITTLE_ENDIAN'; both names were unknown, so 0 == 0 and an s390x filter
+    read 'ld [24]' (args[1]'s high word there) where s390x gcc compiles 'ld [28]'."""
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed: no {arch} compiler to compare with")
+    (tmp_path / "f.c").write_text(ARG_LOW_WORD_BY_BYTE_ORDER)
+    subprocess.run([compiler, "-c", "-o", str(tmp_path / "f.o"), str(tmp_path / "f.c")], check=True)
+    assert Program.from_c(ARG_LOW_WORD_BY_BYTE_ORDER, arch=arch) == Program.from_elf(tmp_path / "f.o")
