@@ -784,7 +784,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("disasm", _cmd_disasm, "the numbered listing of a filter", "bpfsim disasm sandbox.bpf --raw")
     sub.add_argument("filter", metavar="FILTER")
     sub.add_argument("--raw", action="store_true", help="add the code/jt/jf/k columns")
-    sub.add_argument("--arch", help="name syscalls and fields for this architecture")
+    sub.add_argument("--arch", "--filter-arch", dest="arch", metavar="ARCH",
+                     help="the filter's arch: it names syscalls and fields, and numbers the names of C and "
+                          "assembler text without an arch line")
     _add_symbol_option(sub)
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--c", action="store_true", help="a C initializer of BPF_STMT/BPF_JUMP")
@@ -797,7 +799,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("-o", "--output", metavar="OUT", required=True, help="the file to write, or - for standard output")
     _add_symbol_option(sub)
     sub.add_argument("--format", choices=("raw", "c"), default="raw", help="raw records (default) or C text")
-    sub.add_argument("--arch", help="number syscall and errno names in C or assembler text as ARCH does")
+    sub.add_argument("--arch", "--filter-arch", dest="arch", metavar="ARCH",
+                     help="number syscall and errno names in C or assembler text as ARCH does")
 
     sub = command("verify", _cmd_verify, "check filters as seccomp(2) would when attaching them in order",
                   "bpfsim verify base.bpf app.asm --installs-as x86_64")

@@ -1147,3 +1147,18 @@ def test_arch_all_with_one_calls_output_does_not_say_the_stack_lets_every_arch_t
     status, _, err = _run(capsys, command, write(X86_64_ONLY), "--nr", "getpid", "--arch", "all", *extra)
     assert status == 2 and "lets calls" not in err
     assert err.startswith("bpfsim: --arch all judges ") and err.rstrip().endswith("choose one with --arch")
+
+
+def test_disasm_and_asm_take_the_filter_arch_option_the_readme_names(capsys, tmp_path):
+    """A new-user walk: the README's 'the filter's arch (an arch line, or --filter-arch)' did not hold for
+    disasm and asm, which call it --arch: '--filter-arch s390x' was "unrecognized arguments".
+    s390x's getpid is 20 (arch/s390/kernel/syscalls/syscall.tbl)."""
+    source = tmp_path / "f.c"
+    source.write_text("struct sock_filter f[] = { BPF_STMT(BPF_LD+BPF_W+BPF_ABS, 0), "
+                      "BPF_JUMP(BPF_JMP+BPF_JEQ+BPF_K, __NR_getpid, 0, 1), BPF_STMT(BPF_RET+BPF_K, 0), "
+                      "BPF_STMT(BPF_RET+BPF_K, SECCOMP_RET_ALLOW) };")
+    status, out, _ = _run(capsys, "disasm", source, "--filter-arch", "s390x")
+    assert status == 0 and out == _run(capsys, "disasm", source, "--arch", "s390x")[1]
+    assert "jeq #0x14, 0, 1  ; getpid" in out
+    status, _, _ = _run(capsys, "asm", source, "--filter-arch", "s390x", "-o", tmp_path / "f.bpf")
+    assert status == 0 and Program.from_bytes((tmp_path / "f.bpf").read_bytes())[1].k == 20
