@@ -137,22 +137,23 @@ def _shown(spec: str) -> str:
     return "<stdin>" if spec == "-" else spec
 
 
-def _load(spec: str, *, arch: str | None = None, symbol: str | None = None) -> Program:
+def _load(spec: str, *, arch: str | None = None, symbol: str | None = None, defines=()) -> Program:
     """One FILTER argument: a file, ``-`` for standard input, or ``FILE:SYMBOL`` for one filter of
     an ELF file or C source (``SYMBOL`` a number: the address or file offset of one without a symbol)."""
     if spec == "-":
         from .program import MAX_FILE_SIZE
         if sys.stdin is None:
             raise _UsageError("-: standard input is closed")
-        return Program.parse(sys.stdin.buffer.read(MAX_FILE_SIZE + 1), name="<stdin>", arch=arch, symbol=symbol)
+        return Program.parse(sys.stdin.buffer.read(MAX_FILE_SIZE + 1), name="<stdin>", arch=arch, symbol=symbol,
+                             defines=dict(defines))
     path, named = split_symbol(spec)
     if named is not None and symbol is not None:
         raise _UsageError(f"{spec}: a symbol in the name and --symbol {symbol}: give one")
-    return Program.load(path, arch=arch, symbol=named if named is not None else symbol)
+    return Program.load(path, arch=arch, symbol=named if named is not None else symbol, defines=dict(defines))
 
 
 def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: str | None = None,
-                   via: str = "seccomp", kernel: Kernel | None = None, symbol: str | None = None,
+                   via: str = "seccomp", kernel: Kernel | None = None, symbol: str | None = None, defines=(),
                    tracer: bool = False, notes: dict | None = None,
                    refused: dict[str, tuple[int, BpfsimError]] | None = None,
                    chain: FilterChain | None = None) -> list[Program]:
@@ -166,7 +167,7 @@ def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: st
         chain = FilterChain(arch=installs_as, kernel=kernel, judge_installs=installs_as is not None, tracer=tracer)
     programs = []
     for index, path in enumerate(paths):
-        prog = _load(path, arch=arch, symbol=symbol)
+        prog = _load(path, arch=arch, symbol=symbol, defines=defines)
         try:
             chain.attach(prog, via=via)
         except (VerifyError, SeccompError) as error:
@@ -312,7 +313,8 @@ def _outcome_json(verdict, data: SeccompData, kernel: Kernel) -> dict:
 
 def _cmd_eval(args) -> int:
     files = _filter_files(args.filters)
-    programs = _load_verified(files, arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol)
+    programs = _load_verified(files, arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol,
+                              defines=args.defines)
     _check_options(args, programs)
     arches = [_one_arch(args, programs)] if args.json or args.trace else _judged_arches(args, programs)[0]
     unmet = []
@@ -384,7 +386,7 @@ def _eval_one(args, files: list[str], programs: list[Program], data: SeccompData
 def _call_stack(args) -> tuple[list[Program], SeccompData]:
     """The stack and the one call that trace and debug step through."""
     programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel,
-                              symbol=args.symbol)
+                              symbol=args.symbol, defines=args.defines)
     _check_options(args, programs)
     arch = _one_arch(args, programs)
     _check_arch(arch)
@@ -428,7 +430,7 @@ def _errno_cell(row, arch: str) -> str:
 def _cmd_table(args) -> int:
     from .analysis import policy_table
     programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel,
-                              symbol=args.symbol)
+                              symbol=args.symbol, defines=args.defines)
     _check_options(args, programs)
     arches, why = _judged_arches(args, programs)
     for arch in arches:
@@ -469,8 +471,8 @@ def _cmd_table(args) -> int:
 
 def _cmd_diff(args) -> int:
     from .differences import diff
-    old = _load_verified(_filter_files([args.old]), arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol)
-    new = _load_verified(_filter_files([args.new]), arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol)
+    old, new = (_load_verified(_filter_files([side]), arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol,
+                               defines=args.defines) for side in (args.old, args.new))
     _check_options(args, old + new)
     arches, why = _either_sides_arches(args, old, new)
     for arch in arches:
@@ -493,7 +495,8 @@ def _cmd_diff(args) -> int:
 
 def _cmd_lint(args) -> int:
     from .audit import at_or_above, lint
-    programs = [_load(path, arch=args.filter_arch, symbol=args.symbol) for path in _filter_files(args.filters)]
+    programs = [_load(path, arch=args.filter_arch, symbol=args.symbol, defines=args.defines)
+                for path in _filter_files(args.filters)]
     if args.arch not in (None, "all"):
         _check_arch(args.arch)
     arches = None
@@ -515,7 +518,7 @@ def _cmd_disasm(args) -> int:
     if len(files) > 1:
         raise _UsageError(f"{args.filter}: a stack of {len(files)} filters; disassemble one of its files "
                           f"({', '.join(os.path.basename(f) for f in files[:3])}{', ...' if len(files) > 3 else ''})")
-    prog = _load(files[0], arch=args.arch, symbol=args.symbol)
+    prog = _load(files[0], arch=args.arch, symbol=args.symbol, defines=args.defines)
     arch = args.arch or prog.arch
     if args.json:
         import json
@@ -537,7 +540,7 @@ def _cmd_disasm(args) -> int:
 
 def _cmd_asm(args) -> int:
     from .output import write_file
-    prog = _load(args.file, arch=args.arch, symbol=args.symbol)
+    prog = _load(args.file, arch=args.arch, symbol=args.symbol, defines=args.defines)
     if not prog:
         raise _UsageError(f"{args.file}: no instructions to write")
     written = prog.to_c(arch=prog.arch).encode() if args.format == "c" else prog.to_bytes()
@@ -562,7 +565,8 @@ def _cmd_verify(args) -> int:
     refused: dict[str, tuple[int, BpfsimError]] = {}
     chain = FilterChain(arch=args.installs_as, kernel=args.kernel, judge_installs=args.installs_as is not None,
                         tracer=args.tracer)
-    programs = iter(_load_verified(paths, arch=args.filter_arch, via=args.via, symbol=args.symbol, notes=notes,
+    programs = iter(_load_verified(paths, arch=args.filter_arch, via=args.via, symbol=args.symbol,
+                                   defines=args.defines, notes=notes,
                                    refused=refused, chain=chain))
     budget = f"path length {chain.path_length()} of {abi.MAX_INSNS_PER_PATH} (kernel/seccomp.c:seccomp_attach_filter)"
     results = []
@@ -686,10 +690,22 @@ Exit status: 0 success, 1 a filter the kernel refuses, 2 bad usage or unreadable
 3 a verdict that is not the one eval --expect names."""
 
 
+def _define(text: str) -> tuple[str, str]:
+    """``-D NAME[=VALUE]``, as a C compiler reads it: ``-D NAME`` defines NAME as 1."""
+    name, sep, value = text.partition("=")
+    if not re.fullmatch(r"[A-Za-z_]\w*", name):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME or NAME=VALUE with NAME a C identifier")
+    return name, value if sep else "1"
+
+
 def _add_symbol_option(parser: argparse.ArgumentParser) -> None:
+    """How a file's filter is found: its symbol, and the macros its C source is compiled with."""
     parser.add_argument("--symbol", metavar="NAME",
                         help="the filter's symbol in ELF and C files that hold several (FILE:SYMBOL names one "
                              "file's; a number is the address or file offset of a filter without a symbol)")
+    parser.add_argument("-D", "--define", metavar="NAME[=VALUE]", dest="defines", type=_define, action="append",
+                        default=[], help="a macro of C sources, as the compiler's -D sets it (repeatable), "
+                                         "e.g. -D SANDBOX_SECCOMP_FILTER -D SECCOMP_AUDIT_ARCH=AUDIT_ARCH_X86_64")
 
 
 def _add_arch_options(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ branches, decided for one arch.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -74,13 +74,18 @@ class _Macro:
 class _Source:
     """The tokens of a C file compiled for ``arch``: its #defines, #if branches and sock_filter arrays."""
 
-    def __init__(self, text: str, source: str, arch: str, *, with_constants: bool = True):
+    def __init__(self, text: str, source: str, arch: str, *, with_constants: bool = True,
+                 defines: Mapping[str, str] | None = None):
         self.source, self.arch = source, arch
         self.errnos = abi.errno_numbers(arch)  # <errno.h> as compiled for this arch
         # <fcntl.h>, <sys/socket.h>, <sched.h>, ... as compiled for this arch
         self.constants = abi.constant_numbers(arch) if with_constants else {}
         self.macros: dict[str, _Macro] = {
             name: _Macro(None, (_Token("num", str(value), 0, 0),)) for name, value in _predefined(arch).items()}
+        for name, value in (defines or {}).items():  # the compiler's -D NAME=VALUE, before the first line
+            self.macros[name] = _Macro(None, tuple(
+                _Token(m.lastgroup, m.group(), 0, 0) for m in _TOKEN.finditer(value)
+                if m.lastgroup not in ("space", "newline", "comment")))
         self.tokens: list[_Token] = []
         self.branches: list[list[bool]] = []  # per open #if: [enclosing active, this branch active, one taken]
         lines: list[list[_Token]] = [[]]
@@ -608,15 +613,17 @@ def _record(code: int, jt: int, jf: int, k: int) -> Instruction:
 
 
 def parse(text: str, *, symbol: str | None = None, name: str | None = None,
-          arch: str | None = None) -> tuple[list[Instruction], str]:
+          arch: str | None = None, defines: Mapping[str, str] | None = None) -> tuple[list[Instruction], str]:
     """The sock_filter array ``symbol`` (or the only one) of a C file, or a bare initializer list,
     and the arch that numbered it: ``arch`` gives ``__NR_``/``SYS_`` names their numbers (default:
-    x86_64, this machine's headers). ``Program.from_c`` wraps them.
+    x86_64, this machine's headers); ``defines`` are macros set as a compiler's ``-D NAME=VALUE``
+    sets them (a build's configuration, such as OpenSSH's SANDBOX_SECCOMP_FILTER).
+    ``Program.from_c`` wraps them.
     """
     source = name or "<string>"
     arch = arch or abi.NATIVE_ARCH.name
     try:
-        src = _Source(text, source, arch)
+        src = _Source(text, source, arch, defines=defines)
         arrays = src.arrays()
         if symbol is not None and symbol not in arrays:
             known = ", ".join(arrays) or "none"

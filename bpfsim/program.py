@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import overload
 
 from .errors import FormatError
@@ -130,12 +130,13 @@ class Program(Sequence[Instruction]):
 
     @classmethod
     def from_c(cls, text: str, symbol: str | None = None, *, name: str | None = None,
-               arch: str | None = None) -> "Program":
+               arch: str | None = None, defines: Mapping[str, str] | None = None) -> "Program":
         """A C initializer of BPF_STMT/BPF_JUMP macros or ``{code, jt, jf, k}`` rows; ``arch``
-        decides ``__NR_`` numbers and ``#if`` branches (x86_64 by default)."""
+        decides ``__NR_`` numbers and ``#if`` branches (x86_64 by default); ``defines`` are
+        macros as a compiler's ``-D NAME=VALUE`` sets them."""
         from . import csource
         _text(text, "Program.from_c")
-        insns, arch = csource.parse(text, symbol=symbol, name=name, arch=arch)
+        insns, arch = csource.parse(text, symbol=symbol, name=name, arch=arch, defines=defines)
         return cls(insns, name=name, arch=arch)
 
     def to_c(self, *, symbol: str = "filter", arch: str | None = None) -> str:
@@ -151,12 +152,14 @@ class Program(Sequence[Instruction]):
         return cls(found.instructions, name=found.name, arch=found.arch)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, arch: str | None = None, symbol: str | None = None) -> "Program":
+    def load(cls, path: str | os.PathLike, *, arch: str | None = None, symbol: str | None = None,
+             defines: Mapping[str, str] | None = None) -> "Program":
         """Any supported format, recognized from the content: ELF, raw records, C, bytecode, assembler.
 
         ``arch`` numbers the syscall and errno names of C and assembler text (an ``arch`` line in
         the text wins); raw records, bytecode and ELF files hold numbers only. ``symbol`` names the
-        filter in an ELF file or a C source that holds several.
+        filter in an ELF file or a C source that holds several. ``defines``: macros of a C source,
+        as a compiler's ``-D NAME=VALUE`` sets them.
         """
         source = os.fsdecode(path)
         try:
@@ -168,11 +171,11 @@ class Program(Sequence[Instruction]):
                 data = file.read(MAX_FILE_SIZE + 1)
         except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
             raise FormatError(source, None, f"cannot read it: {getattr(error, 'strerror', None) or error}") from None
-        return cls.parse(data, name=source, arch=arch, symbol=symbol)
+        return cls.parse(data, name=source, arch=arch, symbol=symbol, defines=defines)
 
     @classmethod
     def parse(cls, data: bytes, *, name: str = "<input>", arch: str | None = None,
-              symbol: str | None = None) -> "Program":
+              symbol: str | None = None, defines: Mapping[str, str] | None = None) -> "Program":
         """``load`` for content already read (standard input, for one); ``name`` names it in errors."""
         source = name
         if len(data) > MAX_FILE_SIZE:
@@ -197,7 +200,7 @@ class Program(Sequence[Instruction]):
         if "\0" in text:
             return cls._from_records(data, source)
         if _C_SOURCE.search(_COMMENTS.sub(" ", text)):
-            return cls.from_c(text, symbol, name=source, arch=arch)
+            return cls.from_c(text, symbol, name=source, arch=arch, defines=defines)
         from . import asm
         if asm.BYTECODE.fullmatch(text):
             return cls(asm.parse_bytecode(text, name=source), name=source)

@@ -1162,3 +1162,24 @@ def test_disasm_and_asm_take_the_filter_arch_option_the_readme_names(capsys, tmp
     assert "jeq #0x14, 0, 1  ; getpid" in out
     status, _, _ = _run(capsys, "asm", source, "--filter-arch", "s390x", "-o", tmp_path / "f.bpf")
     assert status == 0 and Program.from_bytes((tmp_path / "f.bpf").read_bytes())[1].k == 20
+
+
+def test_dash_d_defines_the_macros_a_c_source_is_built_with(capsys, tmp_path, kernel):
+    """A new-user walk: OpenSSH's filter source is configured by -D flags of its build, and no command took
+    them. The verdict is the kernel's: arch x86_64, then ERRNO(EACCES) for every call."""
+    source = tmp_path / "sandbox.c"
+    source.write_text("#ifdef SANDBOX\nstruct sock_filter f[] = {\n"
+                      "  BPF_STMT(BPF_LD+BPF_W+BPF_ABS, offsetof(struct seccomp_data, arch)),\n"
+                      "  BPF_JUMP(BPF_JMP+BPF_JEQ+BPF_K, AUDIT_ARCH, 1, 0),\n"
+                      "  BPF_STMT(BPF_RET+BPF_K, SECCOMP_RET_KILL),\n"
+                      "  BPF_STMT(BPF_RET+BPF_K, SECCOMP_RET_ERRNO|EACCES) };\n#endif\n")
+    status, out, err = _run(capsys, "eval", source, "-D", "SANDBOX", "--define", "AUDIT_ARCH=AUDIT_ARCH_X86_64",
+                            "--nr", "getpid", "--json")
+    assert (status, err) == (0, "") and json.loads(out)["errno"] == errno.EACCES
+    status, _, err = _run(capsys, "disasm", source)
+    assert status == 2 and "no struct sock_filter array" in err
+    status, _, err = _run(capsys, "disasm", source, "-D", "1X=2")
+    assert status == 2 and "'1X=2' is not NAME or NAME=VALUE" in err
+    stack = [prog(ld_abs(4), jump(JEQ, 0xC000003E, 1, 0), ret(0), ret(ERRNO | errno.EACCES))]
+    assert Program.load(source, defines={"SANDBOX": "1", "AUDIT_ARCH": "AUDIT_ARCH_X86_64"}) == stack[0]
+    kernel.check_verdict(stack, SeccompData("getpid"), evaluate(stack, SeccompData("getpid")))

@@ -260,3 +260,36 @@ def test_glibc_byte_order_names_choose_the_arg_word_as_the_compiler_does(tmp_pat
     (tmp_path / "f.c").write_text(ARG_LOW_WORD_BY_BYTE_ORDER)
     subprocess.run([compiler, "-c", "-o", str(tmp_path / "f.o"), str(tmp_path / "f.c")], check=True)
     assert Program.from_c(ARG_LOW_WORD_BY_BYTE_ORDER, arch=arch) == Program.from_elf(tmp_path / "f.o")
+
+
+CONFIGURED_BY_THE_BUILD = """
+#include <errno.h>
+#include <stddef.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#ifdef SANDBOX_SECCOMP_FILTER
+static const struct sock_filter preauth_insns[] = {
+	BPF_STMT(BPF_LD+BPF_W+BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP+BPF_JEQ+BPF_K, SECCOMP_AUDIT_ARCH, 1, 0),
+	BPF_STMT(BPF_RET+BPF_K, SECCOMP_RET_KILL),
+	BPF_STMT(BPF_RET+BPF_K, SECCOMP_RET_ERRNO | (DENY_ERRNO)),
+};
+const void *keep = preauth_insns;
+#endif
+"""
+
+
+def test_defines_configure_a_source_as_the_compilers_dash_d_does(tmp_path):
+    """A new-user walk: OpenSSH's sandbox-seccomp-filter.c is all inside '#ifdef SANDBOX_SECCOMP_FILTER'
+    and names SECCOMP_AUDIT_ARCH, both set by its configure script on the compiler's command line; with
+    no way to set them the reader found no array at all."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    (tmp_path / "f.c").write_text(CONFIGURED_BY_THE_BUILD)
+    subprocess.run(["gcc", "-c", "-DSANDBOX_SECCOMP_FILTER", "-DSECCOMP_AUDIT_ARCH=AUDIT_ARCH_X86_64",
+                    "-DDENY_ERRNO=EACCES | 0", "-o", str(tmp_path / "f.o"), str(tmp_path / "f.c")], check=True)
+    defines = {"SANDBOX_SECCOMP_FILTER": "1", "SECCOMP_AUDIT_ARCH": "AUDIT_ARCH_X86_64", "DENY_ERRNO": "EACCES | 0"}
+    assert Program.from_c(CONFIGURED_BY_THE_BUILD, defines=defines) == Program.from_elf(tmp_path / "f.o")
+    with pytest.raises(FormatError, match="no struct sock_filter array"):
+        Program.from_c(CONFIGURED_BY_THE_BUILD)
