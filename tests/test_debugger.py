@@ -1,12 +1,14 @@
-"""Stack traces, branch explanations, the Debugger object and its command loop.
+"""Stack traces, step explanations, the Debugger object and its command loop.
 
 Verdicts and rankings are kernel facts (kernel/seccomp.c:seccomp_run_filters, selftest
-ERRNO_order); branch results follow the cBPF jump semantics of net/core/filter.c.
+ERRNO_order); branch results follow the cBPF jump semantics of net/core/filter.c, and the
+results a statement's explanation states are checked on the kernel.
 """
 
 import io
 
 import pytest
+from hypothesis import given, settings
 
 from bpfsim import FilterChain, SeccompData
 from bpfsim import abi
@@ -15,6 +17,7 @@ from bpfsim.debugger import (Condition, Debugger, DebuggerError, DebuggerShell, 
                              trace_stack)
 from bpfsim.interpreter import trace
 from tests.build import NEG, RET_A, TAX, TXA, alu, jump, ld_abs, ld_imm, ldx_imm, prog, ret, stmt
+from tests.strategies import stacks_and_data
 
 ALLOW, KILL_PROCESS, ERRNO, USER_NOTIF = 0x7FFF0000, 0x80000000, 0x00050000, 0x7FC00000
 JEQ, JGT, JGE, JSET = (op.BPF_JMP | j | op.BPF_K for j in (op.BPF_JEQ, op.BPF_JGT, op.BPF_JGE, op.BPF_JSET))
@@ -181,6 +184,21 @@ def test_every_kind_of_the_table_has_an_explanation_test():
              op.BPF_RET | op.BPF_A}  # explained by the branch, jump and return tests above
     covered |= {semantics.KIND_OF_CODE[code] for code in jumps}
     assert covered == set(range(len(semantics.ROWS)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(stacks_and_data(max_size=1))
+def test_every_step_of_any_filter_is_explained_and_agrees_with_the_run(case):
+    """The explanation works a row's rule out for itself (semantics.value_of); the run's own loop
+    is generated from the same row: a branch's stated outcome is the branch the run took."""
+    (program,), data = case
+    steps = trace(program, data)
+    for step, before in zip(steps, [None, *steps]):
+        why = explain_step(step, data, before=before)
+        assert why
+        if step.insn.is_jump and step.insn.opcode.is_conditional and step.insn.jt != step.insn.jf:
+            taken = step.next_pc == step.pc + 1 + step.insn.jt
+            assert why.endswith(f"→ {'true' if taken else 'false'}, pc {step.next_pc}"), why
 
 
 @pytest.mark.parametrize("returns, winner, chosen_line", [
