@@ -8,13 +8,16 @@ What is recorded, for the guest's arch:
 - random stacks (bpfsim.strategies, derandomized: the same stacks on every kernel) with every
   action, unknown return values, ``RET A``, tracer and listener variants, and calls aimed at
   their constants; the first few also with every syscall number of the arch;
+- byte-order probes: filters whose errno is the word a load read, for every word of seccomp_data,
+  and small argument checks called with the witnesses of bpfsim's policy table and lint
+  (tests/test_lab_byte_order.py);
 - each program of those stacks and generated invalid programs alone (seccomp(2)'s errno);
 - filter flags, alone and combined, and the per-thread instruction budget.
 
-``--add-missing`` records only the corpus filters a kernel's recording lacks (say, a newly compiled
-filter of its arch) and keeps the rest. bpfsim only chooses inputs; every expected verdict is the
-guest kernel's. tests/test_lab_corpus.py replays all of it against bpfsim with the kernel's
-version and arch.
+``--add-missing`` records only the corpus filters and probes a kernel's recording lacks (say, a
+newly compiled filter of its arch) and keeps the rest. bpfsim only chooses inputs; every expected
+verdict is the guest kernel's. tests/test_lab_corpus.py replays all of it against bpfsim with the
+kernel's version and arch.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 import record_corpus as grid  # noqa: E402
-from bpfsim import Program, SeccompData, abi, distros, guest, kernel  # noqa: E402
+from bpfsim import Program, SeccompData, abi, distros, guest, kernel, lint  # noqa: E402
 from bpfsim import strategies as gen  # noqa: E402
+from bpfsim.analysis import policy_row  # noqa: E402
+from bpfsim.syscalls import syscall_number  # noqa: E402
 
 LAB_CORPUS = grid.CORPUS / "lab"
 KERNEL_CORPUS = {  # corpus directories holding real filters of each arch
@@ -57,6 +62,20 @@ FLAGS = (  # include/uapi/linux/seccomp.h; TSYNC would also filter the oracle's 
     abi.SECCOMP_FILTER_FLAG_LOG | abi.SECCOMP_FILTER_FLAG_SPEC_ALLOW, 1 << 6, 1 << 7, 1 << 31,
 )
 ALLOW = bytes.fromhex("060000000000ff7f")
+# Byte-order probes (#12 item 4), made with the arch's getpid: what the kernel's loads read.
+WORDS_PROBE, DECISIONS_PROBE = "byte-order-words", "byte-order-decisions"
+PROBE_ARGS = (
+    (0x0000000A00000014,),  # the issue's: on s390x ld [16] reads 10 and ld [20] 20, elsewhere the reverse
+    tuple(int.from_bytes(bytes(range(16 * i + 1, 16 * i + 9)), "big") for i in range(6)),  # no two words alike
+)
+WORD_SLICES = (0, 12, 24)  # ERRNO carries 12 bits of the word below MAX_ERRNO: three slices make all 32
+DECISIONS = (  # each loads argument words alone; {nr} is getpid
+    "ld [0]\njeq #{nr}, 0, allow\nld [16]\njeq #0xa, deny, allow\ndeny: ret #0x50005\nallow: ret #0x7fff0000",
+    "ld [0]\njeq #{nr}, 0, allow\nld [20]\njset #0x10, deny, allow\ndeny: ret #0x50006\nallow: ret #0x7fff0000",
+    "ld [0]\njeq #{nr}, 0, allow\nld [24]\njgt #0x7, deny, allow\ndeny: ret #0x50007\nallow: ret #0x7fff0000",
+    "ld [0]\njeq #{nr}, 0, allow\nld [32]\njeq #0x1, 0, allow\nld [36]\njeq #0x2, deny, allow\n"
+    "deny: ret #0x50008\nallow: ret #0x7fff0000",
+)
 
 
 def derandomized(strategy, count: int) -> list:
@@ -147,6 +166,35 @@ def record_corpus(rec: Recording, directories, progress) -> None:
     rec.stacks.sort(key=lambda stack: order.get(stack["origin"], len(order)))  # stable: random ones keep theirs
 
 
+def word_probe(offset: int, shift: int) -> Program:
+    """A filter whose errno is 12 bits of the word ``ld [offset]`` read (ERRNO's data, under MAX_ERRNO)."""
+    return Program.from_asm(f"ld [{offset}]\nrsh #{shift}\nand #0xfff\nor #{abi.SECCOMP_RET_ERRNO:#x}\nret a")
+
+
+def record_probes(rec: Recording, progress) -> None:
+    """Byte-order probes: every word of seccomp_data through ``word_probe``, and DECISIONS called
+    with the witnesses bpfsim's policy table and lint give for them, and with each compared
+    constant in either half of its argument; the kernel's answers are the expectations."""
+    arch = rec.lab.arch
+    nr = syscall_number("getpid", arch)
+    for offset in range(0, abi.SECCOMP_DATA_SIZE, 4):
+        for shift in WORD_SLICES:
+            rec.record_stack(WORDS_PROBE, [word_probe(offset, shift).to_bytes()], [(arch, nr, a) for a in PROBE_ARGS])
+    for text in DECISIONS:
+        prog = Program.from_asm(text.format(nr=nr))
+        witnesses = [p.witness for p in policy_row([prog], nr, arch, kernel=rec.lab.name).verdicts if p.witness]
+        witnesses += [f.witness for f in lint([prog], arch, kernel=rec.lab.name)
+                      if f.witness is not None and f.witness.arch == abi.arch_info(arch).value]
+        args = {tuple(w.args) for w in witnesses} | set(PROBE_ARGS) | {(0,) * 6}
+        for insn in prog:
+            if insn.is_jump and insn.k != nr:
+                for index in range(6):
+                    args |= {(0,) * index + (value,) for value in (insn.k, insn.k << 32, insn.k << 32 | insn.k)}
+        calls = [(arch, number, a) for number in (nr, nr + 1) for a in sorted(args)]
+        rec.record_stack(DECISIONS_PROBE, [prog.to_bytes()], calls)
+    progress(f"{rec.lab.name}: byte-order probes recorded")
+
+
 def note_in_source(directory: Path, lab: distros.DistroKernel, count: int) -> None:
     """The directory's SOURCE names each lab recording of it (``lab:`` lines, one per kernel)."""
     source = directory / "SOURCE"
@@ -157,8 +205,8 @@ def note_in_source(directory: Path, lab: distros.DistroKernel, count: int) -> No
 
 
 def add_missing(name: str, progress=print) -> Path:
-    """Record only the corpus filters of the kernel's arch that its recording lacks, keeping the
-    rest of the recording (whose random stacks cost a guest far more time)."""
+    """Record only the corpus filters of the kernel's arch and the byte-order probes that its
+    recording lacks, keeping the rest (whose random stacks cost a guest far more time)."""
     lab = guest.lab_kernel(name)
     started = time.monotonic()
     earlier = json.loads(lzma.decompress((LAB_CORPUS / f"{name}.json.xz").read_bytes()))
@@ -166,6 +214,8 @@ def add_missing(name: str, progress=print) -> Path:
         rec = Recording(lab, oracle, earlier)
         have = {stack["origin"] for stack in rec.stacks}
         record_corpus(rec, [d for d in KERNEL_CORPUS[lab.arch] if d not in have], progress)
+        if WORDS_PROBE not in have:
+            record_probes(rec, progress)
     return write(dict(earlier, filters=rec.filters, stacks=rec.stacks, verdicts=rec.verdicts), started, progress)
 
 
@@ -188,6 +238,7 @@ def record(name: str, progress=print) -> Path:
                 raise RuntimeError(f"random stack {i} was refused: {refused}") from None
             if i % 40 == 39:
                 progress(f"{name}: {i + 1} random stacks, {rec.verdicts} verdicts so far")
+        record_probes(rec, progress)
         programs = [p for stack in stacks for p in stack] + derandomized(gen.invalid_programs(), INVALID_PROGRAMS)
         blobs = [p.to_bytes() for p in programs]
         alone = [[rec.ref(b), errno] for b, errno in zip(blobs, oracle.check_programs(blobs))]
