@@ -16,10 +16,12 @@ import sys
 from . import abi
 from .data import SeccompData
 from .errors import BpfsimError, SeccompError, UnknownKernelError, VerifyError
+from .insn import RECORDS
 from .profiles import Kernel
 from .program import Program, split_symbol, stack_files
 from .seccomp import FilterChain, evaluate
 from .syscalls import UnknownSyscallError, describe_nr, known_arches
+from .verifier import verify
 
 # The debugger, the analysis and the output formats are imported by the commands that use them:
 # a one-shot command spends most of its time starting up.
@@ -137,7 +139,13 @@ def _shown(spec: str) -> str:
     return "<stdin>" if spec == "-" else spec
 
 
-def _load(spec: str, *, arch: str | None = None, symbol: str | None = None, defines=()) -> Program:
+def _reading(args) -> dict:
+    """How the commands' FILTER files are read: ``--symbol``, ``-D`` and ``--big-endian``."""
+    return {"symbol": args.symbol, "defines": args.defines, "byteorder": args.byteorder}
+
+
+def _load(spec: str, *, arch: str | None = None, symbol: str | None = None, defines=(),
+          byteorder: str = "little") -> Program:
     """One FILTER argument: a file, ``-`` for standard input, or ``FILE:SYMBOL`` for one filter of
     an ELF file or C source (``SYMBOL`` a number: the address or file offset of one without a symbol)."""
     if spec == "-":
@@ -145,15 +153,31 @@ def _load(spec: str, *, arch: str | None = None, symbol: str | None = None, defi
         if sys.stdin is None:
             raise _UsageError("-: standard input is closed")
         return Program.parse(sys.stdin.buffer.read(MAX_FILE_SIZE + 1), name="<stdin>", arch=arch, symbol=symbol,
-                             defines=dict(defines))
+                             defines=dict(defines), byteorder=byteorder)
     path, named = split_symbol(spec)
     if named is not None and symbol is not None:
         raise _UsageError(f"{spec}: a symbol in the name and --symbol {symbol}: give one")
-    return Program.load(path, arch=arch, symbol=named if named is not None else symbol, defines=dict(defines))
+    return Program.load(path, arch=arch, symbol=named if named is not None else symbol, defines=dict(defines),
+                        byteorder=byteorder)
+
+
+def _byte_order_note(prog: Program, byteorder: str) -> str:
+    """For a refused filter that, its records read in the other byte order, is one the kernel
+    accepts: most likely records of a machine of that order (libseccomp exports an s390x filter
+    big-endian), so say so and how to read it."""
+    other = "big" if byteorder == "little" else "little"
+    records = b"".join(RECORDS[byteorder].pack(i.code, i.jt, i.jf, i.k) for i in prog)
+    try:
+        verify(Program.from_bytes(records, byteorder=other))
+    except VerifyError:
+        return ""
+    option = "--big-endian" if other == "big" else "no --big-endian"
+    return f" (read as {other}-endian records it is a filter the kernel accepts: give {option})"
 
 
 def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: str | None = None,
                    via: str = "seccomp", kernel: Kernel | None = None, symbol: str | None = None, defines=(),
+                   byteorder: str = "little",
                    tracer: bool = False, notes: dict | None = None,
                    refused: dict[str, tuple[int, BpfsimError]] | None = None,
                    chain: FilterChain | None = None) -> list[Program]:
@@ -167,10 +191,13 @@ def _load_verified(paths: list[str], *, arch: str | None = None, installs_as: st
         chain = FilterChain(arch=installs_as, kernel=kernel, judge_installs=installs_as is not None, tracer=tracer)
     programs = []
     for index, path in enumerate(paths):
-        prog = _load(path, arch=arch, symbol=symbol, defines=defines)
+        prog = _load(path, arch=arch, symbol=symbol, defines=defines, byteorder=byteorder)
         try:
             chain.attach(prog, via=via)
         except (VerifyError, SeccompError) as error:
+            note = _byte_order_note(prog, byteorder) if isinstance(error, VerifyError) else ""
+            if note:
+                error = VerifyError(error.errno, error.pc, error.message + note, insn=error.insn, check=error.check)
             if refused is None:
                 raise _Refused(_shown(path), error) from None
             refused[path] = (index, error)
@@ -313,8 +340,7 @@ def _outcome_json(verdict, data: SeccompData, kernel: Kernel) -> dict:
 
 def _cmd_eval(args) -> int:
     files = _filter_files(args.filters)
-    programs = _load_verified(files, arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol,
-                              defines=args.defines)
+    programs = _load_verified(files, arch=args.filter_arch, kernel=args.kernel, **_reading(args))
     _check_options(args, programs)
     arches = [_one_arch(args, programs)] if args.json or args.trace else _judged_arches(args, programs)[0]
     unmet = []
@@ -385,8 +411,7 @@ def _eval_one(args, files: list[str], programs: list[Program], data: SeccompData
 
 def _call_stack(args) -> tuple[list[Program], SeccompData]:
     """The stack and the one call that trace and debug step through."""
-    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel,
-                              symbol=args.symbol, defines=args.defines)
+    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel, **_reading(args))
     _check_options(args, programs)
     arch = _one_arch(args, programs)
     _check_arch(arch)
@@ -429,8 +454,7 @@ def _errno_cell(row, arch: str) -> str:
 
 def _cmd_table(args) -> int:
     from .analysis import policy_table
-    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel,
-                              symbol=args.symbol, defines=args.defines)
+    programs = _load_verified(_filter_files(args.filters), arch=args.filter_arch, kernel=args.kernel, **_reading(args))
     _check_options(args, programs)
     arches, why = _judged_arches(args, programs)
     for arch in arches:
@@ -471,8 +495,8 @@ def _cmd_table(args) -> int:
 
 def _cmd_diff(args) -> int:
     from .differences import diff
-    old, new = (_load_verified(_filter_files([side]), arch=args.filter_arch, kernel=args.kernel, symbol=args.symbol,
-                               defines=args.defines) for side in (args.old, args.new))
+    old, new = (_load_verified(_filter_files([side]), arch=args.filter_arch, kernel=args.kernel, **_reading(args))
+                for side in (args.old, args.new))
     _check_options(args, old + new)
     arches, why = _either_sides_arches(args, old, new)
     for arch in arches:
@@ -495,8 +519,7 @@ def _cmd_diff(args) -> int:
 
 def _cmd_lint(args) -> int:
     from .audit import at_or_above, lint
-    programs = [_load(path, arch=args.filter_arch, symbol=args.symbol, defines=args.defines)
-                for path in _filter_files(args.filters)]
+    programs = [_load(path, arch=args.filter_arch, **_reading(args)) for path in _filter_files(args.filters)]
     if args.arch not in (None, "all"):
         _check_arch(args.arch)
     arches = None
@@ -518,7 +541,7 @@ def _cmd_disasm(args) -> int:
     if len(files) > 1:
         raise _UsageError(f"{args.filter}: a stack of {len(files)} filters; disassemble one of its files "
                           f"({', '.join(os.path.basename(f) for f in files[:3])}{', ...' if len(files) > 3 else ''})")
-    prog = _load(files[0], arch=args.arch, symbol=args.symbol, defines=args.defines)
+    prog = _load(files[0], arch=args.arch, **_reading(args))
     arch = args.arch or prog.arch
     if args.json:
         import json
@@ -540,7 +563,7 @@ def _cmd_disasm(args) -> int:
 
 def _cmd_asm(args) -> int:
     from .output import write_file
-    prog = _load(args.file, arch=args.arch, symbol=args.symbol, defines=args.defines)
+    prog = _load(args.file, arch=args.arch, **_reading(args))
     if not prog:
         raise _UsageError(f"{args.file}: no instructions to write")
     written = prog.to_c(arch=prog.arch).encode() if args.format == "c" else prog.to_bytes()
@@ -565,8 +588,7 @@ def _cmd_verify(args) -> int:
     refused: dict[str, tuple[int, BpfsimError]] = {}
     chain = FilterChain(arch=args.installs_as, kernel=args.kernel, judge_installs=args.installs_as is not None,
                         tracer=args.tracer)
-    programs = iter(_load_verified(paths, arch=args.filter_arch, via=args.via, symbol=args.symbol,
-                                   defines=args.defines, notes=notes,
+    programs = iter(_load_verified(paths, arch=args.filter_arch, via=args.via, **_reading(args), notes=notes,
                                    refused=refused, chain=chain))
     budget = f"path length {chain.path_length()} of {abi.MAX_INSNS_PER_PATH} (kernel/seccomp.c:seccomp_attach_filter)"
     results = []
@@ -706,6 +728,9 @@ def _add_symbol_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-D", "--define", metavar="NAME[=VALUE]", dest="defines", type=_define, action="append",
                         default=[], help="a macro of C sources, as the compiler's -D sets it (repeatable), "
                                          "e.g. -D SANDBOX_SECCOMP_FILTER -D SECCOMP_AUDIT_ARCH=AUDIT_ARCH_X86_64")
+    parser.add_argument("--big-endian", dest="byteorder", action="store_const", const="big", default="little",
+                        help="raw records are big-endian: a filter libseccomp exported for s390x, ppc64 or mips, or "
+                             "one such a machine's kernel dumped (default: little-endian, as on x86 and arm64)")
 
 
 def _add_arch_options(parser: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ from elftools.elf.sections import SymbolTableSection
 from . import abi
 from . import opcodes as op
 from .errors import NAMING_ONE_FILTER, FormatError
-from .insn import RECORD_SIZE, Instruction
+from .insn import RECORD_SIZE, RECORDS, Instruction
 from .semantics import successors
 
 DATA_SECTIONS = (".rodata", ".data", ".data.rel.ro", ".data.rel.ro.local")
@@ -65,7 +65,7 @@ class _Elf:
     def __init__(self, path: str | os.PathLike, stream):
         self.source = os.fsdecode(path)
         self.elf = ELFFile(stream)
-        self.record = struct.Struct(("<" if self.elf.little_endian else ">") + "HBBI")
+        self.record = RECORDS["little" if self.elf.little_endian else "big"]
         self.arch = _arch(self.elf)
         self.relocatable = self.elf["e_type"] == "ET_REL"
         self.size = stream.seek(0, os.SEEK_END)

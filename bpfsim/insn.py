@@ -16,6 +16,9 @@ from .errors import FormatError
 
 RECORD = struct.Struct("<HBBI")
 RECORD_SIZE = RECORD.size  # 8
+# ``struct sock_filter`` as each byte order stores it: the CPU's own, which is what a kernel reads,
+# PTRACE_SECCOMP_GET_FILTER returns and libseccomp exports for a filter of that arch.
+RECORDS = {"little": RECORD, "big": struct.Struct(">HBBI")}
 
 
 def hex_or_dec(value: int) -> str:
@@ -84,10 +87,10 @@ class Instruction:
 
     # -- the 8-byte record ---------------------------------------------------------------------
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Instruction":
+    def from_bytes(cls, data: bytes, byteorder: str = "little") -> "Instruction":
         if len(data) != RECORD_SIZE:
             raise FormatError("<bytes>", None, f"an instruction is {RECORD_SIZE} bytes, got {len(data)}")
-        return cls(*RECORD.unpack(data))
+        return cls(*RECORDS[byteorder].unpack(data))
 
     def to_bytes(self) -> bytes:
         return RECORD.pack(self.code, self.jt, self.jf, self.k)

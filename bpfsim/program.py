@@ -14,7 +14,7 @@ from typing import overload
 
 from .errors import FormatError
 from .formatter import format_listing
-from .insn import RECORD_SIZE, Instruction
+from .insn import RECORD_SIZE, RECORDS, Instruction
 
 
 def split_symbol(spec: str | os.PathLike) -> tuple[str, str | None]:
@@ -100,15 +100,20 @@ class Program(Sequence[Instruction]):
 
     # -- formats ---------------------------------------------------------------------------------
     @classmethod
-    def from_bytes(cls, data: bytes, *, name: str | None = None, arch: str | None = None) -> "Program":
-        """Raw ``struct sock_filter`` records, 8 little-endian bytes each."""
+    def from_bytes(cls, data: bytes, *, name: str | None = None, arch: str | None = None,
+                   byteorder: str = "little") -> "Program":
+        """Raw ``struct sock_filter`` records, 8 bytes each, little-endian as x86 and arm64 store them;
+        ``byteorder="big"`` for those of a big-endian arch (s390x, ppc64, mips: what libseccomp
+        exports for such an arch and what its kernel dumps)."""
         data = bytes(_bytes_like(data, "Program.from_bytes"))
+        if byteorder not in RECORDS:
+            raise ValueError(f"byteorder {byteorder!r}: 'little' or 'big'")
         if len(data) % RECORD_SIZE:
             whole = len(data) - len(data) % RECORD_SIZE
             raise FormatError(name or "<bytes>", None,
                               f"{len(data)} bytes is not a whole number of {RECORD_SIZE}-byte "
                               f"instructions ({len(data) % RECORD_SIZE} trailing bytes)", offset=whole)
-        insns = [Instruction.from_bytes(data[i:i + RECORD_SIZE]) for i in range(0, len(data), RECORD_SIZE)]
+        insns = [Instruction.from_bytes(data[i:i + RECORD_SIZE], byteorder) for i in range(0, len(data), RECORD_SIZE)]
         return cls(insns, name=name, arch=arch)
 
     def to_bytes(self) -> bytes:
@@ -153,13 +158,14 @@ class Program(Sequence[Instruction]):
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, arch: str | None = None, symbol: str | None = None,
-             defines: Mapping[str, str] | None = None) -> "Program":
+             defines: Mapping[str, str] | None = None, byteorder: str = "little") -> "Program":
         """Any supported format, recognized from the content: ELF, raw records, C, bytecode, assembler.
 
         ``arch`` numbers the syscall and errno names of C and assembler text (an ``arch`` line in
         the text wins); raw records, bytecode and ELF files hold numbers only. ``symbol`` names the
         filter in an ELF file or a C source that holds several. ``defines``: macros of a C source,
-        as a compiler's ``-D NAME=VALUE`` sets them.
+        as a compiler's ``-D NAME=VALUE`` sets them. ``byteorder``: that of raw records
+        (``from_bytes``); an ELF file says its own.
         """
         source = os.fsdecode(path)
         try:
@@ -171,11 +177,12 @@ class Program(Sequence[Instruction]):
                 data = file.read(MAX_FILE_SIZE + 1)
         except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
             raise FormatError(source, None, f"cannot read it: {getattr(error, 'strerror', None) or error}") from None
-        return cls.parse(data, name=source, arch=arch, symbol=symbol, defines=defines)
+        return cls.parse(data, name=source, arch=arch, symbol=symbol, defines=defines, byteorder=byteorder)
 
     @classmethod
     def parse(cls, data: bytes, *, name: str = "<input>", arch: str | None = None,
-              symbol: str | None = None, defines: Mapping[str, str] | None = None) -> "Program":
+              symbol: str | None = None, defines: Mapping[str, str] | None = None,
+              byteorder: str = "little") -> "Program":
         """``load`` for content already read (standard input, for one); ``name`` names it in errors."""
         source = name
         if len(data) > MAX_FILE_SIZE:
@@ -193,12 +200,12 @@ class Program(Sequence[Instruction]):
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
             if not _looks_like_text(data):
-                return cls._from_records(data, source)
+                return cls._from_records(data, source, byteorder)
             line = data[:error.start].count(b"\n") + 1
             raise FormatError(source, line, f"text that is not UTF-8 (byte {data[error.start]:#04x}), "
                                             "and no NUL byte as raw records have") from None
         if "\0" in text:
-            return cls._from_records(data, source)
+            return cls._from_records(data, source, byteorder)
         if _C_SOURCE.search(_COMMENTS.sub(" ", text)):
             return cls.from_c(text, symbol, name=source, arch=arch, defines=defines)
         from . import asm
@@ -207,12 +214,12 @@ class Program(Sequence[Instruction]):
         return cls.from_asm(text, name=source, arch=arch)
 
     @classmethod
-    def _from_records(cls, data: bytes, source: str) -> "Program":
+    def _from_records(cls, data: bytes, source: str, byteorder: str) -> "Program":
         """Raw records from a file, refused before any object is built when no filter holds so many."""
         if len(data) > MAX_RAW_SIZE:
             raise FormatError(source, None, f"{len(data) // RECORD_SIZE:,} records: more than the "
                               f"{MAX_RAW_SIZE // RECORD_SIZE:,} a struct sock_fprog can hold")
-        return cls.from_bytes(data, name=source)
+        return cls.from_bytes(data, name=source, byteorder=byteorder)
 
     # -- text --------------------------------------------------------------------------------------
     def listing(self, *, raw: bool = False, arch: str | None = None) -> str:

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import struct
 import sys
 import textwrap
 import time
@@ -1183,3 +1184,19 @@ def test_dash_d_defines_the_macros_a_c_source_is_built_with(capsys, tmp_path, ke
     stack = [prog(ld_abs(4), jump(JEQ, 0xC000003E, 1, 0), ret(0), ret(ERRNO | errno.EACCES))]
     assert Program.load(source, defines={"SANDBOX": "1", "AUDIT_ARCH": "AUDIT_ARCH_X86_64"}) == stack[0]
     kernel.check_verdict(stack, SeccompData("getpid"), evaluate(stack, SeccompData("getpid")))
+
+
+def test_big_endian_records_are_read_with_big_endian_and_a_refusal_says_so(capsys, tmp_path, kernel):
+    """A new-user walk: a filter libseccomp exported for s390x (big-endian records) was refused as
+    "opcode 0x2000 is not a classic BPF instruction", with no word of the byte order."""
+    s390x_only = prog(ld_abs(4), jump(JEQ, 0x80000016, 1, 0), ret(KILL_PROCESS), ret(ERRNO | 38))
+    path = tmp_path / "s390x.bpf"
+    path.write_bytes(b"".join(struct.pack(">HBBI", i.code, i.jt, i.jf, i.k) for i in s390x_only))
+    status, _, err = _run(capsys, "verify", path)
+    assert status == 1 and "(read as big-endian records it is a filter the kernel accepts: give --big-endian)" in err
+    status, out, _ = _run(capsys, "eval", path, "--big-endian", "--arch", "x86_64", "--nr", "getpid", "--json")
+    assert status == 0 and json.loads(out)["action"] == "KILL_PROCESS"
+    status, out, _ = _run(capsys, "disasm", path, "--big-endian", "--asm")
+    assert status == 0 and Program.from_asm(out) == s390x_only
+    call = SeccompData("getpid")
+    kernel.check_verdict([s390x_only], call, evaluate([s390x_only], call))

@@ -92,3 +92,34 @@ def test_load_sniffs_past_comments_and_refuses_text_that_is_not_utf8(tmp_path, m
     monkeypatch.setattr("bpfsim.program.MAX_FILE_SIZE", 16)
     with pytest.raises(FormatError, match="larger than"):
         Program.load(latin1)
+
+
+BIG_ENDIAN_SOURCE = """
+#include <stddef.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+struct sock_filter filter[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_S390X, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 38),
+};
+"""
+
+
+def test_big_endian_records_read_as_an_s390x_machine_stores_them(tmp_path):
+    """A new-user walk: libseccomp exports an s390x filter in s390x's byte order, and every record of
+    it read as 'undefined opcode'. The records are what s390x gcc lays out for the same array."""
+    if shutil.which("s390x-linux-gnu-gcc") is None:
+        pytest.skip("s390x-linux-gnu-gcc is not installed: no big-endian compiler to compare with")
+    (tmp_path / "f.c").write_text(BIG_ENDIAN_SOURCE)
+    subprocess.run(["s390x-linux-gnu-gcc", "-c", "-o", str(tmp_path / "f.o"), str(tmp_path / "f.c")], check=True)
+    subprocess.run(["s390x-linux-gnu-objcopy", "-O", "binary", "--only-section=.data", str(tmp_path / "f.o"),
+                    str(tmp_path / "f.bpf")], check=True)
+    compiled = Program.from_elf(tmp_path / "f.o")
+    assert Program.load(tmp_path / "f.bpf", byteorder="big") == compiled
+    assert Program.from_bytes((tmp_path / "f.bpf").read_bytes(), byteorder="big") == compiled
+    assert Program.load(tmp_path / "f.bpf") != compiled
+    with pytest.raises(ValueError, match="'little' or 'big'"):
+        Program.from_bytes(b"", byteorder="network")
