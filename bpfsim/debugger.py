@@ -138,8 +138,7 @@ def format_step(step: Step, data: SeccompData, before: Step | None, width: int =
                 a_holds: int | None = None) -> str:
     """One executed instruction: pc, text, A, X, the scratch cells it changed, and why
     (``before``: the previous step, ``None`` for the first)."""
-    old_cells = before.mem if before else (None,) * op.BPF_MEMWORDS
-    cells = " ".join(f"M[{i}]={v:#x}" for i, (v, old) in enumerate(zip(step.mem, old_cells)) if v != old)
+    cells = step.changed_cells(before)
     why = explain_step(step, data, a_holds, before=before)
     registers = f"A={step.a:#x}".ljust(12) + " " + f"X={step.x:#x}".ljust(12) + (f" {cells}  " if cells else " ")
     line = f"{step.pc:>4}  {str(step.insn):<{width}}  {registers}" + (f"; {why}" if why else "")

@@ -49,6 +49,12 @@ class Step:
     next_pc: int | None = None
     ret: int | None = None
 
+    def changed_cells(self, before: "Step | None") -> str:
+        """``M[2]=0x14`` for each scratch cell this step changed (``before``: the previous step,
+        ``None`` for the first)."""
+        old = before.mem if before else (None,) * op.BPF_MEMWORDS
+        return " ".join(f"M[{i}]={v:#x}" for i, (v, was) in enumerate(zip(self.mem, old)) if v != was)
+
     def __repr__(self) -> str:
         cells = " ".join(f"M[{i}]={v:#x}" for i, v in enumerate(self.mem) if v is not None)
         after = f"ret {self.ret:#010x}" if self.ret is not None else f"next {self.next_pc}"
@@ -93,11 +99,8 @@ class Trace(Sequence[Step]):
 
     def __str__(self) -> str:
         extra = {}
-        previous_mem: tuple = (None,) * op.BPF_MEMWORDS
-        for step in self.steps:
-            cells = " ".join(f"M[{i}]={v:#x}" for i, (v, old) in enumerate(zip(step.mem, previous_mem))
-                             if v != old)
-            previous_mem = step.mem
+        for step, before in zip(self.steps, [None, *self.steps]):
+            cells = step.changed_cells(before)
             extra[step.pc] = f"| A={step.a:#x} X={step.x:#x}" + (f" {cells}" if cells else "")
         marks = {s.pc: "-->" for s in self.steps}
         arch = abi.arch_name(self.data.arch)

@@ -143,3 +143,11 @@ def test_trace_records_each_step_and_the_return():
     assert result.ret == 0x00050001 == result[-1].ret
     text = str(result)
     assert "-->" in text and "ERRNO(1)" in text and "covered 3/4" in text
+
+
+def test_a_trace_line_shows_the_cells_its_step_changed_and_only_those():
+    program = prog(ld_imm(1), stmt(op.BPF_ST, 2), ld_imm(2), stmt(op.BPF_ST, 3), RET_A)
+    lines = str(trace(program, DATA)).splitlines()
+    assert lines[1].endswith("| A=0x1 X=0x0 M[2]=0x1")
+    assert lines[3].endswith("| A=0x2 X=0x0 M[3]=0x2")
+    assert "M[" not in lines[2] + lines[4]
