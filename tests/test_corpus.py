@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bpfsim import Action, FilterChain, Program, SeccompData, SeccompError, evaluate
+from bpfsim import Action, FilterChain, Program, SeccompData, SeccompError, abi, evaluate
+from bpfsim import opcodes as op
 from bpfsim.semantics import converted_length
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -123,6 +124,21 @@ def test_corpus_directory_follows_the_conventions(case_dir):
     assert "cases.json.gz" in files or "cases.json" in files or lab, "no kernel-recorded cases (make corpus-record)"
     for extra in files - set(FORMS) - set(numbered) - {"SOURCE", "cases.json", "cases.json.gz"}:
         pytest.fail(f"unexpected file {extra}")
+
+
+COMPILED = [d for d in CASE_DIRS if "tools/compile_policies.py" in (d / "SOURCE").read_text()]
+
+
+@pytest.mark.parametrize("case_dir", COMPILED, ids=[d.name for d in COMPILED])
+def test_every_return_of_a_filter_libseccomp_compiled_here_is_a_known_action(case_dir):
+    """libseccomp only emits ``ret #k`` with an action it knows; anything else is an export read
+    in the wrong byte order (the lab notes: 2.5.4 on x86_64 left one s390x ``ret`` unswapped)."""
+    known = {int(a) for a in Action}
+    for path in stack(case_dir):
+        for pc, insn in enumerate(Program.from_bytes(path.read_bytes(), name=str(path))):
+            if insn.is_return:
+                assert insn.code == op.BPF_RET | op.BPF_K and insn.k & abi.SECCOMP_RET_ACTION_FULL in known, (
+                    f"{path.name} pc {pc}: {insn}")
 
 
 def test_regressions_are_named_after_their_symptom():

@@ -1,5 +1,5 @@
 """What the lab's kernels loaded from ``struct seccomp_data``, against what bpfsim's trace,
-debugger, policy table and lint say a filter loads (#12 item 4: a big-endian arch loads argument
+debugger, listings, policy table and lint say a filter loads (#12 item 4: a big-endian arch loads argument
 words in its own order everywhere).
 
 The probes are stacks of the lab recordings (tools/record_lab.py ``record_probes``):
@@ -99,6 +99,20 @@ def test_the_debugger_shows_the_word_the_kernel_loaded_and_names_its_field(path)
         line = format_steps(trace(_load_alone(offset), data))[0]
         assert f"A={word:#x} " in line, line
         assert line.split("; ", 1)[1].split(" = ")[:2] == ["A", kernel_field(path, offset)], line
+
+
+@pytest.mark.parametrize("path", [p for p, _ in PROBED], ids=[i for _, i in PROBED])
+def test_the_listing_c_and_pseudo_c_of_the_arch_name_the_field_the_kernel_loaded(path):
+    arch = load(path)["arch"]
+    offsets = range(abi.OFFSET_IP, abi.SECCOMP_DATA_SIZE, 4)
+    prog = Program.from_asm("\n".join(f"ld [{k}]" for k in offsets) + "\nret a", arch=arch)
+    listing, pseudo_c = str(prog).splitlines(), prog.to_asm(dialect="pseudo_c").split("\n")[1:]
+    c_rows = [line for line in prog.to_c().splitlines() if "BPF_STMT" in line]
+    for pc, offset in enumerate(offsets):
+        field, half = kernel_field(path, offset).split(".")
+        assert listing[pc].endswith(f"; A = {field}.{half}"), listing[pc]
+        assert c_rows[pc].endswith(f"/* {pc}: A = {field}.{half} */"), c_rows[pc]
+        assert pseudo_c[pc].strip() == (f"A = {field} >> 32" if half == "hi" else f"A = {field}"), pseudo_c[pc]
 
 
 def decision_stacks(path):
