@@ -234,7 +234,8 @@ def _constants(arch: str) -> dict[str, int]:
 
 def constant_numbers(arch: int | str | Arch | None = None) -> dict[str, int]:
     """The uapi constants filters compare arguments with (O_*, AF_*, SOCK_*, CLONE_*, PR_*,
-    IPPROTO_*, MAP_*, PROT_*, MADV_*, AT_*, F_*, TIOC*/FIO*/TC* ioctls), numbered as ``arch``'s
+    IPPROTO_*, MAP_*, PROT_*, MADV_*, AT_*, F_*, TIOC*/FIO*/TC* ioctls, MSG_*, SO_*, SOL_*,
+    socketcall's SYS_* and ipc's calls and IPC_*), numbered as ``arch``'s
     headers number them (tools/gen_constants.py): ``O_CREAT`` is 0x40 on x86_64 and 0x100 on mips;
     ``None`` means x86_64's. ``"x32"`` is read as its own ABI."""
     if isinstance(arch, str) and arch.strip().lower() == "x32":

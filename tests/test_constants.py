@@ -31,11 +31,11 @@ HEADERS = ["linux/fcntl.h", "linux/sched.h", "linux/prctl.h", "linux/in.h", "lin
 COMPILERS = [("x86_64", "gcc"), ("aarch64", "aarch64-linux-gnu-gcc"), ("s390x", "s390x-linux-gnu-gcc")]
 
 
-def compiled_values(compiler: str, names: list[str], tmp_path: Path) -> dict[str, int]:
+def compiled_values(compiler: str, names: list[str], tmp_path: Path, headers=HEADERS) -> dict[str, int]:
     """Each name's value as ``compiler`` sees it through the installed headers: a static array of
     the values, compiled to an object whose .data section is read back in the target's order."""
     source = tmp_path / "values.c"
-    source.write_text("".join(f"#include <{h}>\n" for h in HEADERS)
+    source.write_text("".join(f"#include <{h}>\n" for h in headers)
                       + "long long values[] = {\n" + "".join(f"  (long long)({n}),\n" for n in names) + "};\n")
     subprocess.run([compiler, "-c", "-o", tmp_path / "values.o", source], check=True, capture_output=True)
     with open(tmp_path / "values.o", "rb") as stream:
@@ -45,6 +45,20 @@ def compiled_values(compiler: str, names: list[str], tmp_path: Path) -> dict[str
     return dict(zip(names, struct.unpack(f"{order}{len(names)}q", data[:8 * len(names)])))
 
 
+# The socket and ipc families: send/recv flags and socket options (glibc's <sys/socket.h>, which
+# takes SO_* from <asm/socket.h>), socketcall(2)'s calls (<linux/net.h>), ipc(2)'s calls and flags.
+FAMILIES = {
+    "MSG_": ["MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT", "MSG_NOSIGNAL", "MSG_WAITALL", "MSG_MORE", "MSG_CMSG_CLOEXEC",
+             "MSG_ZEROCOPY", "MSG_FASTOPEN", "MSG_ERRQUEUE", "MSG_TRUNC"],
+    "SO_": ["SO_REUSEADDR", "SO_REUSEPORT", "SO_PEERCRED", "SO_ATTACH_FILTER", "SO_LOCK_FILTER", "SO_RCVBUF",
+            "SO_SNDBUF", "SO_BINDTODEVICE", "SO_PASSCRED", "SO_RCVLOWAT", "SO_TIMESTAMP_NEW", "SO_MARK"],
+    "SOL_": ["SOL_SOCKET", "SOL_PACKET", "SOL_NETLINK", "SOL_ALG", "SOL_TLS", "SOL_RAW"],
+    "SYS_": ["SYS_SOCKET", "SYS_CONNECT", "SYS_ACCEPT4", "SYS_SENDMMSG", "SYS_RECVMMSG", "SYS_SETSOCKOPT"],
+    "ipc": ["SEMOP", "SEMTIMEDOP", "MSGSND", "MSGRCV", "SHMAT", "SHMCTL", "IPC_CREAT", "IPC_RMID", "IPC_64"],
+}
+FAMILY_HEADERS = ["sys/socket.h", "linux/net.h", "linux/ipc.h"]
+
+
 @pytest.mark.parametrize("arch, compiler", [pytest.param(a, c, id=a) for a, c in COMPILERS])
 def test_constants_are_the_values_the_c_compiler_sees(arch, compiler, tmp_path):
     if shutil.which(compiler) is None:
@@ -52,6 +66,17 @@ def test_constants_are_the_values_the_c_compiler_sees(arch, compiler, tmp_path):
     expected = compiled_values(compiler, SAMPLE, tmp_path)
     table = abi.constant_numbers(arch)
     assert {name: table.get(name) for name in SAMPLE} == expected
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("arch, compiler", [pytest.param(a, c, id=a) for a, c in COMPILERS])
+def test_each_socket_and_ipc_family_is_what_the_c_compiler_sees(arch, compiler, family, tmp_path):
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed: no {arch} headers to compare with")
+    names = FAMILIES[family]
+    expected = compiled_values(compiler, names, tmp_path, FAMILY_HEADERS)
+    table = abi.constant_numbers(arch)
+    assert {name: table.get(name) for name in names} == expected
 
 
 def test_o_creat_is_numbered_by_the_arch():
@@ -109,7 +134,11 @@ FAKE_TREE = {
     "include/linux/net.h": "#include <linux/kernel_only.h>\n#ifndef ARCH_HAS_SOCKET_TYPES\n"
                            "enum sock_type { SOCK_STREAM = 1, SOCK_DGRAM = 2, };\n#endif\n"
                            "#define SOCK_CLOEXEC O_CLOEXEC\n",
-    "include/linux/socket.h": "#define AF_INET 2\n#define PF_INET AF_INET\n",
+    "include/linux/socket.h": "#define AF_INET 2\n#define PF_INET AF_INET\n#define MSG_PEEK 2\n",
+    "include/uapi/linux/net.h": "#include <asm/socket.h>\n#define SYS_CONNECT 3\n",
+    "include/uapi/asm-generic/socket.h": "#define SOL_SOCKET 1\n#define SO_REUSEADDR 2\n",
+    "arch/mips/include/uapi/asm/socket.h": "#define SOL_SOCKET 0xffff\n#define SO_REUSEADDR 0x0004\n",
+    "include/uapi/linux/ipc.h": "#define IPC_RMID 0\n#define SEMOP 1\n#define SHMAT 21\n",
     "arch/mips/include/asm/socket.h": "enum sock_type { SOCK_DGRAM = 1, SOCK_STREAM = 2, };\n"
                                       "#define ARCH_HAS_SOCKET_TYPES 1\n",
 }
@@ -123,9 +152,10 @@ def test_the_generator_reads_headers_as_the_compiler_does(tmp_path):
     assert common == {"AF_INET": 2, "AT_FDCWD": -100, "CLONE_NEWUSER": 0x10000000, "IPPROTO_ICMP": 1,
                       "IPPROTO_ICMPV6": 58, "IPPROTO_IGMP": 2, "IPPROTO_IP": 0, "MAP_ANONYMOUS": 0x20, "MAP_SHARED": 1, "O_CREAT": 0x40, "O_WRONLY": 1,
                       "PF_INET": 2, "PROT_EXEC": 4, "PR_SET_NO_NEW_PRIVS": 38, "SOCK_DGRAM": 2,
-                      "SOCK_STREAM": 1, "TIOCSTI": 0x5412, "TIOCGPTN": 0x80045430}
+                      "SOCK_STREAM": 1, "TIOCSTI": 0x5412, "TIOCGPTN": 0x80045430, "MSG_PEEK": 2,
+                      "SYS_CONNECT": 3, "SOL_SOCKET": 1, "SO_REUSEADDR": 2, "IPC_RMID": 0, "SEMOP": 1, "SHMAT": 21}
     mips = [names for arches, names in groups.items() if "mips" in arches]
-    assert mips == [{"O_CREAT": 0x100, "SOCK_DGRAM": 1, "SOCK_STREAM": 2}]
+    assert mips == [{"O_CREAT": 0x100, "SOCK_DGRAM": 1, "SOCK_STREAM": 2, "SOL_SOCKET": 0xffff, "SO_REUSEADDR": 4}]
     assert "Linux v6.18" in text and "TCGETS2" in text.split("COMMON")[0] and "SOCK_CLOEXEC" not in common
 
 
