@@ -157,10 +157,36 @@ def _key(ret, kernel: Kernel) -> tuple:
     return (Action.of(ret, kernel), ret & abi.SECCOMP_RET_DATA)
 
 
+def _pinned_literals(pinned: dict[int, int], byteorder: str) -> list:
+    """``args[i] == value`` for each pinned argument, as literals on its two seccomp_data words."""
+    literals = []
+    for index, value in pinned.items():
+        low = (abi.offset_of_arg(index) // 4) + (0 if byteorder == "little" else 1)
+        high = low + 1 if byteorder == "little" else low - 1
+        literals += [explore.literal(("w", low), "==", value & explore.M32),
+                     explore.literal(("w", high), "==", value >> 32)]
+    return literals
+
+
+def _restricted(dnf, literals) -> set:
+    """The conjunctions of ``dnf`` that can hold together with every literal of ``literals``."""
+    kept = set()
+    for conj in dnf:
+        for lit in literals:
+            conj = explore.add_literal(conj, lit)
+            if conj is None:
+                break
+        else:
+            kept.add(conj)
+    return kept
+
+
 def stack_possibilities(programs: Sequence[Program], data: SeccompData, verdict: Verdict, kernel: Kernel,
-                        budget: int = EXPLORATION_BUDGET) -> tuple[list[Possibility], bool]:
-    """Every value the stack can choose for ``data``'s nr and arch, with its condition and a
-    witness (the zero-argument verdict first), and whether the exploration was complete."""
+                        budget: int = EXPLORATION_BUDGET,
+                        pinned: dict[int, int] | None = None) -> tuple[list[Possibility], bool]:
+    """Every value the stack can choose for ``data``'s nr and arch (and the ``pinned`` arguments,
+    index → value, which ``data`` holds), with its condition and a witness (the verdict of
+    ``data`` first), and whether the exploration was complete."""
     zero = Possibility(verdict.ret, "always", data, verdict)
     if verdict.filter is None and not verdict.returns:  # a call that bypasses the filters
         return [zero], True
@@ -168,6 +194,9 @@ def stack_possibilities(programs: Sequence[Program], data: SeccompData, verdict:
         outcomes = explore.stack_outcomes(programs, data.words(), explore.work_counter(budget))
     except explore.BudgetExhausted:
         return [Possibility(verdict.ret, "some inputs (the exploration ran out of budget)", data, verdict)], False
+    if pinned:
+        literals = _pinned_literals(pinned, data.byteorder)
+        outcomes = {value: kept for value, dnf in outcomes.items() if (kept := _restricted(dnf, literals))}
     found = []
     for value, dnf in sorted(outcomes.items(), key=lambda item: (type(item[0]) is not int, repr(item[0]))):
         condition = explore.condition_text(dnf, data.byteorder)
@@ -188,14 +217,17 @@ def stack_possibilities(programs: Sequence[Program], data: SeccompData, verdict:
 
 
 def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | None = None, *,
-               kernel: Kernel | str | None = None, budget: int = EXPLORATION_BUDGET) -> PolicyRow:
+               kernel: Kernel | str | None = None, budget: int = EXPLORATION_BUDGET,
+               pinned: dict[int, int] | None = None) -> PolicyRow:
     """One row of the policy table: the verdict for ``nr`` on ``kernel`` and every other verdict
-    its arguments can give."""
+    its arguments can give; with ``pinned`` (argument index → value), for those arguments only
+    (socketcall's verdicts for one call, args[0] == SYS_CONNECT)."""
     kernel = Kernel.of(kernel)
     programs = [verified(f) for f in programs]
-    data = SeccompData(nr, arch)
+    pinned = pinned or {}
+    data = SeccompData(nr, arch, args=[pinned.get(i, 0) for i in range(6)])
     verdict = evaluate(programs, data, kernel=kernel)
-    found, complete = stack_possibilities(programs, data, verdict, kernel, budget)
+    found, complete = stack_possibilities(programs, data, verdict, kernel, budget, pinned)
     possible = tuple(sorted({p.ret for p in found if p.ret is not None}))
     unbounded = not complete or any(p.ret is None for p in found)
     depends = unbounded or len({_key(r, kernel) for r in possible}) > 1

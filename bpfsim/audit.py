@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from . import abi
 from . import explore
 from . import semantics as sem
-from .analysis import EXPLORATION_BUDGET, PolicyRow, policy_table, witness_dict, witness_text
+from .analysis import EXPLORATION_BUDGET, PolicyRow, policy_row, policy_table, witness_dict, witness_text
 from .explore import work_counter
 from .arches import arches_checked
 from .differences import diff
@@ -37,8 +37,19 @@ _PERMISSIVE = frozenset({Action.ALLOW, Action.LOG})
 _COMPAT = {"x86_64": "i386", "aarch64": "arm", "s390x": "s390", "ppc64le": "ppc", "ppc64": "ppc",
            "mips64": "mips", "mipsel64": "mipsel", "parisc64": "parisc"}
 # Calls that do the same work: denying one and allowing another leaves the work possible.
-_SIBLINGS = (("execve", "execveat"), ("open", "openat", "openat2", "creat"), ("clone", "clone3", "fork", "vfork"),
-             ("socket", "socketcall"), ("connect", "socketcall"))
+_SIBLINGS = (("execve", "execveat"), ("open", "openat", "openat2", "creat"), ("clone", "clone3", "fork", "vfork"))
+# Multiplexers: one syscall whose args[0] selects the call while the call's own arguments stay in
+# memory, which a filter cannot read: socketcall(2) (net/socket.c:__sys_socketcall, the calls of
+# include/uapi/linux/net.h) and ipc(2) (ipc/syscall.c:ksys_ipc, the calls of include/uapi/linux/
+# ipc.h). Arches that have one have the direct calls too, in the syscall tables bpfsim generates:
+# i386 since 4.3 for sockets (commit 9dea5dc921b5) and 5.1 for ipc (commit 0d6040d46817), s390
+# since 4.3 (commit 977108f89c98); a call whose direct name the arch lacks has no sibling.
+_MULTIPLEXED = {"socketcall": ("SYS_SOCKET", "SYS_BIND", "SYS_CONNECT", "SYS_LISTEN", "SYS_ACCEPT",
+                               "SYS_GETSOCKNAME", "SYS_GETPEERNAME", "SYS_SOCKETPAIR", "SYS_SEND", "SYS_RECV",
+                               "SYS_SENDTO", "SYS_RECVFROM", "SYS_SHUTDOWN", "SYS_SETSOCKOPT", "SYS_GETSOCKOPT",
+                               "SYS_SENDMSG", "SYS_RECVMSG", "SYS_ACCEPT4", "SYS_RECVMMSG", "SYS_SENDMMSG"),
+                "ipc": ("SEMOP", "SEMGET", "SEMCTL", "SEMTIMEDOP", "MSGSND", "MSGRCV", "MSGGET", "MSGCTL",
+                        "SHMAT", "SHMDT", "SHMGET", "SHMCTL")}
 # io_uring operations run without passing seccomp (io_uring/opdef.c: IORING_OP_OPENAT, _CONNECT, ...).
 _IO_URING_WORK = ("openat", "openat2", "connect", "socket", "accept", "accept4", "sendmsg", "recvmsg", "read",
                   "write", "unlinkat", "renameat2", "mkdirat", "linkat", "symlinkat")
@@ -269,7 +280,7 @@ def _table(programs, arch: str, tables: dict, kernel: Kernel, budget: int) -> li
     return tables[arch]
 
 
-def _behaviour_findings(programs, arch: str, rows: list[PolicyRow], kernel: Kernel) -> list[Finding]:
+def _behaviour_findings(programs, arch: str, rows: list[PolicyRow], kernel: Kernel, budget: int) -> list[Finding]:
     """permissive-default, escape-route, enosys-without-tracer and incomplete, for calls of ``arch``."""
     found = []
     by_name = {r.name: r for r in rows if r.name}
@@ -297,6 +308,7 @@ def _behaviour_findings(programs, arch: str, rows: list[PolicyRow], kernel: Kern
             found.append(_finding("escape-route", "warning", programs,
                                   f"{', '.join(r.name for r in denied)} denied, but "
                                   f"{', '.join(r.name for r in allowed)} allowed{why}", hit.witness, kernel, (arch,)))
+    found += _multiplexed_findings(programs, arch, by_name, kernel, budget)
     for tracing in (Action.TRACE, Action.USER_NOTIF):
         hit = next((p for r in rows for p in r.verdicts if p.verdict is not None and p.verdict.action == tracing), None)
         if hit is not None:
@@ -310,6 +322,35 @@ def _behaviour_findings(programs, arch: str, rows: list[PolicyRow], kernel: Kern
                              f"not proved for {len(incomplete)} call(s) ({', '.join(incomplete[:5])}): "
                              "the exploration ran out of budget, so findings about them may be missing",
                              arches=(arch,)))
+    return found
+
+
+def _multiplexed_findings(programs, arch: str, by_name: dict, kernel: Kernel, budget: int) -> list[Finding]:
+    """escape-route through socketcall(2)/ipc(2): a call denied, or allowed only for some
+    arguments, whose multiplexed form ``mux(CALL, ...)`` gets through (args[0] pinned to CALL)."""
+    found = []
+    constants = abi.constant_numbers(arch)
+    for mux, calls in _MULTIPLEXED.items():
+        if mux not in by_name:
+            continue
+        for call in calls:
+            direct = by_name.get(call.removeprefix("SYS_").lower())
+            if direct is None:
+                continue
+            row = policy_row(programs, by_name[mux].nr, arch, mux, kernel=kernel, budget=budget,
+                             pinned={0: constants[call]})
+            hit = _permissive(row, kernel)
+            if hit is None:
+                continue
+            if _denied(direct) and not _enosys(direct):
+                message = f"{direct.name} denied, but {mux}({call}) allowed"
+            elif _permissive(direct, kernel) and any(
+                    p.verdict is not None and p.verdict.action not in _PERMISSIVE for p in direct.verdicts):
+                message = (f"the argument checks of {direct.name} are bypassed through {mux}({call}): its "
+                           "arguments are in memory, which seccomp cannot read")
+            else:
+                continue
+            found.append(_finding("escape-route", "warning", programs, message, hit.witness, kernel, (arch,)))
     return found
 
 
@@ -391,7 +432,7 @@ def lint(filters: Sequence, arches: str | Iterable[str] | None = None, *, kernel
     found = loaded + _code_findings(programs) + _constant_tests(programs, budget)
     found += _arch_findings(programs, arches, tables, kernel, budget)
     judged = {arch: _table(programs, arch, tables, kernel, budget) for arch in arches}
-    found += _merged(f for arch, rows in judged.items() for f in _behaviour_findings(programs, arch, rows, kernel))
+    found += _merged(f for arch, rows in judged.items() for f in _behaviour_findings(programs, arch, rows, kernel, budget))
     found += _low_word_findings(programs, judged, kernel)
     found += _never_decides(programs, arches, kernel, budget)
     return sorted(found, key=lambda f: (-SEVERITIES.index(f.severity), f.filter if f.filter is not None else -1,

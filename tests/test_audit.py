@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bpfsim import Program
+from bpfsim import Program, SeccompData, evaluate
 from bpfsim import opcodes as op
 from bpfsim.cli import main
+from bpfsim.analysis import policy_row
 from bpfsim.audit import KINDS, at_or_above, lint
 from bpfsim.semantics import converted_length
 from bpfsim.testing import assert_no_findings
@@ -61,8 +62,19 @@ def test_sudo_noexec_has_no_arch_check_so_i386_and_x32_execve_get_through(kernel
 
 
 @pytest.mark.parametrize("name", CONTAINER_PROFILES)
-def test_container_profiles_have_no_warning(name):
-    assert at_or_above(lint([corpus(name)]), "warning") == []
+def test_container_profiles_warn_only_that_socketcall_bypasses_their_socket_family_check(name, kernel):
+    """Docker's refuses socket(AF_ALG) and socket(AF_VSOCK), containers-common's
+    socket(AF_NETLINK, ..., NETLINK_AUDIT), but both allow i386's socketcall, whose SYS_SOCKET
+    call passes the family in memory (net/socket.c:__sys_socketcall copies the arguments from
+    user memory after seccomp has judged the call). The kernel confirms both sides."""
+    stack = [corpus(name)]
+    found = at_or_above(lint(stack), "warning")
+    assert [(f.kind, f.message.split(":")[0], f.arches) for f in found] == [
+        ("escape-route", "the argument checks of socket are bypassed through socketcall(SYS_SOCKET)", ("i386",))]
+    check_witnesses(stack, found, kernel)
+    socket = policy_row(stack, SeccompData("socket", "i386").nr, "i386")
+    refused = next(p for p in socket.verdicts if p.verdict.action.name == "ERRNO")
+    kernel.check_verdict(stack, refused.witness, refused.verdict)
 
 
 def test_the_padding_libseccomp_leaves_in_dockers_profile_is_unreachable():
@@ -99,6 +111,60 @@ def test_one_program_per_kind(stack, kind, severity, kernel):
     found = [f for f in lint(stack) if f.kind == kind]
     assert found and {f.severity for f in found} == {severity}
     check_witnesses(stack, found, kernel)
+
+
+# i386 filters; socketcall's calls are include/uapi/linux/net.h's (SYS_SOCKET 1, SYS_CONNECT 3), ipc's
+# include/uapi/linux/ipc.h's (SHMAT 21); the direct calls are i386's since 4.3 and 5.1.
+ON_I386 = "arch i386\nld [arch]\njeq #AUDIT_ARCH_I386, 0, kill\nld [nr]\n"
+CONNECT_DENIED_SOCKETCALL_FOR_SOCKET = ON_I386 + (
+    "jeq #connect, deny, 0\njeq #socketcall, 0, allow\nld [args[0].lo]\njeq #1, allow, deny\n"
+    "allow: ret ALLOW\ndeny: ret ERRNO(1)\nkill: ret KILL_PROCESS\n")
+CONNECT_DENIED_SOCKETCALL_FOR_CONNECT = CONNECT_DENIED_SOCKETCALL_FOR_SOCKET.replace("jeq #1, allow", "jeq #3, allow")
+SOCKET_FOR_AF_UNIX_SOCKETCALL_ALLOWED = ON_I386 + (
+    "jeq #socket, 0, allow\nld [args[0].lo]\njeq #1, allow, deny\n"
+    "allow: ret ALLOW\ndeny: ret ERRNO(1)\nkill: ret KILL_PROCESS\n")
+SHMAT_DENIED_IPC_ALLOWED = ON_I386 + "jeq #shmat, 0, allow\nret ERRNO(1)\nallow: ret ALLOW\nkill: ret KILL_PROCESS\n"
+
+
+def escape_routes(stack):
+    """The escape routes through a multiplexer (io_uring's are another matter)."""
+    return [f for f in lint(stack) if f.kind == "escape-route" and ("socketcall(" in f.message or "ipc(" in f.message)]
+
+
+def test_socketcall_allowed_for_another_call_is_no_sibling_of_a_denied_connect(kernel):
+    """A new-user walk: 'connect denied, but socketcall allowed', shown by socketcall(SYS_SOCKET)."""
+    stack = [Program.from_asm(CONNECT_DENIED_SOCKETCALL_FOR_SOCKET)]
+    assert escape_routes(stack) == []
+    for args in ([1], [3]):  # socketcall(SYS_SOCKET) runs, socketcall(SYS_CONNECT) does not
+        data = SeccompData("socketcall", "i386", args=args)
+        kernel.check_verdict(stack, data, evaluate(stack, data))
+
+
+def test_connect_denied_while_socketcall_connect_is_allowed_is_shown_by_socketcall_connect(kernel):
+    stack = [Program.from_asm(CONNECT_DENIED_SOCKETCALL_FOR_CONNECT)]
+    [found] = escape_routes(stack)
+    assert found.message == "connect denied, but socketcall(SYS_CONNECT) allowed" and found.arches == ("i386",)
+    assert (found.witness.nr, found.witness.args[0], found.verdict.action.name) == (102, 3, "ALLOW")
+    check_witnesses(stack, [found], kernel)
+
+
+def test_socket_checks_of_its_family_are_bypassed_through_socketcall(kernel):
+    """socket(AF_UNIX) only, but socketcall(SYS_SOCKET, args) passes whatever family is in memory."""
+    stack = [Program.from_asm(SOCKET_FOR_AF_UNIX_SOCKETCALL_ALLOWED)]
+    [found] = escape_routes(stack)
+    assert found.message.startswith("the argument checks of socket are bypassed through socketcall(SYS_SOCKET)")
+    assert (found.witness.nr, found.witness.args[0], found.verdict.action.name) == (102, 1, "ALLOW")
+    check_witnesses(stack, [found], kernel)
+    inet = SeccompData("socket", "i386", args=[2])  # AF_INET, refused when asked directly
+    kernel.check_verdict(stack, inet, evaluate(stack, inet))
+
+
+def test_shmat_denied_while_ipc_shmat_is_allowed(kernel):
+    stack = [Program.from_asm(SHMAT_DENIED_IPC_ALLOWED)]
+    [found] = escape_routes(stack)
+    assert found.message == "shmat denied, but ipc(SHMAT) allowed"
+    assert (found.witness.nr, found.witness.args[0], found.verdict.action.name) == (117, 21, "ALLOW")
+    check_witnesses(stack, [found], kernel)
 
 
 ALL_ARCHES = ["x86_64", "x32", "i386", "aarch64", "arm", "riscv64", "s390x", "ppc64le", "ppc64", "mipsel64",
