@@ -87,6 +87,7 @@ class _Source:
                 _Token(m.lastgroup, m.group(), 0, 0) for m in _TOKEN.finditer(value)
                 if m.lastgroup not in ("space", "newline", "comment")))
         self.tokens: list[_Token] = []
+        self.layouts: _Layouts | None = None  # struct and typedef sizes, read when a sizeof asks
         self.branches: list[list[bool]] = []  # per open #if: [enclosing active, this branch active, one taken]
         lines: list[list[_Token]] = [[]]
         line_starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
@@ -106,6 +107,13 @@ class _Source:
                 self.tokens.extend(tokens)
         if self.branches:
             raise self.fail(None, "an #if is never closed by #endif")
+
+    def type_size(self, words: Sequence[_Token]) -> int | None:
+        """``sizeof`` a type written as ``words`` for this arch, or None where it is not known."""
+        if self.layouts is None:
+            self.layouts = _Layouts(self)
+        found = self.layouts.of(list(words))
+        return None if found is None else found[0]
 
     def active(self) -> bool:
         """Is the current line compiled? A branch is only ever taken inside an active one, so the
@@ -524,13 +532,15 @@ class _Parser:
 
     def sizeof(self) -> int:
         self.expect("(")
-        words = []
+        tokens = []
         while not self.accept(")"):
-            words.append(self.take("a type").text)
-        sizes = [_SIZEOF[w] if w in _SIZEOF else _TYPES[w][0] // 8 for w in words if w in _SIZEOF or w in _TYPES]
-        if not sizes:
+            tokens.append(self.take("a type"))
+        words = [t.text for t in tokens]
+        known = [_SIZEOF[w] for w in words if w in _SIZEOF]
+        size = known[-1] if known else self.src.type_size(tokens)
+        if size is None:
             raise self.src.fail(self.tokens[self.i - 1], f"sizeof({' '.join(words)}) is not known here")
-        return sizes[-1]
+        return size
 
     def name(self, token: _Token) -> int:
         if token.text in _NAMES:
@@ -551,6 +561,141 @@ class _Parser:
         if self.unknown_is_zero:
             return 0
         raise self.src.fail(token, f"unknown identifier '{token.text}'")
+
+
+class _Layouts:
+    """The size and alignment of the types a C text defines (``struct``/``union`` bodies,
+    ``typedef``s) and of C's basic types, as ``arch``'s psABI lays them out: int 4 bytes, long
+    and pointers the word, long long 8, each aligned to its size but for 8-byte types on i386 (4)
+    and every type on m68k (2). A member this reader cannot size (a bit-field, a function
+    pointer) leaves its type unknown rather than guessed."""
+
+    def __init__(self, src: _Source):
+        self.src = src
+        target = Target.of(src.arch)
+        self.word = target.bits // 8
+        self.max_align = {"i386": 4, "m68k": 2}.get(target.name, 8)
+        self.bodies: dict[tuple[str, str], tuple[str, int, int]] = {}  # (struct|union, tag) -> body range
+        self.typedefs: dict[str, list[_Token]] = {}
+        self.known: dict = {}
+        tokens, i = src.tokens, 0
+        while i < len(tokens):
+            text = tokens[i].text
+            if text in ("struct", "union") and i + 2 < len(tokens) and tokens[i + 1].kind == "name" \
+                    and tokens[i + 2].text == "{":
+                self.bodies[(text, tokens[i + 1].text)] = (text, i + 3, src.matching(i + 2))
+            elif text == "typedef":
+                end = self._statement_end(i + 1)
+                declared = tokens[i + 1:end]
+                if declared and declared[-1].kind == "name" and not any(t.text in "()[]" for t in declared):
+                    self.typedefs[declared[-1].text] = declared[:-1]
+            i += 1
+
+    def _statement_end(self, i: int) -> int:
+        tokens, depth = self.src.tokens, 0
+        while i < len(tokens) and (depth or tokens[i].text != ";"):
+            depth += {"{": 1, "}": -1}.get(tokens[i].text, 0)
+            i += 1
+        return i
+
+    def of(self, words: list[_Token]) -> tuple[int, int] | None:
+        """``(size, alignment)`` of the type ``words``, or None."""
+        texts = [t.text for t in words if t.text not in ("const", "volatile")]
+        if not texts:
+            return None
+        if texts[0] in ("struct", "union"):
+            if len(texts) > 1 and texts[1] == "{":
+                start = next(k for k, t in enumerate(words) if t.text == "{")
+                return self._body(texts[0], words[start + 1:-1])
+            key = (texts[0], texts[1]) if len(texts) > 1 else None
+            if key not in self.bodies:
+                return None
+            if key not in self.known:
+                self.known[key] = None  # a struct that contains itself has no size
+                kind, start, end = self.bodies[key]
+                self.known[key] = self._body(kind, self.src.tokens[start:end])
+            return self.known[key]
+        if len(texts) == 1 and texts[0] in self.typedefs:
+            return self.of(self.typedefs[texts[0]])
+        return self._basic(texts)
+
+    def _basic(self, texts: list[str]) -> tuple[int, int] | None:
+        if any(t not in _TYPES and t not in _BASIC and t not in _QUALIFIERS for t in texts):
+            return None
+        named = [t for t in texts if t in _TYPES or t in _BASIC]
+        if "long" in texts:
+            size = 8 if texts.count("long") > 1 else self.word
+        elif not named:  # "unsigned" alone
+            size = 4
+        elif named[-1] in _BASIC:
+            size = _BASIC[named[-1]] or self.word
+        else:
+            size = _TYPES[named[-1]][0] // 8
+        return size, min(size, self.max_align)
+
+    def _body(self, kind: str, tokens: list[_Token]) -> tuple[int, int] | None:
+        """A struct's members one after the other, each at its alignment; a union's all at 0."""
+        size, align, depth, member = 0, 1, 0, []
+        for token in tokens:
+            if token.text == ";" and not depth:
+                placed = self._member(member)
+                member = []
+                if placed is None:
+                    return None
+                for one_size, one_align in placed:
+                    align = max(align, one_align)
+                    size = max(size, one_size) if kind == "union" else -(-size // one_align) * one_align + one_size
+                continue
+            depth += {"{": 1, "}": -1}.get(token.text, 0)
+            member.append(token)
+        return -(-size // align) * align, align
+
+    def _member(self, tokens: list[_Token]) -> list[tuple[int, int]] | None:
+        """``(size, alignment)`` of each declarator of one member declaration."""
+        if not tokens:
+            return []
+        if any(t.text in (":", "(") for t in tokens):
+            return None  # a bit-field or a function pointer
+        texts = [t.text for t in tokens]
+        if "{" in texts:  # struct|union [tag] { ... } [declarators]
+            depth, close = 0, None
+            for k, text in enumerate(texts):
+                depth += {"{": 1, "}": -1}.get(text, 0)
+                if text == "}" and not depth:
+                    close = k
+                    break
+            base, declarators = tokens[:close + 1], tokens[close + 1:]
+        else:
+            first = next((k for k, text in enumerate(texts) if text in ("[", ",")), len(texts))
+            name_at = max((k for k in range(first) if tokens[k].kind == "name"), default=None)
+            if name_at is None:
+                return None
+            base = [t for t in tokens[:name_at] if t.text != "*"]
+            declarators = [t for t in tokens[:name_at] if t.text == "*"] + tokens[name_at:]
+        of_base = self.of(base)
+        if of_base is None:
+            return None
+        if not declarators:  # an anonymous struct or union: its members are the outer one's
+            return [of_base]
+        placed, current = [], []
+        for token in declarators + [_Token("op", ",", 0, 0)]:
+            if token.text != ",":
+                current.append(token)
+                continue
+            pointer = any(t.text == "*" for t in current)
+            size, align = (self.word, min(self.word, self.max_align)) if pointer else of_base
+            for k, t in enumerate(current):
+                if t.text == "[":
+                    close = next(j for j in range(k, len(current)) if current[j].text == "]")
+                    size *= _Parser(self.src, self.src.expand(current[k + 1:close]), self.src.arch).expression()
+            placed.append((size, align))
+            current = []
+        return placed
+
+
+# C's basic types by name: bytes (0: the arch's word), for sizeof (casts use _TYPES).
+_BASIC = {"char": 1, "short": 2, "int": 4, "float": 4, "double": 8, "_Bool": 1, "void": 1, "size_t": 0,
+          "ssize_t": 0, "ptrdiff_t": 0, "loff_t": 8, "pid_t": 4, "uid_t": 4, "gid_t": 4}
 
 
 class HeaderReader:

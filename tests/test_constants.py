@@ -57,6 +57,10 @@ FAMILIES = {
     "ipc": ["SEMOP", "SEMTIMEDOP", "MSGSND", "MSGRCV", "SHMAT", "SHMCTL", "IPC_CREAT", "IPC_RMID", "IPC_64"],
 }
 FAMILY_HEADERS = ["sys/socket.h", "linux/net.h", "linux/ipc.h"]
+# Ioctl numbers whose size field is sizeof a struct the headers define.
+STRUCT_SIZED = ["TCGETS", "TCGETS2", "TCSETS2", "TCSETSW2", "TIOCGWINSZ", "TIOCSWINSZ", "FIONREAD", "TIOCINQ",
+                "TIOCGISO7816", "TIOCSISO7816", "TIOCGRS485", "FIOQSIZE"]
+STRUCT_HEADERS = ["asm/termbits.h", "asm/ioctls.h", "linux/serial.h"]
 
 
 @pytest.mark.parametrize("arch, compiler", [pytest.param(a, c, id=a) for a, c in COMPILERS])
@@ -77,6 +81,36 @@ def test_each_socket_and_ipc_family_is_what_the_c_compiler_sees(arch, compiler, 
     expected = compiled_values(compiler, names, tmp_path, FAMILY_HEADERS)
     table = abi.constant_numbers(arch)
     assert {name: table.get(name) for name in names} == expected
+
+
+@pytest.mark.parametrize("arch, compiler", [pytest.param(a, c, id=a) for a, c in COMPILERS])
+def test_ioctl_numbers_sized_by_a_struct_are_what_the_c_compiler_sees(arch, compiler, tmp_path):
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed: no {arch} headers to compare with")
+    expected = compiled_values(compiler, STRUCT_SIZED, tmp_path, STRUCT_HEADERS)
+    table = abi.constant_numbers(arch)
+    assert {name: table.get(name) for name in STRUCT_SIZED} == expected
+
+
+def _powerpc_ior(group: str, number: int, size: int) -> int:
+    """arch/powerpc/include/uapi/asm/ioctl.h: _IOC_READ is 2 in 3 direction bits at bit 29, the
+    size 13 bits at bit 16."""
+    return 2 << 29 | size << 16 | ord(group) << 8 | number
+
+
+@pytest.mark.parametrize("name, expected", [
+    pytest.param("TCGETS", _powerpc_ior("t", 19, 44),
+                 id="_IOR('t', 19, struct termios): 4 tcflag_t, cc_t c_cc[19], c_line, 2 speed_t"),
+    pytest.param("TIOCGWINSZ", _powerpc_ior("t", 104, 8), id="_IOR('t', 104, struct winsize): 4 unsigned short"),
+    pytest.param("FIONREAD", _powerpc_ior("f", 127, 4), id="_IOR('f', 127, int)"),
+    pytest.param("TIOCINQ", _powerpc_ior("f", 127, 4), id="TIOCINQ is FIONREAD"),
+    pytest.param("FIOQSIZE", _powerpc_ior("f", 128, 8), id="_IOR('f', 128, loff_t)"),
+    pytest.param("TIOCGETP", _powerpc_ior("t", 8, 6), id="_IOR('t', 8, struct sgttyb): 4 char, short"),
+])
+def test_powerpc_ioctl_numbers_are_sized_by_its_own_structs(name, expected):
+    """arch/powerpc/include/uapi/asm/ioctls.h, termbits.h and termios.h (v6.18.2); the same on
+    ppc, ppc64 and ppc64le, whose structs have no member wider than 4 bytes."""
+    assert {abi.constant_numbers(a)[name] for a in ("ppc", "ppc64", "ppc64le")} == {expected}
 
 
 def test_o_creat_is_numbered_by_the_arch():
@@ -128,6 +162,11 @@ FAKE_TREE = {
     "include/uapi/asm-generic/ioctls.h": "#include <linux/ioctl.h>\n#define TIOCSTI 0x5412\n"
                                          "#define TCGETS2 _IOR('T', 0x2A, struct termios2)\n"
                                          "#define TIOCGPTN _IOR('T', 0x30, unsigned int)\n",
+    "include/uapi/asm-generic/termbits.h": "typedef unsigned int tcflag_t;\ntypedef unsigned char cc_t;\n"
+                                           "struct termios2 {\n  tcflag_t c_iflag, c_oflag, c_cflag, c_lflag;\n"
+                                           "  cc_t c_line;\n  cc_t c_cc[19];\n  unsigned int c_ispeed, c_ospeed;\n};\n",
+    "include/uapi/asm-generic/termios.h": "#include <asm/termbits.h>\n",
+    "include/uapi/linux/serial.h": "#define TIOCGNOSUCH _IOR('T', 0x7f, struct not_in_the_headers)\n",
     "include/uapi/linux/ioctl.h": "#define _IOR(t, n, s) ((2U << 30) | ((t) << 8) | (n) | (sizeof(s) << 16))\n",
     "include/uapi/linux/in.h": "enum {\n  IPPROTO_IP = 0,\n#define IPPROTO_IP IPPROTO_IP\n  IPPROTO_ICMP = 1,\n"
                                "  IPPROTO_IGMP,\n};\n",
@@ -145,18 +184,20 @@ FAKE_TREE = {
 
 
 def test_the_generator_reads_headers_as_the_compiler_does(tmp_path):
-    """Arch headers win over asm-generic's #ifndef defaults, enums count on, aliases resolve,
-    a name that needs an unknown struct's size is left out and listed, arches that agree share a group."""
+    """Arch headers win over asm-generic's #ifndef defaults, enums count on, aliases resolve, an
+    ioctl is sized by the struct the headers define (TCGETS2: 4 + 4 + 4 + 4 + 1 + 19 + 4 + 4 = 44
+    bytes), a name that needs an unknown struct's size is left out and listed, arches that agree
+    share a group."""
     text = gen_constants.generate(write_tree(tmp_path, FAKE_TREE))
     common, groups = module_value(text, "COMMON"), module_value(text, "GROUPS")
     assert common == {"AF_INET": 2, "AT_FDCWD": -100, "CLONE_NEWUSER": 0x10000000, "IPPROTO_ICMP": 1,
                       "IPPROTO_ICMPV6": 58, "IPPROTO_IGMP": 2, "IPPROTO_IP": 0, "MAP_ANONYMOUS": 0x20, "MAP_SHARED": 1, "O_CREAT": 0x40, "O_WRONLY": 1,
                       "PF_INET": 2, "PROT_EXEC": 4, "PR_SET_NO_NEW_PRIVS": 38, "SOCK_DGRAM": 2,
-                      "SOCK_STREAM": 1, "TIOCSTI": 0x5412, "TIOCGPTN": 0x80045430, "MSG_PEEK": 2,
+                      "SOCK_STREAM": 1, "TIOCSTI": 0x5412, "TIOCGPTN": 0x80045430, "TCGETS2": 0x802c542a, "MSG_PEEK": 2,
                       "SYS_CONNECT": 3, "SOL_SOCKET": 1, "SO_REUSEADDR": 2, "IPC_RMID": 0, "SEMOP": 1, "SHMAT": 21}
     mips = [names for arches, names in groups.items() if "mips" in arches]
     assert mips == [{"O_CREAT": 0x100, "SOCK_DGRAM": 1, "SOCK_STREAM": 2, "SOL_SOCKET": 0xffff, "SO_REUSEADDR": 4}]
-    assert "Linux v6.18" in text and "TCGETS2" in text.split("COMMON")[0] and "SOCK_CLOEXEC" not in common
+    assert "Linux v6.18" in text and "TIOCGNOSUCH" in text.split("COMMON")[0] and "SOCK_CLOEXEC" not in common
 
 
 def test_every_arch_bpfsim_knows_has_its_constants():

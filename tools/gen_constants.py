@@ -8,8 +8,10 @@ them: with its predefined macros, following ``#include <asm/...>`` into arch/<ar
 bpfsim's own C reader (bpfsim/csource.py), which expands macros and evaluates constant expressions.
 AF_*, MSG_* and the SOCK_* types are not uapi: glibc copies them from include/linux/socket.h and
 include/linux/net.h (mips overrides the types in arch/mips/include/asm/socket.h), so those files
-are read without their includes. A name whose value the reader cannot compute (an ioctl number
-sized by an arch's struct termios) is left out and listed in the module's header.
+are read without their includes. Ioctl numbers are sized by the structs the headers define, laid
+out as the arch's ABI lays them out (csource._Layouts). A name whose value the reader cannot
+compute (a cast to a type the headers do not define, a size that depends on the C library's
+time_t) is left out and listed in the module's header.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bpfsim import abi, csource  # noqa: E402  (the repository's package, not an installed one)
 from bpfsim.errors import BpfsimError  # noqa: E402
 
-UAPI = ("linux/sched.h", "linux/prctl.h", "linux/fcntl.h", "linux/mman.h", "asm/ioctls.h", "linux/in.h",
-        "linux/in6.h", "linux/net.h", "linux/ipc.h")
+# asm/termbits.h, asm/termios.h and linux/serial.h define the structs that size ioctl numbers
+# (struct termios: powerpc's TCGETS; struct winsize: its TIOCGWINSZ; struct termios2: TCGETS2).
+UAPI = ("linux/sched.h", "linux/prctl.h", "linux/fcntl.h", "linux/mman.h", "asm/ioctls.h", "asm/termbits.h",
+        "asm/termios.h", "linux/serial.h", "linux/in.h", "linux/in6.h", "linux/net.h", "linux/ipc.h")
 KERNEL_ONLY = {"mips": ("arch/mips/include/asm/socket.h",)}  # read before the generic ones
 KERNEL_ONLY_GENERIC = ("include/linux/net.h", "include/linux/socket.h")
 # SYS_: socketcall(2)'s calls (linux/net.h); SEM, MSG, SHM: ipc(2)'s calls (linux/ipc.h), and MSG_*
@@ -120,7 +124,7 @@ def render(tag: str, tables: dict[str, dict[str, int]], left_out: dict[str, list
              "# and, for AF_*, MSG_* and the SOCK_* types glibc copies, " + ", ".join(KERNEL_ONLY_GENERIC)
              + " (mips: arch/mips/include/asm/socket.h).",
              "# Names with the prefixes " + " ".join(PREFIXES) + ". Left out where the reader cannot compute",
-             "# a value (mostly ioctl numbers sized by a struct it does not know):"]
+             "# a value (a cast to a type the headers do not define, a size that depends on libc's time_t):"]
     lines += [f"#   {arch}: {', '.join(names)}" for arch, names in left_out.items() if names]
     lines.append("COMMON = {")
     lines += [f'    "{name}": {value:#x},' for name, value in common.items()]
