@@ -76,7 +76,7 @@ class _Source:
 
     def __init__(self, text: str, source: str, arch: str, *, with_constants: bool = True,
                  defines: Mapping[str, str] | None = None):
-        self.source, self.arch = source, arch
+        self.source, self.arch, self.text = source, arch, text
         self.errnos = abi.errno_numbers(arch)  # <errno.h> as compiled for this arch
         # <fcntl.h>, <sys/socket.h>, <sched.h>, ... as compiled for this arch
         self.constants = abi.constant_numbers(arch) if with_constants else {}
@@ -772,7 +772,8 @@ def parse(text: str, *, symbol: str | None = None, name: str | None = None,
         arrays = src.arrays()
         if symbol is not None and symbol not in arrays:
             known = ", ".join(arrays) or "none"
-            raise FormatError(source, None, f"no struct sock_filter array named '{symbol}' (arrays: {known})")
+            raise FormatError(source, None, f"no struct sock_filter array named '{symbol}' (arrays: {known})"
+                                            f"{_hidden_arrays(text, arrays)}")
         if symbol is None and len(arrays) > 1:
             raise FormatError(source, None, f"{len(arrays)} struct sock_filter arrays ({', '.join(arrays)}): "
                               f"name one by its symbol ({NAMING_ONE_FILTER})")
@@ -824,6 +825,20 @@ def _predefined(arch: str) -> dict[str, int]:
     return names
 
 
+_DECLARED_ARRAY = re.compile(r"\bsock_filter\s+([A-Za-z_]\w*)\s*\[")
+
+
+def _hidden_arrays(text: str, compiled) -> str:
+    """Why an array the text declares was not read: it is inside an #if branch not taken for this
+    arch and these macros (OpenSSH's is inside #ifdef SANDBOX_SECCOMP_FILTER, set by its build)."""
+    hidden = [name for name in dict.fromkeys(_DECLARED_ARRAY.findall(text)) if name not in compiled]
+    if not hidden:
+        return ""
+    where = "is inside an #if branch" if len(hidden) == 1 else "are inside #if branches"
+    return (f"; {', '.join(hidden)} {where} not taken here (set the build's macros: -D NAME on the command "
+            f"line, defines= from Python)")
+
+
 def _bare_list(src: _Source) -> list[_Token]:
     """An initializer list without a declaration: ``BPF_STMT(...), ...`` or ``{ ... }`` rows, braces optional."""
     tokens = list(src.tokens)
@@ -833,7 +848,8 @@ def _bare_list(src: _Source) -> list[_Token]:
             len(tokens) > 1 and tokens[1].text in ("{", "BPF_STMT", "BPF_JUMP", "["):
         return tokens[1:-1]
     if not tokens:
-        raise FormatError(src.source, None, "no struct sock_filter array and no initializer list")
+        raise FormatError(src.source, None, "no struct sock_filter array and no initializer list"
+                                            f"{_hidden_arrays(src.text, {})}")
     return tokens
 
 

@@ -185,6 +185,9 @@ def test_a_symbol_picks_one_of_several_arrays():
     pytest.param("BPF_STMT(BPF_LD, __NR_nosuchcall)", None, 1, 18, "nosuchcall", id="unknown syscall"),
     pytest.param("{ 1, 2, 3, 4, 5 }", None, 1, 15, "four fields", id="five fields"),
     pytest.param("int main(void) { return 0; }", None, 1, 1, "BPF_STMT", id="no filter at all"),
+    pytest.param("#ifdef SANDBOX\nstruct sock_filter f[] = { BPF_STMT(BPF_RET|BPF_K, 0) };\n#endif\n", None, None,
+                 None, "; f is inside an #if branch not taken here (set the build's macros: -D NAME",
+                 id="an array in an #if branch not taken says so (OpenSSH's is in #ifdef SANDBOX_SECCOMP_FILTER)"),
     pytest.param("#define A A\nBPF_STMT(BPF_LD, A)", None, 1, 11, "unknown identifier 'A'",
                  id="self-referential macro stops"),
 ])
