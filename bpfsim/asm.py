@@ -16,7 +16,7 @@ from . import abi
 from . import opcodes as op
 from .errors import AsmError, BpfsimError, FormatError
 from .insn import Instruction, hex_or_dec
-from .formatter import PathFacts, annotate, compared_meaning, path_facts, syscall_arch
+from .formatter import PathFacts, annotate, compared_meaning, names_constant, path_facts, syscall_arch
 from .target import Target, byteorder_of
 
 DIALECTS = ("bpf_asm", "pseudo_c")
@@ -726,14 +726,15 @@ class _Writer:
         base, half = name.split(".")
         return base if half == "lo" else f"{base} >> 32"
 
-    def constant(self, k: int, facts: PathFacts, operation: int) -> str:
-        """An arch constant, or for an equality on nr a syscall name, as seccomp-tools shows them.
-        A name goes in the text only where the path's arch is the text's ``arch`` line, which
-        numbers it when the text is assembled again."""
+    def constant(self, k: int, facts: PathFacts, row: op.Opcode) -> str:
+        """An arch constant, or for an equality on nr a syscall name (``names_constant``), as
+        seccomp-tools shows them. A name goes in the text only where the path's arch is the
+        text's ``arch`` line, which numbers it when the text is assembled again."""
+        if not names_constant(row, facts.a_field):
+            return hex_or_dec(k)
         if facts.a_field == abi.OFFSET_ARCH and abi.arch_name(k):
             return abi.arch_info(k).constant
-        if (facts.a_field == abi.OFFSET_NR and self.arch and operation == op.BPF_JEQ
-                and syscall_arch(facts, self.arch) == self.arch):
+        if facts.a_field == abi.OFFSET_NR and self.arch and syscall_arch(facts, self.arch) == self.arch:
             from .syscalls import syscall_name, syscall_number
             try:
                 name = syscall_name(k, self.arch)
@@ -756,7 +757,7 @@ class _Writer:
         if row.is_conditional and not only_false and insn.jf != 0:
             template += " else goto {jf}"
         fills = {"k": lambda: k, "imm": lambda: hex_or_dec(k), "field": lambda: self.field(k),
-                 "action": lambda: _action(k), "rhs": lambda: self.constant(k, facts, row.op),
+                 "action": lambda: _action(k), "rhs": lambda: self.constant(k, facts, row),
                  "ja": lambda: self.target(pc, k), "jt": lambda: self.target(pc, insn.jt),
                  "jf": lambda: self.target(pc, insn.jf)}
         return _fill(template, fills)

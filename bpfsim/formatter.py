@@ -94,15 +94,17 @@ def constant_meaning(k: int, facts: PathFacts, arch: str | None) -> str:
     return ""
 
 
+def names_constant(row: op.Opcode | None, a_field: int | None) -> bool:
+    """Whether the constant of a BPF_K jump on the field A holds may be named: any comparison
+    with the arch names an AUDIT_ARCH value, but only equality with the nr names a syscall (a
+    range bound such as the x32 bit is no syscall)."""
+    return (row is not None and row.form == op.COND_K
+            and (a_field == abi.OFFSET_ARCH or (a_field == abi.OFFSET_NR and row.op == op.BPF_JEQ)))
+
+
 def compared_meaning(insn: Instruction, facts: PathFacts, arch: str | None) -> str:
-    """The name of the constant a BPF_K jump compares A with, else ``""``: any comparison with
-    the arch names an AUDIT_ARCH value, but only equality with the nr names a syscall (a range
-    bound such as the x32 bit is no syscall)."""
-    if insn.opcode is None or insn.opcode.form != op.COND_K or facts.a_field is None:
-        return ""
-    if insn.opcode.op == op.BPF_JEQ or facts.a_field == abi.OFFSET_ARCH:
-        return constant_meaning(insn.k, facts, arch)
-    return ""
+    """The name of the constant a BPF_K jump compares A with (``names_constant``), else ``""``."""
+    return constant_meaning(insn.k, facts, arch) if names_constant(insn.opcode, facts.a_field) else ""
 
 
 def _comment(pc: int, insn: Instruction, facts: PathFacts, arch: str | None, byteorder: str, n: int,
