@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent / "corpus"
 LIBSECCOMP = "2.5.4-1+deb12u1"  # Debian 12's libseccomp, the same version on every arch
 DRIVER = Path(__file__).resolve().parent / "libseccomp_export.c"
 QEMU_USER = {"aarch64": "qemu-aarch64", "s390x": "qemu-s390x"}  # Debian qemu-user
-SCMP_ARCH = {"x86_64": "x86_64", "aarch64": "aarch64", "s390x": "s390x"}  # seccomp_arch_resolve_name
 SUB_ARCHES = {"x86_64": ("x86", "x32"), "aarch64": ("arm",), "s390x": ("s390",)}
 # systemd 252 src/shared/seccomp-util.c seccomp_local_archs: the native arch last.
 SYSTEMD_ARCHES = {"x86_64": ("x86", "x32", "x86_64"), "aarch64": ("arm", "aarch64"),
@@ -196,7 +195,7 @@ def systemd_stack(names, allow_list, host):
     specs = []
     for arch in SYSTEMD_ARCHES[host]:
         spec = [f"init {default}"]
-        if arch != SCMP_ARCH[host]:
+        if arch != host:  # seccomp_arch_resolve_name spells these three as bpfsim does
             spec += [f"arch remove native", f"arch add {arch}"]
         spec.append("attr SCMP_FLTATR_ACT_BADARCH SCMP_ACT_ALLOW")
         specs.append(spec + [f"rule {rule} {name}" for name in sorted(names)])
@@ -228,7 +227,9 @@ def compile_arch(host, moby_json, common_json):
                     "x86_64 + x86 + x32, SCMP_FLTATR_CTL_OPTIMIZE=2 (binary tree)"),
                    ("moby-default-i386", "i386", 1, "x86 (i386) only: native x86_64 calls hit ACT_BADARCH"),
                    ("moby-default-x32", "x32", 1, "x32 only: native x86_64 and i386 calls hit ACT_BADARCH")],
-    }.get(host, [(f"moby-default-{host}", host, 1, f"{host} with archMap sub-architecture {subs}")])
+    }.get(host, [(f"moby-default-{host}", host, 1, f"{host} with archMap sub-architecture {subs}"),
+                 (f"moby-default-{host}-bintree", host, 2,
+                  f"{host} + {subs}, SCMP_FLTATR_CTL_OPTIMIZE=2 (binary tree)")])
     for name, native, optimize, what in variants:
         blob, skipped = lib.export(oci_filter(moby, OCI_ARCH[native], MOBY_CAPS, optimize, host), name)
         write(name, [blob], f"""origin: {moby_src}
@@ -254,8 +255,7 @@ rules libseccomp refused: {", ".join(skipped) or "none"} (names unknown to libse
 not modelled: runc/crun add their own -ENOSYS stub for unknown calls and filter flags
 install order: one filter
 """)
-    commons = [("containers-common-x86_64", 1), ("containers-common-x86_64-bintree", 2)] if host == "x86_64" \
-        else [(f"containers-common-{host}", 1)]
+    commons = [(f"containers-common-{host}", 1), (f"containers-common-{host}-bintree", 2)]
     for name, optimize in commons:
         blob, skipped = lib.export(oci_filter(common, OCI_ARCH[host], PODMAN_CAPS, optimize, host), name)
         write(name, [blob], f"""origin: containers-common seccomp.json (the podman/buildah/CRI-O default profile), as shipped by
@@ -296,8 +296,10 @@ install order: {files} (0 first)
 
 
 def main(argv):
+    if len(argv) < 3 or not set(argv[3:]) <= set(SUB_ARCHES):
+        raise SystemExit(f"usage: compile_policies.py MOBY_DEFAULT_JSON CONTAINERS_SECCOMP_JSON [{'|'.join(SUB_ARCHES)}]...")
     moby_json, common_json, *arches = argv[1:]
-    for arch in arches or ("x86_64", "aarch64", "s390x"):
+    for arch in arches or SUB_ARCHES:
         compile_arch(arch, moby_json, common_json)
 
 

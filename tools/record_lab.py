@@ -46,9 +46,11 @@ from bpfsim.syscalls import syscall_number  # noqa: E402
 LAB_CORPUS = grid.CORPUS / "lab"
 KERNEL_CORPUS = {  # corpus directories holding real filters of each arch
     "x86_64": ("moby-default-x86_64", "firejail-default", "systemd-system-service"),
-    "aarch64": ("moby-default-aarch64", "containers-common-aarch64", "systemd-system-service-aarch64",
+    "aarch64": ("moby-default-aarch64", "moby-default-aarch64-bintree", "containers-common-aarch64",
+                "containers-common-aarch64-bintree", "systemd-system-service-aarch64",
                 "systemd-deny-privileged-resources-aarch64"),
-    "s390x": ("moby-default-s390x", "containers-common-s390x", "systemd-system-service-s390x",
+    "s390x": ("moby-default-s390x", "moby-default-s390x-bintree", "containers-common-s390x",
+              "containers-common-s390x-bintree", "systemd-system-service-s390x",
               "systemd-deny-privileged-resources-s390x"),
 }
 RANDOM_STACKS = {"x86_64": 120, "aarch64": 300, "s390x": 320}  # about 20,000 verdicts in all per kernel
