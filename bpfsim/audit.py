@@ -337,21 +337,38 @@ def _multiplexed_findings(programs, arch: str, by_name: dict, kernel: Kernel, bu
             direct = by_name.get(call.removeprefix("SYS_").lower())
             if direct is None:
                 continue
-            row = policy_row(programs, by_name[mux].nr, arch, mux, kernel=kernel, budget=budget,
-                             pinned={0: constants[call]})
-            hit = _permissive(row, kernel)
+            hit = next((p for value in _call_values(mux, constants[call], arch)
+                        for p in [_permissive(policy_row(programs, by_name[mux].nr, arch, mux, kernel=kernel,
+                                                         budget=budget, pinned={0: value}), kernel)]
+                        if p is not None), None)
             if hit is None:
                 continue
+            shown = f"{mux}({call})"
+            if hit.witness.args[0] != constants[call]:
+                shown += f" (as args[0]={hit.witness.args[0]:#x}, which the kernel reads as {call})"
             if _denied(direct) and not _enosys(direct):
-                message = f"{direct.name} denied, but {mux}({call}) allowed"
+                message = f"{direct.name} denied, but {shown} allowed"
             elif _permissive(direct, kernel) and any(
                     p.verdict is not None and p.verdict.action not in _PERMISSIVE for p in direct.verdicts):
-                message = (f"the argument checks of {direct.name} are bypassed through {mux}({call}): its "
+                message = (f"the argument checks of {direct.name} are bypassed through {shown}: its "
                            "arguments are in memory, which seccomp cannot read")
             else:
                 continue
             found.append(_finding("escape-route", "warning", programs, message, hit.witness, kernel, (arch,)))
     return found
+
+
+def _call_values(mux: str, call: int, arch: str) -> tuple[int, ...]:
+    """Values of args[0] that make ``mux`` do ``call``: the call itself; for ipc, with a version
+    in the high 16 bits, which only SHMAT's version 1 heeds (ipc/syscall.c:ksys_ipc: ``version =
+    call >> 16; call &= 0xffff``); on a 64-bit arch, with high bits the int or unsigned int
+    parameter drops (net/socket.c: socketcall's ``int call``; ksys_ipc's ``unsigned int call``)."""
+    values = [call]
+    if mux == "ipc":
+        values.append(call | 2 << 16)
+    if abi.arch_info(arch).bits == 64:
+        values.append(call | 1 << 32)
+    return tuple(values)
 
 
 def _low_word_findings(programs, tables: dict[str, list[PolicyRow]], kernel: Kernel) -> list[Finding]:

@@ -167,6 +167,18 @@ def test_shmat_denied_while_ipc_shmat_is_allowed(kernel):
     check_witnesses(stack, [found], kernel)
 
 
+def test_ipc_refused_for_shmat_by_an_exact_compare_still_does_shmat_with_a_version(kernel):
+    """ipc/syscall.c:ksys_ipc: version = call >> 16; call &= 0xffff, and SHMAT refuses version 1 only."""
+    stack = [Program.from_asm(ON_I386 + "jeq #shmat, deny, 0\njeq #ipc, 0, allow\nld [args[0].lo]\n"
+                                        "jeq #21, deny, allow\nallow: ret ALLOW\ndeny: ret ERRNO(1)\n"
+                                        "kill: ret KILL_PROCESS\n")]
+    [found] = escape_routes(stack)
+    assert found.message == ("shmat denied, but ipc(SHMAT) (as args[0]=0x20015, which the kernel reads as SHMAT) "
+                             "allowed")
+    assert (found.witness.args[0], found.verdict.action.name) == (2 << 16 | 21, "ALLOW")
+    check_witnesses(stack, [found], kernel)
+
+
 ALL_ARCHES = ["x86_64", "x32", "i386", "aarch64", "arm", "riscv64", "s390x", "ppc64le", "ppc64", "mipsel64",
               "loongarch64"]
 
