@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import pytest
 
@@ -37,11 +37,12 @@ Expected = Union[ActionName, tuple[ActionName, Union[int, str]]]
 
 
 def _load_named(name: str | os.PathLike[str], base: str | os.PathLike[str] | None,
-                symbol: str | None = None) -> list[Program]:
+                symbol: str | None = None, **reading: Any) -> list[Program]:
     """The programs a filter name stands for, as on the command line: a file, ``FILE:SYMBOL``, or a
-    directory ``bpfsim dump`` wrote (its filters in install order); relative to ``base``."""
+    directory ``bpfsim dump`` wrote (its filters in install order); relative to ``base``.
+    ``reading``: ``Program.load``'s ``arch``, ``defines`` and ``byteorder``."""
     path, named = split_symbol(Path(base or ".") / name)
-    return [Program.load(file, symbol=named or symbol) for file in stack_files(path)]
+    return [Program.load(file, symbol=named or symbol, **reading) for file in stack_files(path)]
 
 
 def load_filters(filters: Filters, base: str | os.PathLike[str] | None = None) -> list[Program] | FilterChain:
@@ -302,11 +303,14 @@ def bpfsim_kernel() -> KernelCheck:
 @pytest.fixture
 def bpfsim_filter(request: pytest.FixtureRequest) -> Callable[..., Program]:
     """Load a filter file, any format, relative to the test file's directory; one of several in an
-    ELF file or C source by ``FILE:SYMBOL`` or ``symbol=``, as on the command line."""
+    ELF file or C source by ``FILE:SYMBOL`` or ``symbol=``, as on the command line, and the
+    options of ``Program.load``: the filter's ``arch`` (for C and assembler text), ``defines``
+    (a C source's -D macros) and ``byteorder`` (of raw records)."""
     base = Path(request.path).parent
 
-    def load(path: str | os.PathLike[str], symbol: str | None = None) -> Program:
-        found = _load_named(path, base, symbol)
+    def load(path: str | os.PathLike[str], symbol: str | None = None, *, arch: str | None = None,
+             defines: Mapping[str, str] | None = None, byteorder: str = "little") -> Program:
+        found = _load_named(path, base, symbol, arch=arch, defines=defines, byteorder=byteorder)
         if len(found) > 1:
             raise FormatError(os.fsdecode(path), None, f"a stack of {len(found)} filters; name one of its files, "
                               f"or pass the directory to seccomp_chain or the assert helpers")

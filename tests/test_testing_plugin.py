@@ -234,11 +234,14 @@ def test_assert_policy_traces_an_input_that_gets_the_unexpected_verdict(kernel):
 
 
 TWO_FILTERS_C = """
+#ifndef DENY_ERRNO
+#define DENY_ERRNO EPERM
+#endif
 static struct sock_filter allow_all[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
 static struct sock_filter deny_getpid[] = {
     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getpid, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | DENY_ERRNO),
     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 };
 """
@@ -252,6 +255,11 @@ def test_file_colon_symbol(bpfsim_filter):
 
 def test_symbol_keyword(bpfsim_filter):
     assert_verdict(bpfsim_filter("filters.c", symbol="allow_all"), "getpid", action="ALLOW")
+
+def test_the_filters_arch_and_macros(bpfsim_filter):
+    # aarch64 numbers __NR_getpid 172 (include/uapi/asm-generic/unistd.h); -D DENY_ERRNO=EACCES
+    aarch64 = bpfsim_filter("filters.c:deny_getpid", arch="aarch64", defines={"DENY_ERRNO": "EACCES"})
+    assert aarch64[1].k == 172 and aarch64[2].k & 0xFFFF == errno.EACCES
 
 def test_a_dump_directory_is_a_stack(seccomp_chain):
     assert_verdict(seccomp_chain("dumped"), "getpid", action="ERRNO", errno=errno.EPERM)
@@ -273,7 +281,7 @@ def test_the_fixtures_name_filters_as_the_command_line_does(pytester, kernel):
     (pytester.path / "dumped" / "0001.bpf").write_bytes(prog(ret(ALLOW)).to_bytes())
     pytester.makepyfile(test_named=NAMED_FILTER_TESTS)
     result = pytester.runpytest(*_plugin_args())
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=4, failed=1)
     result.stdout.fnmatch_lines(["*dumped: a stack of 2 filters; name one of its files*"])
     stack = [deny_getpid, prog(ret(ALLOW))]
     kernel.check_verdict(stack, SeccompData("getpid"), evaluate(stack, SeccompData("getpid")))
