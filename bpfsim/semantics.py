@@ -10,8 +10,9 @@ function it follows. Its templates are Python over ``a``, ``x`` (the 32-bit regi
 (the seccomp_data words), ``{m}`` (the cell M[k]) and ``{k}`` (the operand constant).
 
 Everything that executes or reasons about instructions reads this table: the interpreter's loops
-are generated from it, the compiler emits its templates, the verifier counts its costs, and the
-listings follow which rows write A. A new kernel rule about an instruction is written here, once.
+are generated from it, the compiler emits its templates, the verifier counts its costs, the
+listings follow which rows write A, and the debugger's explanations work its templates out with a
+step's values (``value_of``). A new kernel rule about an instruction is written here, once.
 """
 
 from __future__ import annotations
