@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from bpfsim import Program, abi
+from bpfsim import Program, abi, csource
 from trees import module_value, write_tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
@@ -90,6 +90,38 @@ def test_ioctl_numbers_sized_by_a_struct_are_what_the_c_compiler_sees(arch, comp
     expected = compiled_values(compiler, STRUCT_SIZED, tmp_path, STRUCT_HEADERS)
     table = abi.constant_numbers(arch)
     assert {name: table.get(name) for name in STRUCT_SIZED} == expected
+
+
+LAYOUTS = """
+typedef unsigned char cc_t;
+struct odd { char c; long long wide; short s; };
+struct words { long l; void *p; int i; };
+struct nested { cc_t tag[3]; union { unsigned int word; struct { cc_t lo, hi; }; }; struct odd inner[2]; };
+#define SIZE_ODD sizeof(struct odd)
+#define SIZE_WORDS sizeof(struct words)
+#define SIZE_NESTED sizeof(struct nested)
+#define SIZE_LONG sizeof(long)
+"""
+LAYOUT_COMPILERS = COMPILERS + [("i386", "gcc -m32")]
+
+
+@pytest.mark.parametrize("arch, compiler", [pytest.param(a, c, id=a) for a, c in LAYOUT_COMPILERS])
+def test_the_c_reader_lays_out_structs_as_the_compiler_does(arch, compiler, tmp_path):
+    """i386 aligns long long to 4 bytes in a struct, the 64-bit arches to 8; long is the word."""
+    command = compiler.split()
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"{command[0]} is not installed")
+    names = ["SIZE_ODD", "SIZE_WORDS", "SIZE_NESTED", "SIZE_LONG"]
+    source = tmp_path / "layouts.c"
+    source.write_text(LAYOUTS + "long long values[] = {" + ", ".join(names) + "};\n")
+    subprocess.run([*command, "-c", "-o", tmp_path / "layouts.o", source], check=True, capture_output=True)
+    with open(tmp_path / "layouts.o", "rb") as stream:
+        elf = ELFFile(stream)
+        data = elf.get_section_by_name(".data").data()
+        order = "<" if elf.little_endian else ">"
+    expected = dict(zip(names, struct.unpack(f"{order}{len(names)}q", data[:8 * len(names)])))
+    reader = csource.HeaderReader(LAYOUTS, "layouts.c", arch)
+    assert {name: reader.value(name) for name in names} == expected
 
 
 def _powerpc_ior(group: str, number: int, size: int) -> int:
