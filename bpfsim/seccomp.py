@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import enum
 import errno as errnos
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import FrozenInstanceError, dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 from . import abi
 from .data import SeccompData
@@ -70,8 +70,10 @@ def _known_actions(profile: Kernel) -> dict[int, Action]:
         return known
 
 
+_DEFAULT_ACTIONS = _known_actions(_DEFAULT_KERNEL)
 _ERRNO = Action.ERRNO
 _ACTION_FULL, _RET_DATA, _MAX_ERRNO = abi.SECCOMP_RET_ACTION_FULL, abi.SECCOMP_RET_DATA, abi.MAX_ERRNO
+_RET_ALLOW = abi.SECCOMP_RET_ALLOW
 
 
 def precedence(ret: int) -> int:
@@ -80,7 +82,10 @@ def precedence(ret: int) -> int:
     return action - (1 << 32) if action & 0x80000000 else action
 
 
-_ALLOW_RANK = precedence(abi.SECCOMP_RET_ALLOW)
+# precedence(ret) < precedence(other) exactly when the action bits, sign bit flipped, compare so
+# unsigned: the key _judge ranks by without a branch.
+_SIGN = 0x80000000
+_ALLOW_KEY = abi.SECCOMP_RET_ALLOW ^ _SIGN
 
 
 def is_known_action(ret: int) -> bool:
@@ -126,12 +131,18 @@ class Outcome:
 
 
 _new = object.__new__
-_set = object.__setattr__
 
 
 def _field(index: int) -> property:
     """A read-only attribute kept at ``index`` of a Verdict's field tuple."""
     return property(lambda self: self._fields[index])
+
+
+def _capped_errno(ret: int) -> int:
+    """The errno an ERRNO value makes the call fail with (__seccomp_filter): "Set low-order bits
+    as an errno, capped at MAX_ERRNO." """
+    value = ret & _RET_DATA
+    return value if value < _MAX_ERRNO else _MAX_ERRNO
 
 
 class Verdict:
@@ -143,86 +154,72 @@ class Verdict:
     ``arch`` is the call's AUDIT_ARCH value, which names its errno (89 is ENOSYS on mips).
     ``returns`` holds every filter's value in install order. ``outcome`` (what the thread sees)
     and ``reason`` (why) are worked out when first read: a test suite or a fuzzer asks for
-    verdicts far more often than it reads them. Immutable; equal when action, data, ret, errno
-    and filter are.
+    verdicts far more often than it reads them. Immutable (its fields are read-only
+    properties); equal when action, ret and filter are (data and errno follow from them).
     """
 
-    # One tuple holds the fields, set once: an object is built per evaluate() call, and each
-    # attribute set on an immutable object costs a call.
+    # ``_fields`` is one tuple, set once: (action, ret, filter, returns, arch) and, for a
+    # verdict of evaluate(), what its outcome and reason are worked out from: (data, kernel,
+    # tracer, listener, threads, after_trace, bypass). No __setattr__ guards it (read-only
+    # properties do): evaluate() builds a verdict per call, and a guarded object can only be
+    # filled in through object.__setattr__, a call per attribute.
     __slots__ = ("_fields", "_outcome", "_reason")
 
-    def __init__(self, action: Action, data: int, ret: int, errno: int | None, filter: int | None,
-                 outcome: Outcome, returns: tuple[int, ...] = (), reason: str = "", arch: int | None = None):
-        _set(self, "_fields", (action, data, ret, errno, filter, returns, arch, None))
-        _set(self, "_outcome", outcome)
-        _set(self, "_reason", reason)
-
-    @classmethod
-    def _judged(cls, ret: int, index: int | None, returns: tuple[int, ...], call: tuple) -> "Verdict":
-        """The verdict of ``evaluate``: only what equality needs is computed now. ``call`` is
-        ``(data, kernel, tracer, listener, threads, after_trace, bypass)`` for the outcome and the reason."""
-        self = _new(cls)
-        known = _KNOWN_ACTIONS.get(call[1].version) or _known_actions(call[1])
-        action = known.get(ret & _ACTION_FULL)
-        if action is None:  # an unknown action: the kernel version decides
-            action = Action.of(ret, call[1])
-        value = ret & _RET_DATA
-        errno = (value if value < _MAX_ERRNO else _MAX_ERRNO) if action is _ERRNO else None
-        _set(self, "_fields", (action, value, ret, errno, index, returns, call[0].arch, call))
-        return self
+    def __init__(self, action: Action, ret: int, filter: int | None, outcome: Outcome, reason: str,
+                 returns: tuple[int, ...] = (), arch: int | None = None):
+        self._fields = (action, ret, filter, returns, arch)
+        self._outcome = outcome
+        self._reason = reason
 
     action: Action = _field(0)  # type: ignore[assignment]
-    data: int = _field(1)  # type: ignore[assignment]
-    ret: int = _field(2)  # type: ignore[assignment]
-    errno: int | None = _field(3)  # type: ignore[assignment]
-    filter: int | None = _field(4)  # type: ignore[assignment]
-    returns: tuple[int, ...] = _field(5)  # type: ignore[assignment]
-    arch: int | None = _field(6)  # type: ignore[assignment]
+    ret: int = _field(1)  # type: ignore[assignment]
+    filter: int | None = _field(2)  # type: ignore[assignment]
+    returns: tuple[int, ...] = _field(3)  # type: ignore[assignment]
+    arch: int | None = _field(4)  # type: ignore[assignment]
+
+    @property
+    def data(self) -> int:
+        return self._fields[1] & _RET_DATA
+
+    @property
+    def errno(self) -> int | None:
+        return _capped_errno(self._fields[1]) if self._fields[0] is _ERRNO else None
 
     @property
     def outcome(self) -> Outcome:
         try:
             return self._outcome
         except AttributeError:
-            data, _, tracer, listener, threads, after_trace, _ = self._fields[7]
-            outcome = _outcome(self.action, self.ret, self.filter, data, tracer=tracer, listener=listener,
-                               threads=threads, after_trace=after_trace)
-            _set(self, "_outcome", outcome)
-            return outcome
+            data, _, tracer, listener, threads, after_trace, _ = self._fields[5:]
+            self._outcome = _outcome(self.action, self.ret, self.filter, data, tracer=tracer, listener=listener,
+                                     threads=threads, after_trace=after_trace)
+            return self._outcome
 
     @property
     def reason(self) -> str:
         try:
             return self._reason
         except AttributeError:
-            bypass, kernel = self._fields[7][6], self._fields[7][1]
+            kernel, bypass = self._fields[6], self._fields[11]
             if bypass:
-                reason = f"{bypass} bypasses every filter (Linux {kernel})"
+                self._reason = f"{bypass} bypasses every filter (Linux {kernel})"
             elif self.filter is None:
-                reason = "every filter allowed the call"
+                self._reason = "every filter allowed the call"
             else:
-                reason = (f"filter {self.filter} returned {abi.describe_return(self.ret)}, the most severe "
-                          "action (newest filter first, ties go to the newest)")
-            _set(self, "_reason", reason)
-            return reason
-
-    def __setattr__(self, name, value):
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name):
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
+                self._reason = (f"filter {self.filter} returned {abi.describe_return(self.ret)}, the most severe "
+                                "action (newest filter first, ties go to the newest)")
+            return self._reason
 
     def __eq__(self, other) -> bool:
         if other.__class__ is not Verdict:
             return NotImplemented
-        return self._fields[:5] == other._fields[:5]
+        return self._fields[:3] == other._fields[:3]
 
     def __hash__(self) -> int:
-        return hash(self._fields[:5])
+        return hash(self._fields[:3])
 
     def __reduce__(self):
-        return (Verdict, (self.action, self.data, self.ret, self.errno, self.filter, self.outcome, self.returns,
-                          self.reason, self.arch))
+        return (Verdict, (self.action, self.ret, self.filter, self.outcome, self.reason, self.returns, self.arch))
 
     @property
     def known_action(self) -> bool:
@@ -294,7 +291,7 @@ def _outcome(action: Action, ret: int, filter_index: int | None, data: SeccompDa
     """kernel/seccomp.c:__seccomp_filter, one case per action."""
     value = ret & abi.SECCOMP_RET_DATA
     if action == Action.ERRNO:
-        err = min(value, abi.MAX_ERRNO)  # "Set low-order bits as an errno, capped at MAX_ERRNO."
+        err = _capped_errno(ret)
         text = (f"fails with errno {err} ({abi.errno_name(err, data.arch)})" if err
                 else "returns 0 without running (ERRNO with data 0)")
         return Outcome(False, -err, err, description=text)
@@ -348,42 +345,68 @@ def evaluate(filters: Sequence, data: SeccompData, *, kernel: Kernel | str | Non
     then lets it run. A tracer that set a negative number skipped the call: nothing is rechecked.
     No filters is an unfiltered thread: every call runs (``seccomp_run_filters`` starts from ALLOW).
     """
-    programs = []
-    for f in filters:  # a Program keeps its verified form (verifier.verified): read it, without a call
-        checked = getattr(f, "_verified", None)
-        programs.append(checked if checked is not None else verified(f))
-    return _judge(programs, data, _DEFAULT_KERNEL if kernel is None else Kernel.of(kernel), tracer, listener,
-                  threads, after_trace)
+    functions = []
+    for f in filters:
+        try:  # a Program keeps its verified form (verifier.verified): read it, without a call
+            checked = f._verified
+        except AttributeError:
+            checked = None
+        if checked is None:
+            checked = verified(f)
+        functions.append(checked._function or checked.function)
+    if kernel is None:
+        return _judge(functions, data, _DEFAULT_KERNEL, _DEFAULT_ACTIONS, tracer, listener, threads, after_trace)
+    profile = Kernel.of(kernel)
+    return _judge(functions, data, profile, _known_actions(profile), tracer, listener, threads, after_trace)
 
 
-def _judge(programs: list[VerifiedProgram], data: SeccompData, profile: Kernel, tracer: bool, listener: int | None,
-           threads: int, after_trace: bool) -> Verdict:
-    """``evaluate`` on verified programs: the path every verdict takes, kept short."""
-    if after_trace and data.nr < 0:
+def _judge(functions: Sequence[Callable[[Sequence[int]], int]], data: SeccompData, profile: Kernel,
+           actions: dict[int, Action], tracer: bool, listener: int | None, threads: int, after_trace: bool) -> Verdict:
+    """``evaluate`` on the filters' compiled functions, in install order, with ``actions`` the
+    profile's ``_known_actions``: the path every verdict takes, kept to one call. Only what
+    equality needs is computed here; the call is kept for the outcome and the reason."""
+    nr = data.nr
+    if after_trace and nr < 0:
         # __seccomp_filter: "Allow the BPF to provide the event message ... skip" when the
         # tracer set a negative number: the filters do not run again.
         outcome = Outcome(False, description="skipped by the tracer (nr < 0): the call returns what the tracer "
                                              "left in the return register (-ENOSYS unless it wrote one)")
-        return Verdict(Action.TRACE, 0, abi.SECCOMP_RET_TRACE, None, None, outcome, (),
-                       "the tracer skipped the call", data.arch)
-    bypass = profile.unfiltered_calls(data.target).get(data.nr) if data.nr in _MAYBE_UNFILTERED else None
+        return Verdict(Action.TRACE, abi.SECCOMP_RET_TRACE, None, outcome, "the tracer skipped the call",
+                       arch=data.arch)
+    bypass = profile.unfiltered_calls(data.target).get(nr) if nr in _MAYBE_UNFILTERED else None
     if bypass:  # kernel/seccomp.c:seccomp_uprobe_exception
-        return Verdict._judged(abi.SECCOMP_RET_ALLOW, None, (), (data, profile, tracer, listener, threads, after_trace,
-                                                                 bypass))
-    # kernel/seccomp.c:seccomp_run_filters: "All filters in the list are evaluated and the
-    # lowest BPF return value always takes priority (ignoring the DATA)."
-    words = data.words()
-    result, match, best = abi.SECCOMP_RET_ALLOW, None, _ALLOW_RANK
-    returns = [0] * len(programs)
-    for index in range(len(programs) - 1, -1, -1):
-        program = programs[index]
-        current = returns[index] = (program._function or program.function)(words)
-        rank = current & _ACTION_FULL  # precedence(current), inline: this loop is every verdict's
-        if rank & 0x80000000:
-            rank -= 1 << 32
-        if rank < best:
-            result, match, best = current, index, rank
-    return Verdict._judged(result, match, tuple(returns), (data, profile, tracer, listener, threads, after_trace, None))
+        result, match, returns = _RET_ALLOW, None, ()
+    elif len(functions) == 1:
+        # The common case, one filter, without the loop below. ALLOW ranks last (its ACTION_ONLY
+        # is the largest s32 an action can be), so the starting ALLOW stays exactly when the
+        # filter's action is ALLOW.
+        result = functions[0](data.words())
+        returns = (result,)
+        if result & _ACTION_FULL == _RET_ALLOW:
+            result, match = _RET_ALLOW, None
+        else:
+            match = 0
+    else:
+        # kernel/seccomp.c:seccomp_run_filters: "All filters in the list are evaluated and the
+        # lowest BPF return value always takes priority (ignoring the DATA)."
+        words = data.words()
+        result, match, best = _RET_ALLOW, None, _ALLOW_KEY
+        index = len(functions)
+        returns = [0] * index
+        while index:  # newest first (a while loop: range() costs more than one filter's run)
+            index -= 1
+            current = returns[index] = functions[index](words)
+            key = (current & _ACTION_FULL) ^ _SIGN  # precedence(current) as an unsigned key, inline
+            if key < best:
+                result, match, best = current, index, key
+        returns = tuple(returns)
+    action = actions.get(result & _ACTION_FULL)
+    if action is None:  # an unknown action: the kernel version decides
+        action = Action.of(result, profile)
+    verdict = _new(Verdict)
+    verdict._fields = (action, result, match, returns, data.arch,
+                       data, profile, tracer, listener, threads, after_trace, bypass)
+    return verdict
 
 
 _FLAG_TSYNC = abi.SECCOMP_FILTER_FLAG_TSYNC
@@ -492,7 +515,8 @@ class FilterChain:
                  instruction_pointer: int = ASSUMED_INSTRUCTION_POINTER, pointer: int = ASSUMED_POINTER,
                  judge_installs: bool = True):
         self._stack: tuple[_Attached, ...] = ()
-        self._judging: tuple = (None, [], None)  # (stack, its verified programs, its listener)
+        # (stack, kernel, the stack's compiled functions, its listener, the kernel's actions)
+        self._judging: tuple = (None, None, (), None, {})
         self.judge_installs = judge_installs
         self.strict = False
         self.threads = threads
@@ -554,10 +578,13 @@ class FilterChain:
     def evaluate(self, data: SeccompData, *, tracer: bool | None = None, after_trace: bool = False) -> Verdict:
         if self.strict:
             return strict_verdict(data, kernel=self.kernel)
-        stack, programs, listener = self._judging
-        if stack is not self._stack:  # worked out again only when the stack changed
-            stack, programs, listener = self._judging = (self._stack, [f.checked for f in self._stack], self.listener)
-        return _judge(programs, data, self.kernel, self.tracer if tracer is None else tracer, listener,
+        stack, kernel, functions, listener, actions = self._judging
+        if stack is not self._stack or kernel is not self.kernel:  # worked out again only when they changed
+            stack, kernel = self._stack, self.kernel
+            functions = tuple(f.checked.function for f in stack)
+            listener, actions = self.listener, _known_actions(kernel)
+            self._judging = (stack, kernel, functions, listener, actions)
+        return _judge(functions, data, kernel, actions, self.tracer if tracer is None else tracer, listener,
                       self._live_threads(), after_trace)
 
     # -- the system call entry
@@ -904,8 +931,7 @@ def strict_verdict(data: SeccompData, *, kernel: Kernel | str | None = None) -> 
     """
     if data.nr in strict_syscalls(data.arch, kernel):
         outcome = Outcome(True, description="runs (allowed in strict mode)")
-        return Verdict(Action.ALLOW, 0, abi.SECCOMP_RET_ALLOW, None, None, outcome, (), "strict mode allows it")
+        return Verdict(Action.ALLOW, abi.SECCOMP_RET_ALLOW, None, outcome, "strict mode allows it")
     outcome = Outcome(False, signal=abi.SIGKILL, killed="thread",
                       description="strict mode: do_exit(SIGKILL), logged as KILL_THREAD")
-    return Verdict(Action.KILL_THREAD, 0, abi.SECCOMP_RET_KILL_THREAD, None, None, outcome, (),
-                   "strict mode forbids it")
+    return Verdict(Action.KILL_THREAD, abi.SECCOMP_RET_KILL_THREAD, None, outcome, "strict mode forbids it")
