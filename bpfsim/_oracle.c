@@ -60,6 +60,10 @@ _Static_assert(sizeof(struct sock_filter) == 8, "sock_filter");
 #define OP_EACH 2
 #define OP_DUMP 3
 #define OP_QUIT 4
+#define OP_NOTIF_IOCTLS 6
+#define OP_EXEC 7
+#define OP_SHARED_MM_KILL 8
+#define OP_STRICT 9
 
 #define ST_OK 0
 #define ST_TIMEOUT 1
@@ -1159,6 +1163,322 @@ static void op_dump(const char *p, const char *end)
 	free(buf);
 }
 
+/* ------------------------------------------------- notification ioctls and calls after execve */
+
+#ifndef SECCOMP_IOCTL_NOTIF_ADDFD
+#define SECCOMP_IOCTL_NOTIF_ADDFD SECCOMP_IOW(3, struct seccomp_notif_addfd)
+struct seccomp_notif_addfd {
+	uint64_t id;
+	uint32_t flags, srcfd, newfd, newfd_flags;
+};
+#endif
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, uint64_t)
+#endif
+#define ADDFD_FLAG_SEND (1u << 1)  /* SECCOMP_ADDFD_FLAG_SEND */
+#define NOTIF_FD_SYNC_WAKE_UP 1ull /* SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP */
+#define N_NOTIF_IOCTLS 3
+
+/* A forked child that only runs (its filter allows everything) takes a listener and tries the
+ * ioctls that came after it on its own fd, each with an id no notification has: ADDFD (5.9),
+ * ADDFD with SECCOMP_ADDFD_FLAG_SEND (5.14) and SET_FLAGS with SYNC_WAKE_UP (6.6).  An ioctl or
+ * flag the kernel does not know is EINVAL (seccomp_notify_ioctl, seccomp_notify_addfd); a known
+ * one gets as far as looking the id up: ENOENT, or 0 for SET_FLAGS.  Reply: status, then the
+ * three results (0 or -errno), -1000 for an ioctl not tried (no listener). */
+static void op_notif_ioctls(void)
+{
+	int fds[2];
+	int32_t res[N_NOTIF_IOCTLS];
+	for (int i = 0; i < N_NOTIF_IOCTLS; i++)
+		res[i] = -1000;
+	if (pipe(fds)) {
+		put32(ST_ERROR);
+		return;
+	}
+	pid_t p = fork();
+	if (p == 0) {
+		struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+		struct sock_fprog prog = {1, &allow};
+		close(fds[0]);
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+		if (fd >= 0) {
+			struct seccomp_notif_addfd add = {.id = 0x5eccull << 32, .srcfd = (uint32_t)fd};
+			res[0] = ioctl(fd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) ? -errno : 0;
+			add.flags = ADDFD_FLAG_SEND;
+			res[1] = ioctl(fd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) ? -errno : 0;
+			/* seccomp_notify_ioctl passes SET_FLAGS's argument itself as the flags */
+			res[2] = ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, NOTIF_FD_SYNC_WAKE_UP) ? -errno : 0;
+		}
+		write_full(fds[1], res, sizeof res);
+		_exit(0);
+	}
+	close(fds[1]);
+	int ok = p > 0 && read_full(fds[0], res, sizeof res) == 0;
+	close(fds[0]);
+	if (p > 0)
+		waitpid(p, NULL, 0);
+	put32(ok ? ST_OK : ST_ERROR);
+	for (int i = 0; i < N_NOTIF_IOCTLS; i++)
+		put32((uint32_t)res[i]);
+}
+
+#define EXEC_ARGV0 "bpfsim-oracle-exec"
+
+/* The image execve() started (main() sees EXEC_ARGV0): make the one call, hand its result to
+ * fd 3 (inherited), leave.  Every call here is judged by the filters the old image installed. */
+static int exec_call(char **argv)
+{
+	uint64_t a[6] = {0};
+	long nr = strtol(argv[1], NULL, 0);
+	for (int i = 0; i < 6 && argv[2 + i]; i++)
+		a[i] = strtoull(argv[2 + i], NULL, 0);
+	int64_t r = native_call(nr, a);
+	write_full(3, &r, sizeof r);
+	return 0;
+}
+
+/* Issue 14 item 6, fs/exec.c: execve keeps the caller's filters.  A child sets no_new_privs,
+ * installs the stack in order (like a real program: a filter may refuse a later install),
+ * then execve()s this helper, whose new image makes one harmless call (getpid, getppid or
+ * gettid) and writes what it returned to a pipe.  Request: nfilters, timeout_ms, u32 kind (0),
+ * i32 nr, 6 u64 args, then the filters.  Reply: status, install index (-1: all installed),
+ * its errno, the child's wait status, 1 if the call returned, and the i64 it returned. */
+static void op_exec(const char *p, const char *end)
+{
+	uint32_t head[2];
+	struct call c;
+	if (end - p < 8 + (long)sizeof c) {
+		put32(ST_ERROR);
+		return;
+	}
+	get_words(head, p, 2);
+	p += 8;
+	memcpy(&c, p, sizeof c);
+	p += sizeof c;
+	c.nr = (int32_t)le32toh((uint32_t)c.nr);
+	for (int i = 0; i < 6; i++)
+		c.args[i] = le64toh(c.args[i]);
+	if ((c.nr != SYS_getpid && c.nr != SYS_getppid && c.nr != SYS_gettid) || load_filters(&p, end, head[0])) {
+		put32(ST_ERROR);
+		return;
+	}
+	int fds[2], report[2];
+	if (pipe(fds) || pipe2(report, O_CLOEXEC)) {
+		put32(ST_ERROR);
+		return;
+	}
+	pid_t child = fork();
+	if (child == 0) {
+		int32_t failed[2] = {-1, 0};
+		close(fds[0]);
+		close(report[0]);
+		if (fds[1] != 3) {
+			dup2(fds[1], 3);
+			close(fds[1]);
+		}
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		for (uint32_t i = 0; i < S->nfilters; i++)
+			if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, S->fflags[i], &S->fprogs[i]) < 0) {
+				failed[0] = (int32_t)i;
+				failed[1] = errno;
+				write_full(report[1], failed, sizeof failed);
+				_exit(0);
+			}
+		char nr[24], args[6][24];
+		char *argv[9] = {EXEC_ARGV0, nr};
+		char *envp[1] = {NULL};
+		snprintf(nr, sizeof nr, "%ld", (long)c.nr);
+		for (int i = 0; i < 6; i++) {
+			snprintf(args[i], sizeof args[i], "0x%llx", (unsigned long long)c.args[i]);
+			argv[2 + i] = args[i];
+		}
+		argv[8] = NULL;
+		execve("/proc/self/exe", argv, envp);
+		failed[1] = errno;
+		write_full(report[1], failed, sizeof failed);
+		_exit(0);
+	}
+	close(fds[1]);
+	close(report[1]);
+	int32_t failed[2] = {-1, 0};
+	int64_t ret = 0;
+	int got = 0, status = 0, timed_out = 0;
+	long long deadline = now_ms() + head[1];
+	struct pollfd pf = {fds[0], POLLIN, 0};
+	if (child > 0 && read_full(report[0], failed, sizeof failed) != 0)
+		failed[0] = -1, failed[1] = 0; /* closed by execve: the stack is installed */
+	while (child > 0 && failed[1] == 0) {
+		int left = (int)(deadline - now_ms());
+		if (left <= 0) {
+			timed_out = 1;
+			break;
+		}
+		if (poll(&pf, 1, left) > 0) {
+			got = read_full(fds[0], &ret, sizeof ret) == 0;
+			break;
+		}
+	}
+	if (child > 0) {
+		if (timed_out)
+			kill(child, SIGKILL);
+		waitpid(child, &status, 0);
+	}
+	close(fds[0]);
+	close(report[0]);
+	put32(child < 0 ? ST_ERROR : timed_out ? ST_TIMEOUT : ST_OK);
+	put32((uint32_t)failed[0]);
+	put32((uint32_t)failed[1]);
+	put32((uint32_t)status);
+	put32((uint32_t)got);
+	put64((uint64_t)ret);
+}
+
+/* The lab's 5.10 pitfall, as a request: a process P clone()s a child C with CLONE_VM but not
+ * CLONE_THREAD (C shares P's memory, not its thread group); C installs a filter that kills the
+ * process on getppid and calls it.  C dies of SIGSYS; a core-dumping kill then runs
+ * do_coredump -> coredump_wait -> zap_threads, which before 0258b5fd7c71 (5.16) killed every
+ * process using the mm, P included, unless the mm is not dumpable (do_coredump stops first).
+ * RLIMIT_CORE is 0 (no core file is ever written; the zap comes before that check).
+ * Request: u32 dumpable (what P sets with PR_SET_DUMPABLE before the clone).  Reply: status,
+ * P's wait status, C's wait status as P saw it (-1 if P did not live to report it). */
+static char shared_mm_stack[1 << 16] __attribute__((aligned(64)));
+static struct sock_filter kill_on_getppid[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+static int shared_mm_child(void *arg)
+{
+	struct sock_fprog prog = {4, kill_on_getppid};
+	(void)arg;
+	syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+	syscall(SYS_getppid);
+	return 0;
+}
+
+static void op_shared_mm_kill(const char *p, const char *end)
+{
+	uint32_t dumpable;
+	int fds[2];
+	if (end - p < 4 || pipe(fds)) {
+		put32(ST_ERROR);
+		return;
+	}
+	get_words(&dumpable, p, 1);
+	pid_t parent = fork();
+	if (parent == 0) {
+		struct rlimit none = {0, 0};
+		int32_t st = -1;
+		close(fds[0]);
+		setrlimit(RLIMIT_CORE, &none);
+		prctl(PR_SET_DUMPABLE, dumpable ? 1 : 0, 0, 0, 0);
+		pid_t c = clone(shared_mm_child, shared_mm_stack + sizeof shared_mm_stack, CLONE_VM | SIGCHLD, NULL);
+		if (c > 0 && waitpid(c, &st, __WALL) == c)
+			write_full(fds[1], &st, sizeof st);
+		_exit(0);
+	}
+	close(fds[1]);
+	int32_t child_status = -1;
+	int status = 0;
+	if (parent > 0 && read_full(fds[0], &child_status, sizeof child_status) != 0)
+		child_status = -1;
+	close(fds[0]);
+	if (parent > 0)
+		waitpid(parent, &status, 0);
+	put32(parent > 0 ? ST_OK : ST_ERROR);
+	put32((uint32_t)status);
+	put32((uint32_t)child_status);
+}
+
+/* Strict mode (kernel/seccomp.c:__secure_computing_strict, the arch's asm/seccomp.h): may a
+ * thread in SECCOMP_MODE_STRICT make this call?  A traced child closes every descriptor (so an
+ * allowed read or write can only fail with EBADF), enters strict mode and makes the call.  The
+ * server follows its syscall stops (PTRACE_SYSCALL: the entry stop comes before seccomp's
+ * check): a forbidden call ends the child with SIGKILL before any exit stop; an allowed one
+ * reaches its exit stop (the child is then killed; sigreturn's garbage frame never runs) or
+ * exits (exit).  Request: u32 kind (0 native, 1 int $0x80), i32 nr, u64 args[0].  Reply:
+ * status, u32 ran (0 killed by strict mode, 1 the call ran), i32 the child's wait status. */
+static void op_strict(const char *p, const char *end)
+{
+	uint32_t head[2];
+	uint64_t a[6] = {0};
+	if (end - p < 16) {
+		put32(ST_ERROR);
+		return;
+	}
+	get_words(head, p, 2);
+	memcpy(&a[0], p + 8, 8);
+	a[0] = le64toh(a[0]);
+	long nr = (int32_t)head[1];
+	pid_t child = fork();
+	if (child == 0) {
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		raise(SIGSTOP);
+		if (syscall(436 /* close_range, 5.9 */, 0, ~0u, 0) != 0)
+			for (int fd = 0; fd < 1024; fd++)
+				close(fd);
+		syscall(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0);
+		if (head[0])
+			compat_call(nr, a);
+		else
+			native_call(nr, a);
+		syscall(SYS_exit, 0);
+		for (;;)
+			;
+	}
+	if (child < 0) {
+		put32(ST_ERROR);
+		return;
+	}
+	int st = 0, strict = 0, ran = 0, status = ST_OK;
+	long last_nr = -1;
+	long long deadline = now_ms() + 5000;
+	waitpid(child, &st, 0);
+	ptrace(PTRACE_SETOPTIONS, child, 0, PTRACE_O_TRACESYSGOOD | OPT_EXITKILL);
+	ptrace(PTRACE_SYSCALL, child, 0, 0);
+	for (;;) {
+		pid_t r = waitpid(child, &st, WNOHANG);
+		if (r == 0) {
+			if (now_ms() > deadline) {
+				kill(child, SIGKILL);
+				waitpid(child, &st, 0);
+				status = ST_TIMEOUT;
+				break;
+			}
+			usleep(500);
+			continue;
+		}
+		if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+			ran = strict && !(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+			break;
+		}
+		int sig = WSTOPSIG(st);
+		if (sig == (SIGTRAP | 0x80)) {
+			struct ptrace_sc_info info;
+			memset(&info, 0, sizeof info);
+			ptrace(PTRACE_GET_SYSCALL_INFO, child, sizeof info, &info);
+			if (info.op == 1 /* PTRACE_SYSCALL_INFO_ENTRY */)
+				last_nr = (long)info.nr;
+			else if (info.op == 2 /* PTRACE_SYSCALL_INFO_EXIT */ && strict) {
+				ran = 1;
+				kill(child, SIGKILL);
+				waitpid(child, &st, 0);
+				break;
+			} else if (info.op == 2 && last_nr == SYS_prctl)
+				strict = 1; /* prctl(PR_SET_SECCOMP) returned: the next call is the one */
+			sig = 0;
+		}
+		ptrace(PTRACE_SYSCALL, child, 0, sig == SIGSTOP ? 0 : sig);
+	}
+	put32(status);
+	put32((uint32_t)ran);
+	put32((uint32_t)st);
+}
+
 #if defined(__x86_64__) /* scenes use x86_64's registers; lab guests of other arches lack them */
 /* ---------------------------------------------------------------- scenes: several threads */
 /* OP_SCENE runs a script of steps in a fresh subject process whose threads (and forked child
@@ -1945,6 +2265,18 @@ static int serve(pid_t parent)
 		case OP_DUMP:
 			op_dump(req, end);
 			break;
+		case OP_NOTIF_IOCTLS:
+			op_notif_ioctls();
+			break;
+		case OP_EXEC:
+			op_exec(req, end);
+			break;
+		case OP_SHARED_MM_KILL:
+			op_shared_mm_kill(req, end);
+			break;
+		case OP_STRICT:
+			op_strict(req, end);
+			break;
 #if defined(__x86_64__)
 		case OP_SCENE:
 			op_scene(req, end);
@@ -2157,6 +2489,8 @@ off:
 
 int main(int argc, char **argv)
 {
+	if (argc == 8 && strcmp(argv[0], EXEC_ARGV0) == 0)
+		return exec_call(argv);
 	if (getpid() == 1) {
 		lab_init();
 		return 0;

@@ -96,7 +96,12 @@ n 136-byte records (``_RESULT``). EACH (2): ``n, timeout_ms, share`` and filters
 (1 tracer, 2 no no_new_privs), timeout_ms``, filters, then 88-byte steps (``SceneStep.pack``);
 reply ``status``, six u64 addresses (call site, sock_fprogs, buffers, selectors, clone's call
 site, stacks), 16 slots of ``tid, pid, state, signal, mode, no_new_privs, nfilters`` and their
-filters, then ``n`` and n 80-byte results. HELLO (0) starts a subject; QUIT (4)
+filters, then ``n`` and n 80-byte results. NOTIF_IOCTLS (6): no payload; reply ``status``
+and three i32 (0 or -errno: ADDFD, ADDFD with SEND, SET_FLAGS). EXEC (7): ``nfilters,
+timeout_ms``, one call record, the filters; reply ``status, i32 install_index, i32 errno, i32
+wait status, returned, i64 retval``. SHARED_MM_KILL (8): ``dumpable``; reply ``status`` and
+the parent's and the child's i32 wait status. STRICT (9): ``kind, i32 nr, u64 args[0]``; reply
+``status, ran, i32 wait status``. HELLO (0) starts a subject; QUIT (4)
 ends the helper. Every wait in the helper has a deadline: a hung subject is killed and the
 request answers ``status`` 1 (timeout), which becomes ``KernelError(ETIMEDOUT)``.
 """
@@ -142,7 +147,8 @@ __all__ = [
     "capture_filters", "Capture", "CapturedFilter",
     "HARMLESS_X86_64", "HARMLESS_I386", "NOTIF_ERRNO",
     "SceneStep", "SceneOutcome", "SceneThread", "Scene", "run_scene",
-    "default_kernel_name", "target", "ORACLE_KERNEL_VARIABLE",
+    "default_kernel_name", "target", "ORACLE_KERNEL_VARIABLE", "notify_ioctls", "NOTIF_IOCTLS",
+    "call_after_execve", "AfterExecve", "shared_mm_kill", "strict_mode_allows",
 ]
 
 # Calls a throwaway thread may really execute: they read process identity and change nothing.
@@ -165,6 +171,8 @@ _RET_K, _RET_A = op.BPF_RET | op.BPF_K, op.BPF_RET | op.BPF_A
 _UNKNOWN_ABOVE_TRACE = range(0x7FF1, 0x7FFF)  # upper halves ranked between TRACE and ALLOW
 
 _OP_HELLO, _OP_RUN, _OP_EACH, _OP_DUMP, _OP_QUIT, _OP_SCENE = 0, 1, 2, 3, 4, 5
+_OP_NOTIF_IOCTLS, _OP_EXEC, _OP_SHARED_MM_KILL, _OP_STRICT = 6, 7, 8, 9
+NOTIF_IOCTLS = ("ADDFD", "ADDFD_SEND", "SET_FLAGS")  # what Oracle.notify_ioctls tries, in its order
 _ST_OK, _ST_TIMEOUT, _ST_ERROR, _ST_TOOBIG = 0, 1, 2, 3
 _FATE_RETURNED, _FATE_THREAD, _FATE_PROCESS, _FATE_NOT_RUN = 0, 1, 2, 3
 _RF_EVENT, _RF_TRAP, _RF_NOTIF, _RF_SD, _RF_CORE = 1, 2, 4, 8, 16
@@ -238,6 +246,18 @@ class Observation:
     def __str__(self) -> str:
         shown = self.action if self.data is None else f"{self.action}({self.data})"
         return f"{shown} ret={self.retval}" if self.retval is not None else shown
+
+@dataclass(frozen=True, slots=True)
+class AfterExecve:
+    """What ``call``, made by the image execve() started, came to (``Oracle.call_after_execve``):
+    ``retval`` (None when the process died), ``errno`` (``-retval`` in -4095..-1) and the
+    ``signal`` that ended the process, if one did."""
+
+    call: SeccompData
+    retval: int | None
+    errno: int | None
+    signal: int | None
+
 
 # ------------------------------------------------------------------------------ scenes
 
@@ -808,10 +828,14 @@ class Oracle:
         self.suspended = bool(suspended)
         return self.suspended
 
+    def _native_abis(self) -> tuple[str, ...]:
+        """The ways this oracle's subjects can make a call (``_abi``)."""
+        return ("x86_64", "i386") if self.arch == "x86_64" else (self.arch,)
+
     def _job(self, filters, calls, flags, tracer, listener, guard, other_tag: bool = False) -> _Job:
         blobs = [_filter_bytes(f) for f in filters]
         calls = list(calls)
-        native = ("x86_64", "i386") if self.arch == "x86_64" else (self.arch,)
+        native = self._native_abis()
         for call in calls:
             if _abi(call) not in native:
                 where = f"lab kernel {self.guest.name}" if self.guest else "this machine's kernel"
@@ -1101,6 +1125,73 @@ class Oracle:
                                          new_tid or None, buf))
         return Scene(tuple(outcomes), threads, call_site, fprog_base, buf_base, selector_base, clone_site, stacks)
 
+    def notify_ioctls(self) -> dict[str, int | None]:
+        """What each user-notification ioctl after the first ones gets on a fresh listener, with
+        an id no notification has: ``{"ADDFD": e, "ADDFD_SEND": e, "SET_FLAGS": e}``, e the errno
+        or None for success. A kernel that does not know the ioctl or flag says EINVAL
+        (kernel/seccomp.c:seccomp_notify_ioctl, seccomp_notify_addfd); one that knows it looks
+        the id up (ENOENT; SET_FLAGS with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP succeeds)."""
+        body, _ = self._ask(_OP_NOTIF_IOCTLS, b"")
+        status, *results = struct.unpack_from(f"<I{len(NOTIF_IOCTLS)}i", body)
+        if status != _ST_OK or -1000 in results:
+            raise KernelError(errnos.EIO, "the oracle helper could not take a listener to try its ioctls")
+        return {name: -r if r else None for name, r in zip(NOTIF_IOCTLS, results)}
+
+    def call_after_execve(self, filters: Sequence, call: SeccompData, *, flags=None) -> "AfterExecve":
+        """Install ``filters`` in a fresh process (in order, with no_new_privs, as a program does),
+        execve() the helper, and make ``call`` (getpid, getppid or gettid) from the new image.
+        Raises ``KernelInstallError`` when
+        a filter refuses a later install, ValueError for any other call."""
+        name = _harmless_table(_abi(call)).get(call.nr)
+        if name not in ("getpid", "getppid", "gettid") or _abi(call) not in self._native_abis():
+            raise ValueError(f"after execve the oracle makes only native getpid, getppid or gettid, not {call}")
+        blobs = [_filter_bytes(f) for f in filters]
+        parts = [struct.pack("<II", len(blobs), int(self.timeout * 1000)), _CALL.pack(0, call.nr, *call.args)]
+        for fl, blob in zip(_flag_list(flags, len(blobs)), blobs):
+            _check_flags(fl)
+            parts.append(struct.pack("<II", fl, len(blob) // 8) + blob)
+        body, _ = self._ask(_OP_EXEC, b"".join(parts))
+        status, index, err, wait_status, returned, ret = struct.unpack_from("<IiiiIq", body)
+        if status != _ST_OK:
+            raise KernelError(errnos.ETIMEDOUT if status == _ST_TIMEOUT else errnos.EIO,
+                              "the oracle helper could not run the call after execve")
+        if index >= 0:
+            raise KernelInstallError(err, index, guarded=False, blocked=None, suspended=False)
+        if err:
+            raise KernelError(err, "the oracle helper could not execve itself")
+        signal = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None
+        retval = ret if returned else None
+        return AfterExecve(call, retval, -ret if returned and -4095 <= ret < 0 else None, signal)
+
+    def shared_mm_kill(self, dumpable: bool = True) -> tuple[int | None, int | None]:
+        """A process clone()s a child with CLONE_VM but not CLONE_THREAD, and the child's filter
+        kills the process (KILL_PROCESS, a core-dumping SIGSYS): which signals ended (child,
+        parent), None for one that lived. Before 0258b5fd7c71 (5.16) the core dump's zap_threads
+        (fs/coredump.c) also killed the parent, which shares the mm, unless it was not
+        ``dumpable`` (PR_SET_DUMPABLE 0: do_coredump gives up before zapping)."""
+        body, _ = self._ask(_OP_SHARED_MM_KILL, struct.pack("<I", int(dumpable)))
+        status, parent, child = struct.unpack_from("<Iii", body)
+        if status != _ST_OK:
+            raise KernelError(errnos.EIO, "the oracle helper could not clone(CLONE_VM) a child")
+        ended = lambda st: os.WTERMSIG(st) if st != -1 and os.WIFSIGNALED(st) else None
+        return (ended(child) if child != -1 else None), ended(parent)
+
+    def strict_mode_allows(self, call: SeccompData) -> bool:
+        """Whether a thread in SECCOMP_MODE_STRICT may make ``call`` (its number and args[0]):
+        a forbidden call ends it with SIGKILL before it runs (__secure_computing_strict). The
+        child that asks has closed every descriptor, so an allowed read or write fails with
+        EBADF; an allowed call is stopped at its syscall-exit stop and killed, so a sigreturn
+        without a signal frame never resumes."""
+        kind = _abi(call)
+        if kind not in self._native_abis():
+            raise ValueError(f"this oracle cannot make {kind} calls")
+        body, _ = self._ask(_OP_STRICT, struct.pack("<IiQ", 1 if kind == "i386" else 0, call.nr, call.args[0]))
+        status, ran, _wait_status = struct.unpack_from("<III", body)
+        if status != _ST_OK:
+            raise KernelError(errnos.ETIMEDOUT if status == _ST_TIMEOUT else errnos.EIO,
+                              "the oracle helper could not make a call in strict mode")
+        return bool(ran)
+
     def dump_filters(self, pid: int) -> list[bytes]:
         """Every filter attached to thread ``pid``, oldest first (PTRACE_SECCOMP_GET_FILTER)."""
         if not 0 < pid < 1 << 31 or pid == os.getpid():  # pid_t is 32-bit signed
@@ -1321,6 +1412,26 @@ def check_programs(programs: Iterable, flags: int = 0) -> list[int | None]:
 def dump_filters(pid: int) -> list[bytes]:
     """``Oracle.dump_filters`` on the shared default oracle."""
     return _oracle().dump_filters(pid)
+
+
+def notify_ioctls() -> dict[str, int | None]:
+    """``Oracle.notify_ioctls`` on the shared default oracle."""
+    return _oracle().notify_ioctls()
+
+
+def strict_mode_allows(call: SeccompData) -> bool:
+    """``Oracle.strict_mode_allows`` on the shared default oracle."""
+    return _oracle().strict_mode_allows(call)
+
+
+def shared_mm_kill(dumpable: bool = True) -> tuple[int | None, int | None]:
+    """``Oracle.shared_mm_kill`` on the shared default oracle."""
+    return _oracle().shared_mm_kill(dumpable)
+
+
+def call_after_execve(filters: Sequence, call: SeccompData, *, flags=None) -> AfterExecve:
+    """``Oracle.call_after_execve`` on the shared default oracle."""
+    return _oracle().call_after_execve(filters, call, flags=flags)
 
 
 def run_scene(filters: Sequence, steps: Sequence[SceneStep], *, tracer: bool = False,

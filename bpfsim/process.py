@@ -104,18 +104,18 @@ class Thread(FilterChain):
 class Process:
     """A process: its threads in creation order (``threads``, the leader first), each with its
     own filters. ``pid`` is the leader's tid; new threads and children take the next free ids.
-    Options are those of every thread (``FilterChain``): ``arch``, ``no_new_privs``,
+    Options are those of every thread (``FilterChain``): ``arch``, ``kernel``, ``no_new_privs``,
     ``cap_sys_admin``, ``tracer``, ``instruction_pointer``, ``pointer``.
     """
 
-    def __init__(self, *, pid: int = 1000, arch: str | int | None = None, no_new_privs: bool = True,
+    def __init__(self, *, pid: int = 1000, arch: str | int | None = None, kernel=None, no_new_privs: bool = True,
                  cap_sys_admin: bool = False, tracer: bool = False,
                  instruction_pointer: int = ASSUMED_INSTRUCTION_POINTER, pointer: int = ASSUMED_POINTER,
                  _ids: Iterator[int] | None = None):
         self.pid = pid
         self._ids = _ids if _ids is not None else itertools.count(pid + 1)
-        self._options = dict(arch=arch, no_new_privs=no_new_privs, cap_sys_admin=cap_sys_admin, tracer=tracer,
-                             instruction_pointer=instruction_pointer, pointer=pointer)
+        self._options = dict(arch=arch, kernel=kernel, no_new_privs=no_new_privs, cap_sys_admin=cap_sys_admin,
+                             tracer=tracer, instruction_pointer=instruction_pointer, pointer=pointer)
         self.threads: list[Thread] = [Thread(self, pid, **self._options)]
 
     @property

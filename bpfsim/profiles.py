@@ -62,7 +62,7 @@ FACTS: tuple[Fact, ...] = (
     Fact("flag_new_listener", (5, 0), "6a21cc50f0c7", "SECCOMP_FILTER_FLAG_NEW_LISTENER"),
     Fact("flag_tsync_esrch", (5, 7), "51891498f2da", "SECCOMP_FILTER_FLAG_TSYNC_ESRCH (TSYNC with NEW_LISTENER)"),
     Fact("flag_wait_killable_recv", (5, 19), "c2aa2dfef243", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
-         note="observed EINVAL on Debian's 5.10.262"),
+         note="EINVAL on Debian's 5.10 guests, ENOENT (known) from 6.1 on (corpus/lab facts)"),
     # Actions a filter can return with their meaning; others are unknown values.
     Fact("action_kill_process", (4, 14), "4d3b0b05aae9", "SECCOMP_RET_KILL_PROCESS"),
     Fact("action_log", (4, 14), None, "SECCOMP_RET_LOG (with SECCOMP_GET_ACTION_AVAIL; commit not pinned here)"),
@@ -77,9 +77,9 @@ FACTS: tuple[Fact, ...] = (
     Fact("notif_flag_continue", (5, 5), "fb3c5386b382", "SECCOMP_USER_NOTIF_FLAG_CONTINUE"),
     Fact("ioctl_addfd", (5, 9), "7cf97b125455", "SECCOMP_IOCTL_NOTIF_ADDFD"),
     Fact("addfd_flag_send", (5, 14), "0ae71c7720e3", "SECCOMP_ADDFD_FLAG_SEND",
-         note="observed EINVAL on Debian's 5.10.262"),
+         note="EINVAL on Debian's 5.10 guests, ENOENT (known) from 6.1 on (corpus/lab facts)"),
     Fact("ioctl_set_flags", (6, 6), "48a1084a8b74", "SECCOMP_IOCTL_NOTIF_SET_FLAGS (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)",
-         note="observed EINVAL on Debian's 6.1.192"),
+         note="EINVAL on Debian's 5.10 and 6.1 guests, known on 6.12 (corpus/lab facts)"),
     # prctl(2) options beside seccomp.
     Fact("prctl_syscall_user_dispatch", (5, 11), "1446e1df9eb1",
          "PR_SET_SYSCALL_USER_DISPATCH (kernel/entry/syscall_user_dispatch.c); EINVAL before, as any "
@@ -92,8 +92,9 @@ FACTS: tuple[Fact, ...] = (
          "a core-dumping kill (KILL_PROCESS; KILL_THREAD or an unknown action in the last thread) of a "
          "dumpable process no longer kills the other processes that share its mm (clone(CLONE_VM) "
          "without CLONE_THREAD)",
-         note="observed on Debian's 5.10.262 (the parent of a CLONE_VM child died with it) and not on 6.1; "
-              "PR_SET_DUMPABLE=0 avoids it there (do_coredump stops before zapping)"),
+         note="recorded on Debian's 5.10 guests, x86_64 and aarch64 (the parent of a CLONE_VM child died of "
+              "SIGSYS with it), not on 6.1 or 6.12 (corpus/lab facts); PR_SET_DUMPABLE=0 avoids it there "
+              "(do_coredump stops before coredump_wait zaps)"),
     # x86.
     Fact("x32_own_table", (5, 4), "6365b842aae4",
          "x86: x32 numbers 512-547 without the x32 bit, and non-x32 numbers with it, fail with ENOSYS "

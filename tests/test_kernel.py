@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from bpfsim import abi, kernel
+from bpfsim import abi, distros, kernel
 from bpfsim import Program, SeccompData, evaluate
 from bpfsim.kernel import KernelError, KernelInstallError, Oracle
 from bpfsim.syscalls import syscall_table
@@ -34,6 +34,8 @@ TARGET = kernel.target()
 ARCH = TARGET.name
 NR = {name: nr for nr, name in syscall_table(ARCH).items()}
 GETPID, GETPPID, GETTID, KILL, NOSUCH = NR["getpid"], NR["getppid"], NR["gettid"], NR["kill"], 5000
+RELEASE = distros.DISTRO_KERNELS[GUEST].version if GUEST else os.uname().release
+VERSION = tuple(int(part) for part in RELEASE.split("-")[0].split(".")[:2])
 I386_GETPID = 20
 AUDIT_ARCH_I386 = 0x40000003
 
@@ -266,6 +268,72 @@ def test_enosys_is_resolved_by_probes(stack, call, verdict):
     got = one(stack, call)
     assert (got.action, got.data) == verdict and got.errno == errno.ENOSYS
     assert all(raw.admits(*c) for c in got.candidates)
+
+
+# --- user notification ioctls (§5) -----------------------------------------------------------
+
+@pytest.mark.parametrize("ioctl, since, known", [
+    pytest.param("ADDFD", (5, 9), errno.ENOENT, id="ADDFD in 5.9 (7cf97b125455)"),
+    pytest.param("ADDFD_SEND", (5, 14), errno.ENOENT, id="ADDFD's SECCOMP_ADDFD_FLAG_SEND in 5.14 (0ae71c7720e3)"),
+    pytest.param("SET_FLAGS", (6, 6), None, id="SET_FLAGS with SYNC_WAKE_UP in 6.6 (48a1084a8b74)"),
+])
+def test_a_notification_ioctl_the_kernel_does_not_know_is_einval(ioctl, since, known):
+    """kernel/seccomp.c: seccomp_notify_ioctl's default case and seccomp_notify_addfd's flag check
+    say EINVAL; a known ioctl looks the (unused) id up, ENOENT, and SET_FLAGS succeeds."""
+    assert kernel.notify_ioctls()[ioctl] == (known if VERSION >= since else errno.EINVAL)
+
+
+# --- execve keeps the stack (#14 item 6) -------------------------------------------------------
+
+@pytest.mark.parametrize("stack, errno_seen, signal_seen", [
+    pytest.param([on_nr(GETPPID, abi.SECCOMP_RET_ERRNO | 42)], 42, None, id="ERRNO(42)"),
+    pytest.param([on_nr(GETPPID, abi.SECCOMP_RET_ERRNO | 42), on_nr(GETPPID, abi.SECCOMP_RET_ERRNO | 13)], 13, None,
+                 id="both filters judge: the newer ERRNO wins"),
+    pytest.param([on_nr(GETPPID, abi.SECCOMP_RET_KILL_PROCESS)], None, signal.SIGSYS, id="KILL_PROCESS"),
+    pytest.param([on_nr(GETPPID, abi.SECCOMP_RET_TRAP | 5)], None, signal.SIGSYS,
+                 id="TRAP: the new image has no SIGSYS handler, the default action kills"),
+])
+def test_the_new_program_of_execve_keeps_the_stack(stack, errno_seen, signal_seen):
+    """fs/exec.c never touches current->seccomp: the filters judge the new image's calls."""
+    got = kernel.call_after_execve(stack, call(GETPPID))
+    assert (got.errno, got.signal) == (errno_seen, signal_seen), got
+
+
+def test_after_execve_an_allowed_call_runs():
+    got = kernel.call_after_execve([on_nr(GETPID, abi.SECCOMP_RET_ERRNO | 1)], call(GETPPID))
+    assert got.retval > 0 and got.signal is None
+
+
+# --- strict mode (#14 item 10) -------------------------------------------------------------------
+
+# arch/*/include/asm/seccomp.h and include/asm-generic/seccomp.h: mode1_syscalls (and
+# mode1_syscalls_32 for x86's compat tasks) are read, write, exit and one sigreturn: s390's and
+# x86's 32-bit one are sigreturn, the generic one is rt_sigreturn.
+STRICT_ALLOWED = {"x86_64": {"read", "write", "exit", "rt_sigreturn"}, "i386": {"read", "write", "exit", "sigreturn"},
+                  "aarch64": {"read", "write", "exit", "rt_sigreturn"}, "s390x": {"read", "write", "exit", "sigreturn"}}
+STRICT_ASKED = ("read", "write", "exit", "exit_group", "rt_sigreturn", "sigreturn", "getpid", "gettid")
+
+
+@pytest.mark.parametrize("arch", [a for a in ("x86_64", "i386", "aarch64", "s390x")
+                                  if a == ARCH or ARCH == "x86_64" and a == "i386"])
+def test_strict_mode_lets_exactly_the_arch_list_run(arch):
+    table = {name: nr for nr, name in syscall_table(arch).items()}
+    seen = {name for name in STRICT_ASKED if name in table
+            and kernel.strict_mode_allows(SeccompData(table[name], arch, args=(7,)))}
+    assert seen == STRICT_ALLOWED[arch]
+
+
+# --- what a kill takes with it ------------------------------------------------------------------
+
+def test_a_kill_in_a_clone_vm_child_takes_its_dumpable_parent_only_before_5_16():
+    """fs/coredump.c: a core-dumping kill zaps, through coredump_wait/zap_threads, every process
+    sharing the mm until 0258b5fd7c71 (5.16) limited it to the thread group; do_coredump gives up
+    before zapping when the mm is not dumpable."""
+    child, parent = kernel.shared_mm_kill(dumpable=True)
+    assert parent == (None if VERSION >= (5, 16) else signal.SIGSYS)
+    if parent is None:
+        assert child == signal.SIGSYS
+    assert kernel.shared_mm_kill(dumpable=False) == (signal.SIGSYS, None)
 
 
 # --- x86 specifics (§3.4) ---------------------------------------------------------------------

@@ -5,14 +5,18 @@ Needs no qemu: the recordings are the kernels' answers. Only what the kernel mad
 compared (LOG and ALLOW are one observation), as in tests/test_corpus.py.
 """
 
+import errno
 import json
 import lzma
+import signal
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
-from bpfsim import FilterChain, Program, SeccompData, SeccompError, VerifyError, evaluate, verify
+from bpfsim import FilterChain, Kernel, Program, SeccompData, SeccompError, VerifyError, evaluate, verify
+from bpfsim.process import Process
+from bpfsim.seccomp import strict_syscalls
 from bpfsim.analysis import policy_row
 from bpfsim.verifier import converted_length
 from tests.test_corpus import CASE_DIRS, MAX_INSNS_PER_PATH, agrees, stack
@@ -152,3 +156,53 @@ def test_the_policy_table_admits_every_verdict_the_big_endian_kernel_gave(path):
             if row.complete and not row.unbounded and ret not in row.possible:
                 missed.append(f"nr {nr} args {[hex(a) for a in args]}: kernel {expect}, table {row.possible}")
     assert not missed, "\n".join(missed[:10])
+
+
+FACTS = json.loads((LAB / "facts.json").read_text())  # tools/record_lab.py --facts, one entry per kernel
+NOTIFY_IOCTL_FACTS = {"ADDFD": "ioctl_addfd", "ADDFD_SEND": "addfd_flag_send", "SET_FLAGS": "ioctl_set_flags"}
+
+
+def test_every_lab_kernel_answered_the_facts_questions():
+    assert sorted(FACTS) == IDS
+
+
+@pytest.mark.parametrize("name", sorted(FACTS))
+def test_the_profile_knows_the_notification_ioctls_each_lab_kernel_knew(name):
+    """An ioctl or flag the kernel does not know is EINVAL (kernel/seccomp.c:seccomp_notify_ioctl,
+    seccomp_notify_addfd): the profile's facts for ADDFD, its SEND flag and SET_FLAGS."""
+    profile = Kernel(name)
+    seen = FACTS[name]["notify_ioctls"]
+    assert {name: profile.has(fact) for name, fact in NOTIFY_IOCTL_FACTS.items()} == \
+        {name: seen[name] != errno.EINVAL for name in NOTIFY_IOCTL_FACTS}
+
+
+@pytest.mark.parametrize("name", sorted(FACTS))
+def test_the_profile_knows_whether_a_kill_takes_the_processes_sharing_the_mm(name):
+    """A clone(CLONE_VM) child (not a thread) killed by KILL_PROCESS: before 0258b5fd7c71 (5.16)
+    the core dump's zap_threads killed its dumpable parent too; a non-dumpable one never."""
+    kills = FACTS[name]["shared_mm_kill"]
+    parent_lived = kills["dumpable"][1] is None
+    assert Kernel(name).has("coredump_kills_only_thread_group") == parent_lived
+    assert kills["not dumpable"] == [signal.SIGSYS, None]
+
+
+@pytest.mark.parametrize("name", sorted(FACTS))
+def test_the_program_execve_starts_gets_the_stacks_verdict_as_on_the_lab_kernel(name):
+    """fs/exec.c keeps current->seccomp: bpfsim's Process on that kernel and arch, after execve."""
+    for case in FACTS[name]["after_execve"]:
+        thread = Process(arch=FACTS[name]["arch"], kernel=name).main
+        for blob in case["filters"]:
+            thread.attach(Program.from_bytes(bytes.fromhex(blob)))
+        thread.execve()
+        mine = thread.call(case["nr"])
+        assert (mine.signal if mine.killed else None) == case["signal"], case
+        assert (-mine.retval if case["signal"] is None else None) == case["errno"], case
+
+
+@pytest.mark.parametrize("name", sorted(FACTS))
+def test_strict_mode_allows_what_each_lab_kernel_let_run(name):
+    """kernel/seccomp.c:__secure_computing_strict with the arch's asm/seccomp.h list (#14 item 10):
+    which sigreturn each arch allows, and x86's compat list, as the kernel of each arch decided."""
+    for arch, seen in FACTS[name]["strict_mode"].items():
+        allowed = strict_syscalls(arch, name)
+        assert {int(nr): int(nr) in allowed for nr in seen} == {int(nr): ran for nr, ran in seen.items()}, arch

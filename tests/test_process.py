@@ -12,8 +12,10 @@ import struct
 
 import pytest
 
-from bpfsim import Program, abi
+from bpfsim import Program, SeccompData, abi
+from bpfsim import kernel as live
 from bpfsim.kernel import SceneStep as Step, run_scene, seccomp_unavailable_reason
+from bpfsim.syscalls import syscall_number
 from bpfsim.process import Process
 from bpfsim.seccomp import NOTIF_SIZES, PR_SET_SYSCALL_USER_DISPATCH, FilterChain, ThreadSyncFailed
 from fuzz.threads import SECCOMP, PRCTL, GETPID, GETTID, compare
@@ -246,3 +248,27 @@ def test_a_chain_without_filters_is_an_unfiltered_thread():
     """#14 item 9: the call runs; there is no verdict because no filter judged it."""
     result = FilterChain().call("getpid")
     assert result.ran and result.verdict is None
+
+
+@pytest.mark.parametrize("actions", [
+    pytest.param((abi.SECCOMP_RET_ERRNO | 42,), id="ERRNO(42)"),
+    pytest.param((abi.SECCOMP_RET_ERRNO | 42, abi.SECCOMP_RET_ERRNO | 13), id="two filters, the newer ERRNO wins"),
+    pytest.param((abi.SECCOMP_RET_KILL_PROCESS,), id="KILL_PROCESS"),
+    pytest.param((abi.SECCOMP_RET_ERRNO | 7, abi.SECCOMP_RET_ALLOW), id="the older filter's ERRNO still judges"),
+])
+def test_execve_keeps_the_stack_as_the_kernel_does(actions):
+    """Issue #14 item 6 (fs/exec.c leaves current->seccomp alone): a process installs the stack,
+    execve()s, and the new program's getppid gets the stack's verdict, on bpfsim's Process and
+    on the kernel (``kernel.call_after_execve``: the oracle helper re-executes itself)."""
+    target = live.target()
+    getppid = syscall_number("getppid", target.name)
+    programs = [Program.from_asm(f"ld [nr]\njeq #{getppid}, 0, 1\nret #{action}\nret ALLOW") for action in actions]
+    seen = live.call_after_execve(programs, SeccompData(getppid, target.name))
+    thread = Process(arch=target.name).main
+    for program in programs:
+        thread.attach(program)
+    thread.execve()
+    mine = thread.call(getppid)
+    assert (mine.signal if mine.killed else None) == seen.signal
+    if seen.signal is None:
+        assert mine.retval == seen.retval

@@ -12,12 +12,16 @@ What is recorded, for the guest's arch:
   and small argument checks called with the witnesses of bpfsim's policy table and lint
   (tests/test_lab_byte_order.py);
 - each program of those stacks and generated invalid programs alone (seccomp(2)'s errno);
-- filter flags, alone and combined, and the per-thread instruction budget.
+- filter flags, alone and combined, and the per-thread instruction budget;
+- facts, in corpus/lab/facts.json: the user-notification ioctls the kernel knows, whether a
+  KILL_PROCESS in a clone(CLONE_VM) child takes its parent along, stacks judging the program
+  execve() starts, and which calls strict mode lets run (read, write, exit, the sigreturns and
+  a few others per arch).
 
 ``--add-missing`` records only the corpus filters and probes a kernel's recording lacks (say, a
-newly compiled filter of its arch) and keeps the rest. bpfsim only chooses inputs; every expected
-verdict is the guest kernel's. tests/test_lab_corpus.py replays all of it against bpfsim with the
-kernel's version and arch.
+newly compiled filter of its arch) and keeps the rest; ``--facts`` asks only the facts. bpfsim
+only chooses inputs; every expected verdict is the guest kernel's. tests/test_lab_corpus.py
+replays all of it against bpfsim with the kernel's version and arch.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import record_corpus as grid  # noqa: E402
 from bpfsim import Program, SeccompData, abi, distros, guest, kernel, lint  # noqa: E402
 from bpfsim import strategies as gen  # noqa: E402
 from bpfsim.analysis import policy_row  # noqa: E402
-from bpfsim.syscalls import syscall_number  # noqa: E402
+from bpfsim.syscalls import syscall_number, syscall_table  # noqa: E402
 
 LAB_CORPUS = grid.CORPUS / "lab"
 KERNEL_CORPUS = {  # corpus directories holding real filters of each arch
@@ -255,6 +259,7 @@ def record(name: str, progress=print) -> Path:
         for blob in [ALLOW, *(b for b in blobs[:8] if len(b) > 8)]:
             budget[rec.ref(blob)] = grid.copies_accepted(blob, oracle)
         progress(f"{name}: {len(alone)} programs alone, {len(installs)} flag installs, budget of {len(budget)} filters")
+        found = facts(oracle, lab.arch)
     doc = {
         "kernel": name, "version": lab.version, "arch": lab.arch, "package": lab.apt_spec,
         "recorded_by": "tools/record_lab.py through bpfsim.kernel.Oracle(kernel=...) in a qemu guest "
@@ -264,6 +269,7 @@ def record(name: str, progress=print) -> Path:
         "verdicts": rec.verdicts, "filters": rec.filters, "stacks": rec.stacks, "alone": alone,
         "installs": installs, "copies_accepted": budget,
     }
+    write_facts(lab, found, progress)
     return write(doc, started, progress)
 
 
@@ -275,6 +281,67 @@ def write(doc: dict, started: float, progress) -> Path:
     progress(f"{doc['kernel']}: {doc['verdicts']} verdicts in {target} ({target.stat().st_size // 1024} KiB, "
              f"{time.monotonic() - started:.0f} s)")
     return target
+
+
+EXECVE_ACTIONS = (  # stacks on getppid whose verdict the program execve() starts must still get
+    (abi.SECCOMP_RET_ERRNO | 42,), (abi.SECCOMP_RET_ERRNO | 42, abi.SECCOMP_RET_ERRNO | 13),
+    (abi.SECCOMP_RET_KILL_PROCESS,), (abi.SECCOMP_RET_ERRNO | 7, abi.SECCOMP_RET_ALLOW),
+)
+
+
+STRICT_CANDIDATES = ("read", "write", "exit", "exit_group", "rt_sigreturn", "sigreturn", "getpid")
+PROBE_CALLS = (335, 336)  # x86_64's uretprobe and uprobe, which skip the filters where the kernel lets them
+
+
+def strict_mode(oracle: kernel.Oracle, arches: tuple[str, ...]) -> dict:
+    """For each arch the kernel runs, which candidate numbers strict mode lets run."""
+    found = {}
+    for arch in arches:
+        table = syscall_table(arch)
+        numbers = [nr for nr, name in sorted(table.items()) if name in STRICT_CANDIDATES]
+        numbers += list(PROBE_CALLS) if arch == "x86_64" else []
+        found[arch] = {str(nr): oracle.strict_mode_allows(SeccompData(nr, arch, args=(7,))) for nr in numbers}
+    return found
+
+
+def facts(oracle: kernel.Oracle, arch: str) -> dict:
+    """The kernel's answers beyond verdicts: the user-notification ioctls it knows, whether a
+    core-dumping kill takes a process that shares the mm, calls made after execve(), and the
+    calls strict mode allows."""
+    getppid = next(nr for nr, name in kernel._harmless_table(arch).items() if name == "getppid")
+    after = []
+    for actions in EXECVE_ACTIONS:
+        programs = [Program.from_asm(f"ld [nr]\njeq #{getppid}, 0, 1\nret #{a}\nret ALLOW") for a in actions]
+        seen = oracle.call_after_execve(programs, SeccompData(getppid, arch))
+        after.append({"filters": [p.to_bytes().hex() for p in programs], "nr": getppid,
+                      "errno": seen.errno, "signal": seen.signal})
+    return {
+        "notify_ioctls": oracle.notify_ioctls(),
+        "shared_mm_kill": {"dumpable": list(oracle.shared_mm_kill(True)),
+                           "not dumpable": list(oracle.shared_mm_kill(False))},
+        "after_execve": after,
+        "strict_mode": strict_mode(oracle, ("x86_64", "i386") if arch == "x86_64" else (arch,)),
+    }
+
+
+FACTS = LAB_CORPUS / "facts.json"
+
+
+def record_facts(name: str, progress=print) -> Path:
+    """Ask the kernel's guest the ``facts`` questions and keep the answers in corpus/lab/facts.json
+    (one entry per kernel, beside the recordings: recording verdicts again leaves them alone)."""
+    lab = guest.lab_kernel(name)
+    with kernel.Oracle(kernel=name, timeout=120) as oracle:
+        found = facts(oracle, lab.arch)
+    return write_facts(lab, found, progress)
+
+
+def write_facts(lab: distros.DistroKernel, found: dict, progress) -> Path:
+    everything = json.loads(FACTS.read_text()) if FACTS.exists() else {}
+    everything[lab.name] = {"version": lab.version, "arch": lab.arch, **found}
+    FACTS.write_text(json.dumps(dict(sorted(everything.items())), indent=1) + "\n")
+    progress(f"{lab.name}: facts in {FACTS}")
+    return FACTS
 
 
 def differences(path: Path) -> tuple[dict, Counter]:
@@ -325,6 +392,8 @@ def main(argv=None) -> int:
                         help="record only the corpus filters of the arch that each kernel's recording lacks")
     parser.add_argument("--differences", action="store_true",
                         help="for each recording, where its kernel's answers differ from 6.18's")
+    parser.add_argument("--facts", action="store_true",
+                        help="only add the kernels' facts (ioctls, shared-mm kills, execve) to their recordings")
     opts = parser.parse_args(argv)
     if opts.differences:
         for path in sorted(LAB_CORPUS.glob("*.json.xz")):
@@ -335,7 +404,8 @@ def main(argv=None) -> int:
         return 0
     try:
         for name in opts.kernels:
-            (add_missing if opts.add_missing else record)(name, progress=lambda line: print(line, flush=True))
+            chosen = record_facts if opts.facts else add_missing if opts.add_missing else record
+            chosen(name, progress=lambda line: print(line, flush=True))
     except (kernel.KernelError, RuntimeError, OSError) as failure:
         print(f"record_lab: {failure}", file=sys.stderr)
         return 2
