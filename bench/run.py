@@ -65,10 +65,11 @@ def vm_rows(prog: Program) -> tuple[list, float]:
         data = SeccompData(nr, "x86_64", 0, args)
         words = data.words()
         steps = len(trace(prog, data))
-        interp = best_time(lambda: run(prog, data), max(200, 200_000 // steps))
-        fast = best_time(lambda: function(words), 20_000)
-        full = best_time(lambda: evaluate([prog], data), 20_000)
-        chained = best_time(lambda: chain.evaluate(data), 20_000)
+        # Many short rounds: on a shared machine the best round is the one nobody interrupted.
+        interp = best_time(lambda: run(prog, data), max(20, 20_000 // steps), 25)
+        fast = best_time(lambda: function(words), 2_000, 25)
+        full = best_time(lambda: evaluate([prog], data), 2_000, 25)
+        chained = best_time(lambda: chain.evaluate(data), 2_000, 25)
         rows.append((label, nr, steps, interp * 1e6, fast * 1e6, full * 1e6, chained * 1e6))
         total_time += interp
         total_steps += steps
@@ -244,14 +245,16 @@ def main() -> int:
         print(f"{label:<16} {steps:>9} {interp:>10.2f}µs {fast:>8.3f}µs {interp / fast:>7.0f}× {full:>9.3f}µs "
               f"{chained:>15.3f}µs")
     worst_fast = max(r[4] for r in rows)
-    worst_full = max(max(r[5], r[6]) for r in rows)
+    worst_evaluate = max(r[5] for r in rows)
+    worst_chain = max(r[6] for r in rows)
     speedup = sum(r[3] for r in rows) / sum(r[4] for r in rows)
     print(f"\ninterpreter: {ns_per_insn:.0f} ns per executed instruction "
           f"(target ≤ 42: {verdict(ns_per_insn <= 42)})")
     print(f"compiled:    ≤ {worst_fast:.3f} µs per call, {speedup:.0f}× the interpreter over these calls "
           f"(targets ≤ 1 µs and ≥ 20×: {verdict(worst_fast <= 1 and speedup >= 20)})")
-    print(f"evaluate():  ≤ {worst_full:.3f} µs per call, FilterChain.evaluate() included, verdict objects "
-          f"and all (target ≤ 1 µs: {verdict(worst_full <= 1)})\n")
+    print(f"evaluate():  ≤ {worst_evaluate:.3f} µs per call, the verdict object included "
+          f"(target ≤ 1 µs: {verdict(worst_evaluate <= 1)})")
+    print(f"FilterChain.evaluate(): ≤ {worst_chain:.3f} µs per call (target ≤ 1 µs: {verdict(worst_chain <= 1)})\n")
 
     table = table_timings(FILTER)
     n = table["rows"]
