@@ -167,7 +167,7 @@ class Verdict:
 
     def __init__(self, action: Action, ret: int, filter: int | None, outcome: Outcome, reason: str,
                  returns: tuple[int, ...] = (), arch: int | None = None):
-        self._fields = (action, ret, filter, returns, arch)
+        self._fields: tuple = (action, ret, filter, returns, arch)
         self._outcome = outcome
         self._reason = reason
 
@@ -373,6 +373,7 @@ def _judge(functions: Sequence[Callable[[Sequence[int]], int]], data: SeccompDat
                                              "left in the return register (-ENOSYS unless it wrote one)")
         return Verdict(Action.TRACE, abi.SECCOMP_RET_TRACE, None, outcome, "the tracer skipped the call",
                        arch=data.arch)
+    returns: Sequence[int]
     bypass = profile.unfiltered_calls(data.target).get(nr) if nr in _MAYBE_UNFILTERED else None
     if bypass:  # kernel/seccomp.c:seccomp_uprobe_exception
         result, match, returns = _RET_ALLOW, None, ()
