@@ -1082,6 +1082,8 @@ class Oracle:
         each stopped call (the kernel's recheck then runs). ``no_new_privs=False`` leaves the
         bit clear, so installs rely on the helper's CAP_SYS_ADMIN.
         """
+        if self.arch != "x86_64":  # _oracle.c builds OP_SCENE for x86_64 only: the guest would end
+            raise KernelError(errnos.EOPNOTSUPP, f"scenes run on x86_64 kernels only, not on {self.guest.name}")
         if len(steps) > _SCENE_MAX_STEPS:
             raise ValueError(f"a scene has at most {_SCENE_MAX_STEPS} steps")
         blobs = [_filter_bytes(f) for f in filters]

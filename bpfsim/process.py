@@ -40,8 +40,14 @@ class Thread(FilterChain):
         return sum(t.alive for t in self.process.threads)
 
     def _siblings(self) -> list[FilterChain]:
-        """for_each_thread order: creation order, leader first; exiting threads are skipped."""
-        return [t for t in self.process.threads if t is not self and t.alive]
+        """for_each_thread order: creation order, leader first; exiting threads are skipped
+        (kernel/seccomp.c:seccomp_can_sync_threads, PF_EXITING). Before that check came
+        (``Kernel.has("tsync_skips_exited_threads")``) a dead leader, a zombie with its filters
+        until the whole group exits, was still checked (dead threads other than the leader
+        are released at once)."""
+        zombie_leader = not self.kernel.has("tsync_skips_exited_threads")
+        return [t for t in self.process.threads if t is not self
+                and (t.alive or zombie_leader and t.tid == self.process.pid)]
 
     def call(self, nr, args: Sequence[int] = (), *, instruction_pointer: int | None = None,
              perform=None) -> CallResult:

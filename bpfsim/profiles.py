@@ -95,6 +95,12 @@ FACTS: tuple[Fact, ...] = (
          note="recorded on Debian's 5.10 guests, x86_64 and aarch64 (the parent of a CLONE_VM child died of "
               "SIGSYS with it), not on 6.1 or 6.12 (corpus/lab facts); PR_SET_DUMPABLE=0 avoids it there "
               "(do_coredump stops before coredump_wait zaps)"),
+    # Threads.
+    Fact("tsync_skips_exited_threads", (6, 11), "13eb42e2529e",
+         "TSYNC skips exiting threads: a dead thread-group leader (a zombie while other threads run) no "
+         "longer fails it with its tid (seccomp: release task filters when the task exits)",
+         note="seen on Debian's 6.1.192 guest (TSYNC returned the dead leader's tid) and not on 6.12.117 "
+              "(tests/test_process.py under make lab-test)"),
     # x86.
     Fact("x32_own_table", (5, 4), "6365b842aae4",
          "x86: x32 numbers 512-547 without the x32 bit, and non-x32 numbers with it, fail with ENOSYS "

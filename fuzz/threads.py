@@ -54,9 +54,10 @@ class Observed:
 
 def play(programs: list[Program], script: list[SceneStep], scene: live.Scene, *, tracer: bool = False,
          no_new_privs: bool = True) -> tuple[Process, dict[int, Thread], list[Observed]]:
-    """Run ``script`` on a fresh ``Process`` the way the kernel's subject ran it."""
+    """Run ``script`` on a fresh ``Process`` the way the kernel's subject ran it (on the kernel
+    ``live.run_scene`` asked: this machine's, or the lab guest of ``$BPFSIM_ORACLE_KERNEL``)."""
     process = Process(tracer=tracer, no_new_privs=no_new_privs, cap_sys_admin=os.geteuid() == 0,
-                      instruction_pointer=scene.call_site)
+                      instruction_pointer=scene.call_site, kernel=live.default_kernel_name())
     slots: dict[int, Thread] = {0: process.main}
     seen = []
     for step in script:

@@ -272,3 +272,18 @@ def test_execve_keeps_the_stack_as_the_kernel_does(actions):
     assert (mine.signal if mine.killed else None) == seen.signal
     if seen.signal is None:
         assert mine.retval == seen.retval
+
+
+@pytest.mark.parametrize("kernel, fails_with_leader", [
+    pytest.param("debian-6.1-amd64", True, id="6.1: the dead leader's tid (seen on the Debian 6.1.192 guest)"),
+    pytest.param("debian-6.12-amd64", False, id="6.12: skipped, PF_EXITING (13eb42e2529e, 6.11)"),
+])
+def test_a_dead_leader_blocks_tsync_before_6_11(kernel, fails_with_leader):
+    """The scene "KILL_THREAD in the leader leaves the other threads running" on the lab guests:
+    the other thread's TSYNC install returned the zombie leader's tid on 6.1, 0 on 6.12."""
+    process = Process(kernel=kernel)
+    worker = process.main.clone().child
+    process.main.attach(KILL_THREAD_GETTID)
+    assert process.main.call("gettid").killed == "thread"
+    got = worker.seccomp(abi.SECCOMP_SET_MODE_FILTER, TSYNC, ALLOW)
+    assert got.retval == (process.pid if fails_with_leader else 0)
