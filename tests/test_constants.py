@@ -46,7 +46,8 @@ def compiled_values(compiler: str, names: list[str], tmp_path: Path, headers=HEA
 
 
 # The socket and ipc families: send/recv flags and socket options (glibc's <sys/socket.h>, which
-# takes SO_* from <asm/socket.h>), socketcall(2)'s calls (<linux/net.h>), ipc(2)'s calls and flags.
+# takes SO_* from <asm/socket.h>), socketcall(2)'s calls (<linux/net.h>), ipc(2)'s calls and flags;
+# futex(2)'s operations; the IPPROTO_IP and IPPROTO_IPV6 levels' options.
 FAMILIES = {
     "MSG_": ["MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT", "MSG_NOSIGNAL", "MSG_WAITALL", "MSG_MORE", "MSG_CMSG_CLOEXEC",
              "MSG_ZEROCOPY", "MSG_FASTOPEN", "MSG_ERRQUEUE", "MSG_TRUNC"],
@@ -55,8 +56,12 @@ FAMILIES = {
     "SOL_": ["SOL_SOCKET", "SOL_PACKET", "SOL_NETLINK", "SOL_ALG", "SOL_TLS", "SOL_RAW"],
     "SYS_": ["SYS_SOCKET", "SYS_CONNECT", "SYS_ACCEPT4", "SYS_SENDMMSG", "SYS_RECVMMSG", "SYS_SETSOCKOPT"],
     "ipc": ["SEMOP", "SEMTIMEDOP", "MSGSND", "MSGRCV", "SHMAT", "SHMCTL", "IPC_CREAT", "IPC_RMID", "IPC_64"],
+    "FUTEX_": ["FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_PRIVATE_FLAG", "FUTEX_WAIT_PRIVATE", "FUTEX_WAKE_PRIVATE",
+               "FUTEX_CLOCK_REALTIME", "FUTEX_WAIT_BITSET", "FUTEX_CMP_REQUEUE_PI", "FUTEX_CMD_MASK"],
+    "IP_": ["IP_TOS", "IP_TTL", "IP_RECVERR", "IP_PKTINFO", "IP_MULTICAST_IF", "IP_TRANSPARENT", "IP_FREEBIND"],
+    "IPV6_": ["IPV6_TCLASS", "IPV6_V6ONLY", "IPV6_RECVERR", "IPV6_UNICAST_HOPS", "IPV6_RECVPKTINFO"],
 }
-FAMILY_HEADERS = ["sys/socket.h", "linux/net.h", "linux/ipc.h"]
+FAMILY_HEADERS = ["sys/socket.h", "linux/net.h", "linux/ipc.h", "linux/futex.h", "linux/in.h", "linux/in6.h"]
 # Ioctl numbers whose size field is sizeof a struct the headers define.
 STRUCT_SIZED = ["TCGETS", "TCGETS2", "TCSETS2", "TCSETSW2", "TIOCGWINSZ", "TIOCSWINSZ", "FIONREAD", "TIOCINQ",
                 "TIOCGISO7816", "TIOCSISO7816", "TIOCGRS485", "FIOQSIZE"]
@@ -210,6 +215,8 @@ FAKE_TREE = {
     "include/uapi/asm-generic/socket.h": "#define SOL_SOCKET 1\n#define SO_REUSEADDR 2\n",
     "arch/mips/include/uapi/asm/socket.h": "#define SOL_SOCKET 0xffff\n#define SO_REUSEADDR 0x0004\n",
     "include/uapi/linux/ipc.h": "#define IPC_RMID 0\n#define SEMOP 1\n#define SHMAT 21\n",
+    "include/uapi/linux/futex.h": "#define FUTEX_WAIT 0\n#define FUTEX_PRIVATE_FLAG 128\n"
+                                  "#define FUTEX_WAIT_PRIVATE (FUTEX_WAIT | FUTEX_PRIVATE_FLAG)\n",
     "arch/mips/include/asm/socket.h": "enum sock_type { SOCK_DGRAM = 1, SOCK_STREAM = 2, };\n"
                                       "#define ARCH_HAS_SOCKET_TYPES 1\n",
 }
@@ -226,7 +233,8 @@ def test_the_generator_reads_headers_as_the_compiler_does(tmp_path):
                       "IPPROTO_ICMPV6": 58, "IPPROTO_IGMP": 2, "IPPROTO_IP": 0, "MAP_ANONYMOUS": 0x20, "MAP_SHARED": 1, "O_CREAT": 0x40, "O_WRONLY": 1,
                       "PF_INET": 2, "PROT_EXEC": 4, "PR_SET_NO_NEW_PRIVS": 38, "SOCK_DGRAM": 2,
                       "SOCK_STREAM": 1, "TIOCSTI": 0x5412, "TIOCGPTN": 0x80045430, "TCGETS2": 0x802c542a, "MSG_PEEK": 2,
-                      "SYS_CONNECT": 3, "SOL_SOCKET": 1, "SO_REUSEADDR": 2, "IPC_RMID": 0, "SEMOP": 1, "SHMAT": 21}
+                      "SYS_CONNECT": 3, "SOL_SOCKET": 1, "SO_REUSEADDR": 2, "IPC_RMID": 0, "SEMOP": 1, "SHMAT": 21,
+                      "FUTEX_WAIT": 0, "FUTEX_PRIVATE_FLAG": 128, "FUTEX_WAIT_PRIVATE": 128}
     mips = [names for arches, names in groups.items() if "mips" in arches]
     assert mips == [{"O_CREAT": 0x100, "SOCK_DGRAM": 1, "SOCK_STREAM": 2, "SOL_SOCKET": 0xffff, "SO_REUSEADDR": 4}]
     assert "Linux v6.18" in text and "TIOCGNOSUCH" in text.split("COMMON")[0] and "SOCK_CLOEXEC" not in common

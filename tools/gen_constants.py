@@ -29,13 +29,14 @@ from bpfsim.errors import BpfsimError  # noqa: E402
 # asm/termbits.h, asm/termios.h and linux/serial.h define the structs that size ioctl numbers
 # (struct termios: powerpc's TCGETS; struct winsize: its TIOCGWINSZ; struct termios2: TCGETS2).
 UAPI = ("linux/sched.h", "linux/prctl.h", "linux/fcntl.h", "linux/mman.h", "asm/ioctls.h", "asm/termbits.h",
-        "asm/termios.h", "linux/serial.h", "linux/in.h", "linux/in6.h", "linux/net.h", "linux/ipc.h")
+        "asm/termios.h", "linux/serial.h", "linux/in.h", "linux/in6.h", "linux/net.h", "linux/ipc.h", "linux/futex.h")
 KERNEL_ONLY = {"mips": ("arch/mips/include/asm/socket.h",)}  # read before the generic ones
 KERNEL_ONLY_GENERIC = ("include/linux/net.h", "include/linux/socket.h")
 # SYS_: socketcall(2)'s calls (linux/net.h); SEM, MSG, SHM: ipc(2)'s calls (linux/ipc.h), and MSG_*
-# flags; SO_*, SOL_* (asm/socket.h, linux/socket.h).
+# flags; SO_*, SOL_* (asm/socket.h, linux/socket.h); FUTEX_* (linux/futex.h), IP_*, IPV6_* (options of
+# setsockopt's IPPROTO_IP and IPPROTO_IPV6 levels, linux/in.h and linux/in6.h).
 PREFIXES = ("AF_", "PF_", "CLONE_", "PR_", "SOCK_", "IPPROTO_", "MAP_", "PROT_", "MADV_", "O_", "AT_", "F_",
-            "TIOC", "FIO", "TC", "SYS_", "SEM", "MSG", "SHM", "IPC_", "SO_", "SOL_")
+            "TIOC", "FIO", "TC", "SYS_", "SEM", "MSG", "SHM", "IPC_", "SO_", "SOL_", "FUTEX_", "IP_", "IPV6_")
 KERNEL_ARCH = {"x86_64": "x86", "x32": "x86", "i386": "x86", "aarch64": "arm64", "arm": "arm", "armeb": "arm",
                "riscv64": "riscv", "riscv32": "riscv", "s390x": "s390", "s390": "s390", "ppc64le": "powerpc",
                "ppc64": "powerpc", "ppc": "powerpc", "parisc": "parisc", "parisc64": "parisc",
