@@ -192,6 +192,20 @@ def test_with_every_arch_judged_a_finding_is_reported_once_for_the_arches_whose_
     check_witnesses(stack, found, kernel)
 
 
+def test_a_filter_for_i386_alone_is_no_x86_64_policy_that_i386_calls_bypass(kernel):
+    """A new-user walk: an i386-only filter kills every x86_64 call its filters judge, so its
+    i386 calls are its policy, not a compat bypass of x86_64's, even with every arch judged."""
+    i386 = 0x40000003
+    stack = [prog(ld_abs(4), jump(JEQ, i386, 1, 0), ret(KILL_PROCESS), ld_abs(0), jump(JEQ, 20, 0, 1),
+                  ret(ALLOW), ret(ERRNO | errno.EPERM))]
+    assert "compat-bypass" not in kinds(lint(stack, ALL_ARCHES))
+    for nr in (GETPID, EXECVE):
+        kernel.check_verdict(stack, SeccompData(nr), evaluate(stack, SeccompData(nr)))
+    kernel.check_verdict(stack, SeccompData(20, "i386"), evaluate(stack, SeccompData(20, "i386")))
+    assert evaluate(stack, SeccompData(20, "i386")).action.name == "ALLOW"
+    assert evaluate(stack, SeccompData(GETPID)).action.name == "KILL_PROCESS"
+
+
 def test_a_low_word_compare_without_an_arch_check_applies_to_every_little_endian_64_bit_arch(kernel):
     """args[0]'s low half is word 4 where the arch is little-endian, its high half where it is
     big-endian (struct seccomp_data holds u64 args in the arch's order: include/uapi/linux/seccomp.h);
