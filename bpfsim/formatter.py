@@ -142,7 +142,8 @@ def format_listing(prog: Sequence[Instruction], *, raw: bool = False, arch: str 
     """Render a listing. ``marks`` puts a marker (``-->``) before chosen pcs; ``extra`` adds text
     after the comment of chosen pcs (a trace uses both)."""
     comments = annotate(prog, arch=arch)
-    targets = {t for pc, insn in enumerate(prog) for t in insn.jump_targets(pc)}
+    # Where a jump lands, not where it falls through: a jump's offset 0 is the next line anyway.
+    targets = {t for pc, insn in enumerate(prog) for t in insn.jump_targets(pc) if t != pc + 1}
     width = max(3, len(str(max(len(prog) - 1, 0))))
     texts = [str(insn) for insn in prog]
     text_width = max((len(t) for t in texts), default=0)

@@ -67,3 +67,11 @@ def test_paths_that_disagree_on_the_arch_name_nothing():
     assert path_facts(prog)[3].arch is None
     assert annotate(prog)[3] == "true: 4, false: 5"
     assert annotate(prog, arch="i386")[3].startswith("clone;")
+
+
+def test_a_listing_marks_where_jumps_land_but_not_a_jumps_own_next_line():
+    """libseccomp's chains are `jeq #k, N, 0`: every false branch is the next line, and marking
+    those would put `>>` on nearly every line (a new-user walk)."""
+    prog = Program.from_asm("ld [nr]\njeq #1, 2, 0\njeq #2, 1, 0\nret ERRNO(1)\nja 0\nret ALLOW")
+    marked = [line.split()[1] for line in prog.listing().splitlines() if line.startswith(">>")]
+    assert marked == ["4"]
