@@ -47,6 +47,12 @@ STACKS = [
     pytest.param([0xAAAAAAAA, KILL_PROCESS], KILL_PROCESS, 1, id="kill process outranks every negative unknown"),
     pytest.param([ERRNO | 1, ERRNO | 2, ERRNO | 3, ERRNO | 4], ERRNO | 4, 3, id="four filters, newest errno"),
     pytest.param([TRAP | 1, ALLOW, ERRNO | 9, ALLOW], TRAP | 1, 0, id="the oldest filter can win"),
+    # One filter (evaluate judges it without the loop): it is chosen unless its action is ALLOW's.
+    pytest.param([ALLOW | 0x1234], ALLOW, None, id="one filter: allow with data leaves the initial allow"),
+    pytest.param([0x7FFE0000], 0x7FFE0000, 0, id="one filter: unknown 0x7ffe outranks allow"),
+    pytest.param([LOG | 3], LOG | 3, 0, id="one filter: log outranks allow"),
+    pytest.param([0x90000000], 0x90000000, 0, id="one filter: a negative unknown is chosen"),
+    pytest.param([ERRNO | 0], ERRNO, 0, id="one filter: errno 0 is chosen"),
 ]
 
 
