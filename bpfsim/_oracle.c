@@ -1933,9 +1933,25 @@ static int sc_step_over(int s)
 		return 0;
 	if (sc_child >= 0 && sl[sc_child].state == 1 && !sl[sc_child].idle)
 		return 0;
-	for (int k = 0; k < SC_SLOTS; k++)
-		if (sl[k].state == 2 && sl[k].died_in_step && !sl[k].reaped && !sc_gone(sl[k].tgid, sl[k].tid))
-			return 0;
+	for (int k = 0; k < SC_SLOTS; k++) {
+		if (sl[k].state != 2 || !sl[k].died_in_step || sl[k].reaped)
+			continue;
+		if (sl[k].tid != sl[k].tgid) {
+			/* A thread that died: untraced, it would be reaped at once (exit_notify's autoreap);
+			 * traced, it stays a zombie on the thread list (where TSYNC before 6.11 sees it)
+			 * until we reap it, so reap it before the next step. */
+			int st;
+			pid_t r = waitpid(sl[k].tid, &st, __WALL | WNOHANG);
+			if (r == sl[k].tid)
+				sc_event(sl[k].tid, st, sc_tracer);
+			else if (r < 0)
+				sl[k].reaped = 1; /* reaped already (ECHILD) */
+			if (!sl[k].reaped)
+				return 0;
+		} else if (!sc_gone(sl[k].tgid, sl[k].tid)) {
+			return 0; /* a leader stays a zombie until its whole group is gone */
+		}
+	}
 	if (sl[s].state == 2)
 		for (int k = 0; k < SC_SLOTS; k++) {
 			if (k == s || sl[k].state != 1 || sl[k].tgid != sl[s].tgid)
