@@ -165,6 +165,10 @@ def literal(term, rel: str, operand):
             return False
         if (rel == "<=" and operand == M32) or (rel == ">=" and operand == 0):
             return True
+        if (rel == "<=" and operand == 0) or (rel == "<" and operand == 1):  # unsigned: only 0
+            return (term, "==", 0)
+        if (rel == ">" and operand == 0) or (rel == ">=" and operand == 1):
+            return (term, "!=", 0)
     return (term, rel, operand)
 
 

@@ -124,6 +124,9 @@ CONDITIONS = [
     pytest.param(prog(ld_abs(ARG0_LO), alu(op.BPF_ADD, 1), jump(JEQ, 0, 0, 1), ret(ERRNO | 1), ret(ALLOW)),
                  {ERRNO | 1: "(u32)args[0] == 0xffffffff", ALLOW: "(u32)args[0] != 0xffffffff"},
                  id="a computed value pins the word"),
+    pytest.param(prog(ld_abs(ARG0_HI), jump(JGT, 0, 0, 1), ret(ERRNO | 1), ret(ALLOW)),
+                 {ERRNO | 1: "args[0] >> 32 != 0x0", ALLOW: "args[0] >> 32 == 0x0"},
+                 id="unsigned: not above 0 is 0"),
 ]
 
 
