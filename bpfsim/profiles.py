@@ -105,6 +105,11 @@ FACTS: tuple[Fact, ...] = (
     Fact("x32_own_table", (5, 4), "6365b842aae4",
          "x86: x32 numbers 512-547 without the x32 bit, and non-x32 numbers with it, fail with ENOSYS "
          "after the filters allow them (what the call returns, not the verdict)"),
+    Fact("x86_64_int_syscall_numbers", (5, 14), "059549489172",
+         "x86_64: the 64-bit entry dispatches on the number register's low 32 bits as an int; before, "
+         "on the whole register (do_syscall_64's unsigned long nr), so a register with bits above 31 "
+         "fails with ENOSYS after the filters, which see only its low half, allow it",
+         note="observed on Debian's 5.10.262 (rax 1 << 32 | 39: ENOSYS) and not on 6.1"),
     Fact("uretprobe_bypass", (6, 14), "cf6cb56ef244",
          "x86_64's uretprobe (335) never reaches the filters, and strict mode allows it",
          backports=((6, 12, 117),),

@@ -606,7 +606,7 @@ class FilterChain:
         ip = self.instruction_pointer if instruction_pointer is None else instruction_pointer
         data = SeccompData(nr & _U32, self.arch, ip, tuple(args))
         if perform is None:
-            perform = self._implementation(data)
+            perform = self._implementation(data, register)
         dispatched = self._user_dispatch(data, register)
         if dispatched is not None:
             self.last_call = dispatched
@@ -676,9 +676,14 @@ class FilterChain:
         from .syscalls import syscall_number
         return data.nr in (syscall_number("seccomp", data.arch), syscall_number("prctl", data.arch))
 
-    def _implementation(self, data: SeccompData):
+    def _implementation(self, data: SeccompData, register: int):
         """What running ``data``'s call does, for the calls bpfsim performs."""
         from .syscalls import syscall_number
+        if (register > _U32 and data.target.shares_audit_arch
+                and not self.kernel.has("x86_64_int_syscall_numbers")):
+            enosys = -abi.errno_number("ENOSYS", data.arch)
+            return lambda: (enosys, {"description": f"fails with ENOSYS: Linux {self.kernel} looks the whole "
+                                                    f"register {register:#x} up in the syscall table"})
         if data.nr == syscall_number("seccomp", data.arch):
             op, flags, arg = data.args[0], data.args[1], data.args[2]
             return lambda: self._outcome_of(self._do_seccomp, op & _U32, flags & _U32, arg, None)

@@ -198,6 +198,22 @@ def test_operations_ioctls_and_other_facts_by_version(kernel, fact, holds):
     assert Kernel(kernel).has(fact) == holds
 
 
+@pytest.mark.parametrize("kernel, retval", [
+    pytest.param("5.10.262", -errno.ENOSYS, id="5.10: the whole register is looked up (seen on Debian's 5.10.262)"),
+    pytest.param("5.14", None, id="5.14: its low 32 bits, as an int (059549489172)"),
+])
+def test_an_x86_64_number_register_with_high_bits_runs_from_5_14(kernel, retval):
+    """The filters see the low half (getpid, 39) on every version; before 059549489172 ("x86/entry/64:
+    Sign-extend system calls on entry to int", v5.14) do_syscall_64 took an unsigned long, so
+    rax = 1 << 32 | 39 matched no table entry and the allowed call failed with ENOSYS. int $0x80
+    always truncated to 32 bits (syscall_32_enter), so i386 is unaffected."""
+    chain = FilterChain([returning(ALLOW)], kernel=kernel, judge_installs=False)
+    result = chain.call(1 << 32 | 39)
+    assert (result.data.nr, result.verdict.action, result.retval) == (39, Action.ALLOW, retval)
+    i386 = FilterChain([returning(ALLOW)], arch="i386", kernel=kernel, judge_installs=False)
+    assert i386.call(1 << 32 | 20).retval is None
+
+
 # -- kernel= everywhere a verdict is judged -----------------------------------------------------------
 
 def test_verify_takes_a_kernel_and_refuses_an_unmodelled_one():
