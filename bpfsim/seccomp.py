@@ -667,9 +667,10 @@ class FilterChain:
                                   description=f"selector byte {self.selector} is neither ALLOW nor BLOCK: "
                                               "force_exit_sig(SIGSYS)")
         info = SigInfo(abi.SIGSYS, SYS_USER_DISPATCH, 0, data.nr, data.arch, data.instruction_pointer)
-        return CallResult(data, None, register, signal=abi.SIGSYS, siginfo=info,
+        # syscall_user_dispatch rolls the registers back as a TRAP does (syscall_rollback).
+        return CallResult(data, None, trap_return_value(data, register), signal=abi.SIGSYS, siginfo=info,
                           description="dispatched: SIGSYS (si_code SYS_USER_DISPATCH) before seccomp sees "
-                                      "the call; rax holds the syscall number")
+                                      f"the call; {_after_trap_handler(data)}")
 
     @staticmethod
     def _installs(data: SeccompData) -> bool:

@@ -174,6 +174,20 @@ def test_user_dispatch_sigsys_names_the_call():
     assert scene.outcomes[3].fate == "process"  # selector ALLOW: seccomp's KILL_PROCESS
 
 
+@pytest.mark.parametrize("arch, expected", [("x86_64", "the number"), ("aarch64", "args[0]"), ("s390x", "-ENOSYS")])
+def test_a_dispatched_call_returns_what_the_rollback_leaves(arch, expected):
+    """kernel/entry/syscall_user_dispatch.c calls syscall_rollback as a TRAP's skip does, so a
+    returning SIGSYS handler finds what it finds after TRAP (kernel-checked on lab guests for
+    TRAP: seccomp.trap_return_value)."""
+    chain = FilterChain(arch=arch)
+    chain.prctl(PR_SET_SYSCALL_USER_DISPATCH, 1, 0, 0, True)
+    chain.selector = 1  # SYSCALL_DISPATCH_FILTER_BLOCK
+    result = chain.call("getpid", (7,))
+    assert result.siginfo is not None and result.siginfo.si_code == 2
+    want = {"the number": result.data.nr, "args[0]": 7, "-ENOSYS": -errno.ENOSYS}[expected]
+    assert result.retval == want and "returning handler" in result.description
+
+
 @pytest.mark.parametrize("offset, length, dispatched", [
     (-2, 2, True), (-1, 2, False), (0, 1, False), (1, 4096, True), (-4096, 4096, True)],
     ids=["ending at the syscall instruction's end", "covering the address after it", "starting there",
