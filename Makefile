@@ -37,7 +37,7 @@ corpus-record: $(STAMP)
 # $$BPFSIM_LAB (default ~/.cache/bpfsim-lab). `make test` never needs it.
 # lab-test: the oracle's outcome suite (LAB_TEST_SUITE) on one guest per arch, one guest at a time.
 LAB_TEST_KERNELS ?= debian-5.10-amd64 debian-6.12-arm64 debian-6.1-s390x
-LAB_TEST_SUITE ?= tests/test_kernel.py lab/
+LAB_TEST_SUITE ?= tests/test_kernel.py tests/test_process.py lab/
 
 lab: $(STAMP)
 	$(PY) lab/lab.py

@@ -107,9 +107,11 @@ FACTS: tuple[Fact, ...] = (
          "after the filters allow them (what the call returns, not the verdict)"),
     Fact("x86_64_int_syscall_numbers", (5, 14), "059549489172",
          "x86_64: the 64-bit entry dispatches on the number register's low 32 bits as an int; before, "
-         "on the whole register (do_syscall_64's unsigned long nr), so a register with bits above 31 "
-         "fails with ENOSYS after the filters, which see only its low half, allow it",
-         note="observed on Debian's 5.10.262 (rax 1 << 32 | 39: ENOSYS) and not on 6.1"),
+         "a thread without seccomp (or other syscall work) dispatched on the whole register "
+         "(do_syscall_64's unsigned long nr), so a register with bits above 31 failed with ENOSYS, "
+         "while seccomp's entry work returned syscall_get_nr's int, the low half, which then ran",
+         note="observed on Debian's 5.10.262: rax 1 << 32 | 39 is ENOSYS without filters and getpid "
+              "with a filter that allows it; 6.1 runs getpid in both"),
     Fact("uretprobe_bypass", (6, 14), "cf6cb56ef244",
          "x86_64's uretprobe (335) never reaches the filters, and strict mode allows it",
          backports=((6, 12, 117),),

@@ -680,7 +680,7 @@ class FilterChain:
     def _implementation(self, data: SeccompData, register: int):
         """What running ``data``'s call does, for the calls bpfsim performs."""
         from .syscalls import syscall_number
-        if (register > _U32 and data.target.shares_audit_arch
+        if (register > _U32 and data.target.shares_audit_arch and self.mode == abi.SECCOMP_MODE_DISABLED
                 and not self.kernel.has("x86_64_int_syscall_numbers")):
             enosys = -abi.errno_number("ENOSYS", data.arch)
             return lambda: (enosys, {"description": f"fails with ENOSYS: Linux {self.kernel} looks the whole "
