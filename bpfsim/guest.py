@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .distros import DEB_ARCH, DISTRO_KERNELS, DistroKernel
+from .distros import DISTRO_KERNELS, DistroKernel
 from .errors import KernelError
 
 __all__ = ["lab_kernel", "lab_dir", "kernel_directory", "kernel_image", "initrd", "GuestWorker"]
@@ -174,7 +174,36 @@ def qemu_command(kernel: DistroKernel, initramfs: Path) -> list[str]:
     return ["qemu-system-s390x", "-M", "s390-ccw-virtio", "-nographic", *common, "-append", quiet]
 
 
-class GuestWorker:
+class Worker:
+    """What every oracle worker shares, a local helper (``kernel._Worker``) or a guest's qemu:
+    non-blocking pipes to a process that belongs to the process that started it (a forked copy
+    never drives or ends it), and a failure that ends it before it is reported."""
+
+    def __init__(self, proc: subprocess.Popen, what: str):
+        self.proc, self.what = proc, what
+        self.wfd = proc.stdin.fileno()
+        self.rfd = proc.stdout.fileno()
+        os.set_blocking(self.wfd, False)
+        os.set_blocking(self.rfd, False)
+        self.busy = False
+        self.owner = os.getpid()
+
+    def _timeout(self, deadline: float) -> None:
+        if time.monotonic() >= deadline:
+            self._fail(errnos.ETIMEDOUT, f"{self.what} did not answer in time")
+
+    def _fail(self, errno: int, message: str):
+        self.close(force=True)
+        raise KernelError(errno, message)
+
+    def alive(self) -> bool:
+        return os.getpid() == self.owner and self.proc.poll() is None
+
+    def close(self, force: bool = False) -> None:
+        raise NotImplementedError
+
+
+class GuestWorker(Worker):
     """One booted guest, driven like a local helper process (``kernel._Worker``'s interface)."""
 
     boot_timeout = 300.0  # TCG on a busy 2-core machine: 2-15 s usually
@@ -184,14 +213,8 @@ class GuestWorker:
         command = qemu_command(kernel, initrd(kernel.arch))
         if shutil.which(command[0]) is None:
             raise KernelError(errnos.ENOENT, f"no {command[0]} to boot {kernel.name}: run `make lab`")
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, close_fds=True)
-        self.wfd = self.proc.stdin.fileno()
-        self.rfd = self.proc.stdout.fileno()
-        os.set_blocking(self.wfd, False)
-        os.set_blocking(self.rfd, False)
-        self.busy = False
-        self.owner = os.getpid()
+        super().__init__(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, close_fds=True), f"guest {kernel.name}")
         self._buffer = b""
         try:
             self._line(time.monotonic() + self.boot_timeout, lambda line: _READY in line, "boot")
@@ -246,17 +269,6 @@ class GuestWorker:
             self._fail(errnos.EIO, f"guest {self.kernel.name} sent a reply of the wrong length")
         self.busy = False
         return reply[4:]
-
-    def _timeout(self, deadline: float) -> None:
-        if time.monotonic() >= deadline:
-            self._fail(errnos.ETIMEDOUT, f"guest {self.kernel.name} did not answer in time")
-
-    def _fail(self, errno: int, message: str):
-        self.close(force=True)
-        raise KernelError(errno, message)
-
-    def alive(self) -> bool:
-        return os.getpid() == self.owner and self.proc.poll() is None
 
     def close(self, force: bool = False) -> None:
         """Power the guest off (QUIT makes its init call reboot(RB_POWER_OFF)), or kill qemu."""

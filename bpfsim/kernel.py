@@ -650,18 +650,13 @@ def _keep_in_cache(fd: int, digest: str) -> None:
         os.close(dir_fd)
 
 
-class _Worker:
+class _Worker(guest.Worker):
     """One helper process, driven over pipes with length-prefixed binary messages."""
 
     def __init__(self, fd: int):
-        self.proc = subprocess.Popen([f"/proc/self/fd/{fd}", str(os.getpid())], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, close_fds=True, pass_fds=(fd,))
-        self.wfd = self.proc.stdin.fileno()
-        self.rfd = self.proc.stdout.fileno()
-        os.set_blocking(self.wfd, False)
-        os.set_blocking(self.rfd, False)
-        self.busy = False
-        self.owner = os.getpid()
+        super().__init__(subprocess.Popen([f"/proc/self/fd/{fd}", str(os.getpid())], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, close_fds=True, pass_fds=(fd,)),
+                         "the oracle helper")
 
     def send(self, op: int, payload: bytes, deadline: float) -> None:
         view = memoryview(struct.pack("<II", op, len(payload)) + payload)
@@ -705,17 +700,6 @@ class _Worker:
     @staticmethod
     def _left(deadline: float) -> int:
         return max(0, int((deadline - time.monotonic()) * 1000))
-
-    def _timeout(self, deadline: float) -> None:
-        if time.monotonic() >= deadline:
-            self._fail(errnos.ETIMEDOUT, "the oracle helper did not answer in time")
-
-    def _fail(self, errno: int, message: str):
-        self.close(force=True)
-        raise KernelError(errno, message)
-
-    def alive(self) -> bool:
-        return os.getpid() == self.owner and self.proc.poll() is None
 
     def close(self, force: bool = False) -> None:
         """End the helper (its subjects die with it: PTRACE_O_EXITKILL and PDEATHSIG)."""
