@@ -111,18 +111,23 @@ def test_bpfsim_accepts_and_refuses_each_program_as_the_lab_kernel_did(path):
     assert not wrong, "\n".join(wrong[:20])
 
 
+def first_refusal(chain: FilterChain, progs, flags) -> list[int] | None:
+    """[index, errno] of the first attach ``chain`` refuses, as a recording's "refused" says it."""
+    for index, (prog, flag) in enumerate(zip(progs, flags)):
+        try:
+            chain.attach(prog, flag)
+        except SeccompError as refused:
+            return [index, refused.errno]
+    return None
+
+
 @pytest.mark.parametrize("path", RECORDINGS, ids=IDS)
 def test_bpfsim_attaches_with_each_flag_as_the_lab_kernel_did(path):
     recorded = load(path)
     wrong = []
     for install in recorded["installs"]:
-        chain, said = FilterChain(kernel=recorded["kernel"]), None
-        for index, (prog, flags) in enumerate(zip(programs(recorded, install["filters"]), install["flags"])):
-            try:
-                chain.attach(prog, flags)
-            except SeccompError as refused:
-                said = [index, refused.errno]
-                break
+        said = first_refusal(FilterChain(kernel=recorded["kernel"]), programs(recorded, install["filters"]),
+                             install["flags"])
         if said != install["refused"]:
             wrong.append(f"flags {[hex(f) for f in install['flags']]}: kernel {install['refused']}, bpfsim {said}")
     assert not wrong, "\n".join(wrong)

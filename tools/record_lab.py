@@ -347,7 +347,8 @@ def write_facts(lab: distros.DistroKernel, found: dict, progress) -> Path:
 def differences(path: Path) -> tuple[dict, Counter]:
     """A recording, and where its kernel's answers differ from 6.18's (bpfsim's default kernel):
     the differences the recording shows, each of which the kernel profile must model."""
-    from bpfsim import FilterChain, SeccompError, evaluate
+    from bpfsim import FilterChain, evaluate
+    from test_lab_corpus import first_refusal
     from bpfsim.syscalls import syscall_name
     recorded = json.loads(lzma.decompress(path.read_bytes()))
     found: Counter = Counter()
@@ -362,13 +363,7 @@ def differences(path: Path) -> tuple[dict, Counter]:
             if not _agrees(verdict, expect):
                 found[f"{arch} {syscall_name(nr, arch) or nr}: {expect} (6.18: {verdict.action.name})"] += 1
     for install in recorded["installs"]:
-        chain, said = FilterChain(), None
-        for index, (prog, flags) in enumerate(zip(progs(install["filters"]), install["flags"])):
-            try:
-                chain.attach(prog, flags)
-            except SeccompError as refused:
-                said = [index, refused.errno]
-                break
+        said = first_refusal(FilterChain(), progs(install["filters"]), install["flags"])
         if said != install["refused"]:
             found[f"flags {'+'.join(hex(f) for f in install['flags'])}: {install['refused']} (6.18: {said})"] += 1
     return recorded, found
