@@ -741,6 +741,15 @@ def _add_arch_options(parser: argparse.ArgumentParser) -> None:
                              "an arch line (C: default x86_64, as this machine's compiler would)")
 
 
+def _add_stack_options(parser: argparse.ArgumentParser) -> None:
+    """What a command that judges a whole stack for every syscall (table, lint) reads."""
+    parser.add_argument("filters", metavar="FILTER", nargs="+",
+                        help="filter files in install order, or a directory bpfsim dump wrote")
+    _add_arch_options(parser)
+    _add_kernel_option(parser)
+    _add_symbol_option(parser)
+
+
 def _add_call_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("filters", metavar="FILTER", nargs="+",
                         help="filter files in install order (oldest first), or a directory bpfsim dump wrote")
@@ -793,22 +802,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = command("table", _cmd_table, "the policy table: every syscall number of ARCH and its verdict",
                   "bpfsim table sandbox.bpf --arch x86_64 --json")
-    sub.add_argument("filters", metavar="FILTER", nargs="+",
-                     help="filter files in install order, or a directory bpfsim dump wrote")
-    _add_arch_options(sub)
-    _add_kernel_option(sub)
-    _add_symbol_option(sub)
+    _add_stack_options(sub)
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="one JSON array")
     shown.add_argument("--csv", action="store_true", help="CSV with a header row")
 
     sub = command("lint", _cmd_lint, "what is wrong with a filter stack: findings with a witness input each",
                   "bpfsim lint sandbox.bpf --fail-on warning")
-    sub.add_argument("filters", metavar="FILTER", nargs="+",
-                     help="filter files in install order, or a directory bpfsim dump wrote")
-    _add_arch_options(sub)
-    _add_kernel_option(sub)
-    _add_symbol_option(sub)
+    _add_stack_options(sub)
     sub.add_argument("--json", action="store_true", help="one JSON array of findings")
     sub.add_argument("--fail-on", choices=("info", "warning", "error"), default="error",
                      help="exit 1 when a finding is this severe or worse (default: error)")
