@@ -62,8 +62,19 @@ def decode_line(text: bytes) -> bytes:
 
 
 def lab_dir() -> Path:
-    """Where the lab keeps packages, kernels and initramfs images (never inside the checkout)."""
-    return Path(os.environ.get("BPFSIM_LAB") or Path.home() / ".cache" / "bpfsim-lab")
+    """Where the lab keeps packages, kernels and initramfs images (never inside the checkout).
+
+    Its kernels and helpers are booted and run, the libseccomp driver of tools/compile_policies.py
+    on the host: a directory another uid owns or may write into is refused (issue 16, item 1)."""
+    path = Path(os.environ.get("BPFSIM_LAB") or Path.home() / ".cache" / "bpfsim-lab")
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return path
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise KernelError(errnos.EPERM, f"{path}: the lab's cache is owned by uid {info.st_uid} or writable by "
+                                        "others, so what it holds could be someone else's; not using it")
+    return path
 
 
 def kernel_directory(kernel: DistroKernel) -> Path:

@@ -74,3 +74,17 @@ def test_calls_are_checked_against_what_the_oracle_can_make():
         is_harmless(SeccompData(0x10014, "s390x"))  # svc passes 16 bits of the number
     with pytest.raises(ValueError):
         Oracle().run_calls([b"\x06\x00\x00\x00\x00\x00\xff\x7f"], [SeccompData(172, "aarch64")])
+
+
+def test_a_lab_cache_another_user_could_write_into_is_refused(tmp_path, monkeypatch):
+    """#16 item 1 for the lab: its kernels and helpers are booted and run (the libseccomp driver of
+    tools/compile_policies.py on the host), so a world-writable cache is not used."""
+    shared = tmp_path / "lab"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("BPFSIM_LAB", str(shared))
+    with pytest.raises(KernelError) as refused:
+        Oracle(kernel="debian-6.1-s390x")
+    assert refused.value.errno == errno.EPERM and str(shared) in str(refused.value)
+    shared.chmod(0o700)
+    assert guest.lab_dir() == shared
