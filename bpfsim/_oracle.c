@@ -1479,7 +1479,6 @@ static void op_strict(const char *p, const char *end)
 	put32((uint32_t)st);
 }
 
-#if defined(__x86_64__) /* scenes use x86_64's registers; lab guests of other arches lack them */
 /* ---------------------------------------------------------------- scenes: several threads */
 /* OP_SCENE runs a script of steps in a fresh subject process whose threads (and forked child
  * processes) each sit in sc_worker: stopped at a breakpoint until the server hands them a step,
@@ -1552,8 +1551,21 @@ struct scene {
 static struct scene *W;
 static char sc_stacks[SC_SLOTS][SC_STACK] __attribute__((aligned(64)));
 extern char sc_after_syscall[], sc_after_clone[];
+__attribute__((noreturn, used)) void sc_thread_start(void);
 
-/* The one call site of every scripted call, so its instruction pointer is known (non-PIE). */
+/* Each arch gives the scene four things: sc_call, the one call site of every scripted call (its
+ * instruction pointer is known, non-PIE); sc_clone, clone(2) of a thread onto a stack of its own
+ * that starts in sc_thread_start; sc_am_child, an illegal instruction (SIGILL) at which the
+ * server answers whether the thread is a fork's child (fork returned 0 to the child, and to a
+ * parent whose call a filter answered with ERRNO(0)); answer_am_child, that answer written into
+ * the return register with the pc past the instruction.  SC_NR_MASK: the bits of the number
+ * register the entry code dispatches on; SC_CLONE_FLAGS_ARG: where clone(2) takes its flags;
+ * SC_FORK_NR: fork(2), or clone(SIGCHLD) where the arch has no fork. */
+#if defined(__x86_64__)
+#define SC_NR_MASK 0xFFFFFFFFu /* do_syscall_64: the low half, as an int (5.14; before, see sc_allowed) */
+#define SC_CLONE_FLAGS_ARG 0
+#define SC_FORK_NR __NR_fork
+
 static __attribute__((noinline, noclone)) long sc_call(long nr, const uint64_t *a)
 {
 	long ret;
@@ -1567,9 +1579,6 @@ static __attribute__((noinline, noclone)) long sc_call(long nr, const uint64_t *
 	return ret;
 }
 
-__attribute__((noreturn, used)) void sc_thread_start(void);
-
-/* clone(2) of a thread onto a stack of its own; the new thread starts in sc_thread_start. */
 static __attribute__((noinline, noclone)) long sc_clone(unsigned long flags, char *stack_top)
 {
 	long ret;
@@ -1591,14 +1600,147 @@ static __attribute__((noinline, noclone)) long sc_clone(unsigned long flags, cha
 	return ret;
 }
 
-/* fork() returned 0: the child, or a parent whose call a filter answered with ERRNO(0)?  The
- * server answers at this SIGILL stop (it knows which thread is the new one) in rax. */
 static inline long sc_am_child(void)
 {
 	long v = 0;
 	__asm__ volatile("ud2" : "+a"(v) : : "memory");
 	return v;
 }
+
+static int answer_am_child(pid_t tid, long value)
+{
+	struct user_regs_struct regs;
+	if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
+		return -1;
+	regs.rax = (unsigned long long)value;
+	regs.rip += 2; /* ud2 */
+	return (int)ptrace(PTRACE_SETREGS, tid, 0, &regs);
+}
+
+#elif defined(__aarch64__)
+#define SC_NR_MASK 0xFFFFFFFFu /* el0_svc_common's int scno */
+#define SC_CLONE_FLAGS_ARG 0
+#define SC_FORK_NR __NR_clone /* no fork(2): glibc's fork is clone(SIGCHLD, 0) */
+
+static __attribute__((noinline, noclone)) long sc_call(long nr, const uint64_t *a)
+{
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = (long)a[0];
+	register long x1 __asm__("x1") = (long)a[1];
+	register long x2 __asm__("x2") = (long)a[2];
+	register long x3 __asm__("x3") = (long)a[3];
+	register long x4 __asm__("x4") = (long)a[4];
+	register long x5 __asm__("x5") = (long)a[5];
+	__asm__ volatile("svc #0\n\t.globl sc_after_syscall\nsc_after_syscall:"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+}
+
+/* arch/arm64 copy_thread: the child's sp is clone's second argument. */
+static __attribute__((noinline, noclone)) long sc_clone(unsigned long flags, char *stack_top)
+{
+	register long x8 __asm__("x8") = __NR_clone;
+	register long x0 __asm__("x0") = (long)flags;
+	register long x1 __asm__("x1") = (long)stack_top;
+	register long x2 __asm__("x2") = 0;
+	register long x3 __asm__("x3") = 0;
+	register long x4 __asm__("x4") = 0;
+	__asm__ volatile("svc #0\n\t.globl sc_after_clone\nsc_after_clone:\n\t"
+			 "cbnz x0, 1f\n\t"
+			 "mov x9, sp\n\t"
+			 "cmp x9, x1\n\t" /* 0 from a filter (ERRNO 0): no new stack, no child */
+			 "b.ne 1f\n\t"
+			 "mov x29, #0\n\t"
+			 "bl sc_thread_start\n\t"
+			 "udf #1\n"
+			 "1:"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4)
+			 : "x9", "x30", "cc", "memory");
+	return x0;
+}
+
+static inline long sc_am_child(void)
+{
+	register long x0 __asm__("x0") = 0;
+	__asm__ volatile("udf #0" : "+r"(x0) : : "memory");
+	return x0;
+}
+
+/* do_el0_undef reports the udf's own address: step past it. */
+static int answer_am_child(pid_t tid, long value)
+{
+	struct user_regs_struct regs;
+	struct iovec io = {&regs, sizeof regs};
+	if (ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, &io) != 0)
+		return -1;
+	regs.regs[0] = (unsigned long long)value;
+	regs.pc += 4;
+	return (int)ptrace(PTRACE_SETREGSET, tid, NT_PRSTATUS, &io);
+}
+
+#elif defined(__s390x__)
+#define SC_NR_MASK 0xFFFFu /* __do_syscall: gpr 1's low 16 bits */
+#define SC_CLONE_FLAGS_ARG 1 /* CLONE_BACKWARDS2: clone(newsp, flags, ...) */
+#define SC_FORK_NR __NR_fork
+
+static __attribute__((noinline, noclone)) long sc_call(long nr, const uint64_t *a)
+{
+	register long r1 __asm__("1") = nr;
+	register long r2 __asm__("2") = (long)a[0];
+	register long r3 __asm__("3") = (long)a[1];
+	register long r4 __asm__("4") = (long)a[2];
+	register long r5 __asm__("5") = (long)a[3];
+	register long r6 __asm__("6") = (long)a[4];
+	register long r7 __asm__("7") = (long)a[5];
+	__asm__ volatile("svc 0\n\t.globl sc_after_syscall\nsc_after_syscall:"
+			 : "+d"(r2)
+			 : "d"(r1), "d"(r3), "d"(r4), "d"(r5), "d"(r6), "d"(r7)
+			 : "memory");
+	return r2;
+}
+
+/* arch/s390 copy_thread: the child's r15 is clone's first argument.  The child makes room for
+ * the 160-byte register save area that a callee may write above its caller's r15. */
+static __attribute__((noinline, noclone)) long sc_clone(unsigned long flags, char *stack_top)
+{
+	register long r1 __asm__("1") = __NR_clone;
+	register long r2 __asm__("2") = (long)stack_top;
+	register long r3 __asm__("3") = (long)flags;
+	register long r4 __asm__("4") = 0;
+	register long r5 __asm__("5") = 0;
+	register long r6 __asm__("6") = 0;
+	register long top __asm__("7") = (long)stack_top;
+	__asm__ volatile("svc 0\n\t.globl sc_after_clone\nsc_after_clone:\n\t"
+			 "ltgr %%r2,%%r2\n\t"
+			 "jnz 1f\n\t"
+			 "cgr %%r15,%%r7\n\t" /* 0 from a filter (ERRNO 0): no new stack, no child */
+			 "jne 1f\n\t"
+			 "aghi %%r15,-160\n\t"
+			 "brasl %%r14,sc_thread_start\n\t"
+			 ".word 0x0000\n"
+			 "1:"
+			 : "+d"(r2)
+			 : "d"(r1), "d"(r3), "d"(r4), "d"(r5), "d"(r6), "d"(top)
+			 : "r14", "cc", "memory");
+	return r2;
+}
+
+static inline long sc_am_child(void)
+{
+	register long r2 __asm__("2") = 0;
+	__asm__ volatile(".word 0x0000" : "+d"(r2) : : "memory");
+	return r2;
+}
+
+/* illegal_op: SIGILL with the PSW already past the instruction. */
+static int answer_am_child(pid_t tid, long value)
+{
+	return (int)ptrace(PTRACE_POKEUSER, tid, offsetof(struct user, regs.gprs[2]), value);
+}
+#endif
 
 /* Nothing here calls libc: the threads share TLS and every system call is filtered. */
 static __attribute__((noreturn)) void sc_worker(uint32_t slot)
@@ -1789,32 +1931,32 @@ static void sc_event(pid_t tid, int st, int tracer)
 		ptrace(PTRACE_CONT, tid, 0, 0);
 	} else if (ev == PTRACE_EVENT_SECCOMP) {
 		unsigned long msg = 0;
-		struct user_regs_struct regs;
+		struct ptrace_sc_info info;
 		ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
 		if (sc_running >= 0 && s == sc_running) {
 			W->res[sc_cur].flags |= SC_RF_EVENT;
 			W->res[sc_cur].msg = msg;
 		}
 		/* SAFETY: the tracer lets only the calls a scene may make run; others are skipped. */
-		if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0 || !tracer) {
+		memset(&info, 0, sizeof info);
+		if (!tracer || ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof info, &info) <= 0 ||
+		    info.op != 3 /* PTRACE_SYSCALL_INFO_SECCOMP */) {
 			kill(sl[s].tgid, SIGKILL);
 			return;
 		}
-		uint64_t a[6] = {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9};
-		if (!sc_allowed((long)regs.orig_rax, a))
-			ptrace(PTRACE_POKEUSER, tid, offsetof(struct user_regs_struct, orig_rax), -1L);
+		if (!sc_allowed((long)info.nr, info.args) && skip_call(tid) != 0) {
+			kill(sl[s].tgid, SIGKILL);
+			return;
+		}
 		ptrace(PTRACE_CONT, tid, 0, 0);
 	} else if (ev == 0 && sig == SIGTRAP) {
+		step_over_breakpoint(tid);
 		sl[s].idle = 1; /* back at the breakpoint: stays stopped */
 	} else if (ev == 0 && sig == SIGILL) {
-		struct user_regs_struct regs; /* sc_am_child asks */
-		if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0) {
+		if (answer_am_child(tid, s != sc_running) != 0) { /* sc_am_child asks */
 			kill(sl[s].tgid, SIGKILL);
 			return;
 		}
-		regs.rax = s != sc_running;
-		regs.rip += 2;
-		ptrace(PTRACE_SETREGS, tid, 0, &regs);
 		ptrace(PTRACE_CONT, tid, 0, 0);
 	} else if (ev == 0 && sig == SIGSYS) {
 		siginfo_t si;
@@ -1838,9 +1980,14 @@ static void sc_event(pid_t tid, int st, int tracer)
 
 static int sc_allowed(long nr, const uint64_t *a)
 {
-	uint32_t n = (uint32_t)nr;
+	uint32_t n = (uint32_t)nr & SC_NR_MASK; /* x86_64 before 5.14 looked the whole register up in a
+						   thread without filters: ENOSYS, harmless */
 	switch (n) {
-	case 39: case 110: case 186: case 111: case 102: case 104: case 107: case 108:
+	case __NR_getpid: case __NR_getppid: case __NR_gettid: case __NR_getuid: case __NR_getgid:
+	case __NR_geteuid: case __NR_getegid:
+#ifdef __NR_getpgrp
+	case __NR_getpgrp:
+#endif
 		return 1; /* getpid-like */
 	case __NR_seccomp:
 		return 1; /* every operation of seccomp() only acts on this subject */
@@ -1848,10 +1995,13 @@ static int sc_allowed(long nr, const uint64_t *a)
 		return a[0] == PR_SET_SECCOMP || a[0] == PR_GET_SECCOMP || a[0] == 59 ||
 		       a[0] == PR_SET_NO_NEW_PRIVS || a[0] == PR_GET_NO_NEW_PRIVS ||
 		       a[0] == PR_GET_DUMPABLE; /* a query: lets tests see become_subject work */
+#ifdef __NR_fork
 	case __NR_fork:
 		return 1;
-	case __NR_clone:
-		return a[0] == SC_THREAD_FLAGS;
+#endif
+	case __NR_clone: /* a thread, or a fork: clone(SIGCHLD) without a stack */
+		return a[SC_CLONE_FLAGS_ARG] == SC_THREAD_FLAGS ||
+		       (a[SC_CLONE_FLAGS_ARG] == SIGCHLD && a[1 - SC_CLONE_FLAGS_ARG] == 0);
 	default:
 		return (n >= 1024 && n < 0x40000000u) || n >= 0x40000000u + 1024; /* no such call */
 	}
@@ -2016,6 +2166,40 @@ static void sc_grab_listener(pid_t tgid, pid_t tid, int fd)
 		sc_notif[sc_nnotif++] = got;
 }
 
+/* Steps and results travel little-endian, as every record does (a no-op but on s390x). */
+static void sc_step_from_wire(struct sc_step *st, const char *p)
+{
+	memcpy(st, p, sizeof *st);
+	st->slot = le32toh(st->slot);
+	st->kind = le32toh(st->kind);
+	st->nr = (int64_t)le64toh((uint64_t)st->nr);
+	for (int k = 0; k < 6; k++)
+		st->args[k] = le64toh(st->args[k]);
+	st->ptr_arg = le32toh(st->ptr_arg);
+	st->ptr_what = le32toh(st->ptr_what);
+	st->new_slot = le32toh(st->new_slot);
+	st->selector = (int32_t)le32toh((uint32_t)st->selector);
+	st->buf_init = le64toh(st->buf_init);
+}
+
+static void put_sc_result(const struct sc_result *r)
+{
+	put64((uint64_t)r->ret);
+	put32(r->fate);
+	put32(r->flags);
+	put32((uint32_t)r->sig);
+	put32((uint32_t)r->new_tid);
+	put64(r->msg);
+	put32((uint32_t)r->i_signo);
+	put32((uint32_t)r->i_code);
+	put32((uint32_t)r->i_errno);
+	put32((uint32_t)r->i_syscall);
+	put32(r->i_arch);
+	put32(r->pad);
+	put64(r->i_call_addr);
+	put(r->buf, sizeof r->buf); /* the slot's buffer as the kernel wrote it, in its order */
+}
+
 static void op_scene(const char *p, const char *end)
 {
 	uint32_t hdr[4];
@@ -2024,7 +2208,7 @@ static void op_scene(const char *p, const char *end)
 		put32(ST_ERROR);
 		return;
 	}
-	memcpy(hdr, p, 16);
+	get_words(hdr, p, 4);
 	p += 16;
 	uint32_t nfilters = hdr[0], nsteps = hdr[1], options = hdr[2];
 	int tracer = options & SC_OPT_TRACER;
@@ -2042,20 +2226,25 @@ static void op_scene(const char *p, const char *end)
 		put32(ST_TOOBIG);
 		return;
 	}
-	memcpy(W->steps, p, (size_t)nsteps * sizeof(struct sc_step));
+	for (uint32_t i = 0; i < nsteps; i++)
+		sc_step_from_wire(&W->steps[i], p + (size_t)i * sizeof(struct sc_step));
 	memset(W->res, 0, sizeof W->res);
 	memset((void *)W->selector, 0, sizeof W->selector);
 	for (uint32_t i = 0; i < nsteps; i++) {
 		struct sc_step *st = &W->steps[i];
 		int bad = st->slot >= SC_SLOTS || st->kind > SC_FORK ||
-			  (st->kind != SC_CALL && st->new_slot >= SC_SLOTS) ||
+			  (st->kind != SC_CALL && (st->new_slot >= SC_SLOTS || st->ptr_arg < 6)) ||
 			  (st->ptr_arg < 6 && st->ptr_what < SC_PTR_SELECTOR && st->ptr_what >= nfilters);
+		if (st->kind == SC_FORK && SC_FORK_NR == __NR_clone) {
+			memset(st->args, 0, sizeof st->args);
+			st->args[SC_CLONE_FLAGS_ARG] = SIGCHLD;
+		}
 		uint64_t a[6];
 		memcpy(a, st->args, sizeof a);
 		if (st->kind == SC_CLONE)
-			a[0] = SC_THREAD_FLAGS, st->nr = __NR_clone;
+			a[SC_CLONE_FLAGS_ARG] = SC_THREAD_FLAGS, st->nr = __NR_clone;
 		if (st->kind == SC_FORK)
-			st->nr = __NR_fork;
+			st->nr = SC_FORK_NR;
 		if (st->ptr_arg < 6)
 			a[st->ptr_arg] = 1; /* a pointer, not one of the values checked below */
 		if (bad || !sc_allowed((long)st->nr, a)) {
@@ -2122,8 +2311,8 @@ static void op_scene(const char *p, const char *end)
 		W->cur_step[s] = i;
 		if (st->selector >= 0)
 			W->selector[s][0] = (uint8_t)st->selector;
-		memset(W->buf[s], 0, 16);
-		memcpy(W->buf[s], &st->buf_init, 8);
+		uint32_t init[4] = {(uint32_t)st->buf_init, (uint32_t)(st->buf_init >> 32), 0, 0};
+		memcpy(W->buf[s], init, 16); /* two native u32s: GET_ACTION_AVAIL reads the first */
 		sc_running = s;
 		sc_cur = i;
 		sc_child = st->kind == SC_CALL ? -1 : (int)st->new_slot;
@@ -2167,7 +2356,8 @@ static void op_scene(const char *p, const char *end)
 	uint64_t addr[6] = {(uint64_t)(uintptr_t)sc_after_syscall, (uint64_t)(uintptr_t)S->fprogs,
 			    (uint64_t)(uintptr_t)W->buf, (uint64_t)(uintptr_t)W->selector,
 			    (uint64_t)(uintptr_t)sc_after_clone, (uint64_t)(uintptr_t)sc_stacks};
-	put(addr, sizeof addr);
+	for (int k = 0; k < 6; k++)
+		put64(addr[k]);
 	put32(SC_SLOTS);
 	for (int s = 0; s < SC_SLOTS; s++) {
 		int32_t row[7] = {sl[s].tid, sl[s].tgid, sl[s].state, -1, -1, -1, 0};
@@ -2188,26 +2378,27 @@ static void op_scene(const char *p, const char *end)
 				if (!grown)
 					break;
 				blob = grown;
-				uint32_t l32 = (uint32_t)len;
+				uint32_t l32 = htole32((uint32_t)len);
 				memcpy(blob + blob_len, &l32, 4);
 				if (ptrace(PTRACE_SECCOMP_GET_FILTER, sl[s].tid, (long)row[6], blob + blob_len + 4) != len)
 					break;
+				filter_order((struct sock_filter *)(blob + blob_len + 4), (size_t)len, 1);
 				blob_len += 4 + (size_t)len * 8;
 				row[6]++;
 			}
 		}
-		put(row, sizeof row);
+		for (int k = 0; k < 7; k++)
+			put32((uint32_t)row[k]);
 		put(blob, blob_len);
 		free(blob);
 	}
 	put32(nsteps);
-	put(W->res, (size_t)nsteps * sizeof(struct sc_result));
+	for (uint32_t i = 0; i < nsteps; i++)
+		put_sc_result(&W->res[i]);
 	sc_kill_all();
 }
 _Static_assert(sizeof(struct sc_step) == 88, "scene step layout");
 _Static_assert(sizeof(struct sc_result) == 80, "scene result layout");
-
-#endif
 
 /* Wait for the next request while detaching strays and noticing a subject killed from outside;
  * -1 when the parent is gone or stdin is closed. */
@@ -2293,11 +2484,9 @@ static int serve(pid_t parent)
 		case OP_STRICT:
 			op_strict(req, end);
 			break;
-#if defined(__x86_64__)
 		case OP_SCENE:
 			op_scene(req, end);
 			break;
-#endif
 		default:
 			free(req);
 			goto quit;

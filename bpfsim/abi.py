@@ -56,6 +56,7 @@ MAX_ERRNO = 4095  # include/linux/err.h
 
 # Signals and ptrace bits observed by a seccomp'd thread.
 SIGKILL = 9
+SIGCHLD = 17  # a fork's exit signal (asm-generic, x86, s390; mips and parisc differ)
 SIGSYS = 31
 SYS_SECCOMP = 1  # si_code of a seccomp SIGSYS
 PTRACE_EVENT_SECCOMP = 7

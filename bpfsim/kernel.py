@@ -147,7 +147,7 @@ __all__ = [
     "capture_filters", "Capture", "CapturedFilter",
     "HARMLESS_X86_64", "HARMLESS_I386", "NOTIF_ERRNO",
     "SceneStep", "SceneOutcome", "SceneThread", "Scene", "run_scene",
-    "default_kernel_name", "target", "ORACLE_KERNEL_VARIABLE", "notify_ioctls", "NOTIF_IOCTLS",
+    "default_kernel_name", "default_oracle", "target", "ORACLE_KERNEL_VARIABLE", "notify_ioctls", "NOTIF_IOCTLS",
     "call_after_execve", "AfterExecve", "shared_mm_kill", "strict_mode_allows",
 ]
 
@@ -277,11 +277,13 @@ _SCENE_STACK = 1 << 16
 class SceneStep:
     """One step of a scene: the thread in ``slot`` makes one system call.
 
-    ``kind``: ``"call"`` (``nr`` is the whole rax register, so it may have bits above 32),
-    ``"clone"`` (a thread, CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM,
-    into ``new_slot``) or ``"fork"`` (a child process whose thread takes ``new_slot``).
+    ``kind``: ``"call"`` (``nr`` is the whole number register, so it may have bits above 32;
+    ``Target.nr_mask`` says which the kernel uses), ``"clone"`` (a thread, CLONE_VM|CLONE_FS|
+    CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, into ``new_slot``) or ``"fork"`` (a child
+    process whose thread takes ``new_slot``: fork(2), or clone(SIGCHLD) on an arch without fork).
     ``pointer``: ``(arg index, what)`` puts an address in that argument: filter number ``what``'s
-    ``sock_fprog``, ``"buf"`` (16 bytes of the slot, first filled with the u64 ``buf``) or
+    ``sock_fprog``, ``"buf"`` (16 bytes of the slot, whose first two u32 words are first set to
+    the low and high halves of ``buf``, in the arch's order) or
     ``"selector"`` (the slot's user-dispatch selector byte, first set to ``selector``).
     Only calls that are harmless in a throwaway process are accepted (the helper checks).
     """
@@ -348,7 +350,8 @@ class Scene:
     """The kernel's answer to a scene: one outcome per step, every slot's thread at the end,
     and the addresses the filters saw: the call site (instruction_pointer of every scripted call
     but clone's, which has ``clone_site``), each filter's ``sock_fprog``, each slot's buffer and
-    selector byte, and the stacks new threads get (clone's args[1], ``clone_args``)."""
+    selector byte, and the stacks new threads get (``clone_args``). ``buf`` holds the kernel's
+    bytes in ``arch``'s order."""
 
     outcomes: tuple[SceneOutcome, ...]
     threads: dict[int, SceneThread]
@@ -358,10 +361,12 @@ class Scene:
     selector_base: int
     clone_site: int
     stacks: int
+    arch: str = "x86_64"
 
     def clone_args(self, new_slot: int) -> tuple[int, ...]:
-        """What clone(2)'s filters see: the thread flags and the new thread's stack top."""
-        return (_SC_THREAD_FLAGS, self.stacks + _SCENE_STACK * (new_slot + 1))
+        """What clone(2)'s filters see: the thread flags and the new thread's stack top, in the
+        arch's order (``Target.clone_args``)."""
+        return Target.of(self.arch).clone_args(_SC_THREAD_FLAGS, self.stacks + _SCENE_STACK * (new_slot + 1))
 
     def fprog_address(self, index: int) -> int:
         return self.fprog_base + 16 * index
@@ -1066,8 +1071,6 @@ class Oracle:
         each stopped call (the kernel's recheck then runs). ``no_new_privs=False`` leaves the
         bit clear, so installs rely on the helper's CAP_SYS_ADMIN.
         """
-        if self.arch != "x86_64":  # _oracle.c builds OP_SCENE for x86_64 only: the guest would end
-            raise KernelError(errnos.EOPNOTSUPP, f"scenes run on x86_64 kernels only, not on {self.guest.name}")
         if len(steps) > _SCENE_MAX_STEPS:
             raise ValueError(f"a scene has at most {_SCENE_MAX_STEPS} steps")
         blobs = [_filter_bytes(f) for f in filters]
@@ -1109,7 +1112,8 @@ class Oracle:
                                          sig if fate in ("thread", "process") else None,
                                          msg if flags & _SC_RF_EVENT else None, info, bool(flags & _SC_RF_NOTIF),
                                          new_tid or None, buf))
-        return Scene(tuple(outcomes), threads, call_site, fprog_base, buf_base, selector_base, clone_site, stacks)
+        return Scene(tuple(outcomes), threads, call_site, fprog_base, buf_base, selector_base, clone_site, stacks,
+                     self.arch)
 
     def notify_ioctls(self) -> dict[str, int | None]:
         """What each user-notification ioctl after the first ones gets on a fresh listener, with
@@ -1331,7 +1335,9 @@ def default_kernel_name() -> str | None:
     return os.environ.get(ORACLE_KERNEL_VARIABLE) or None
 
 
-def _oracle() -> Oracle:
+def default_oracle() -> Oracle:
+    """The shared oracle the module's functions ask, started on first use: this machine's
+    kernel, or the lab guest of ``default_kernel_name``."""
     global _default
     with _default_lock:
         if _default is None:
@@ -1352,7 +1358,7 @@ def seccomp_unavailable_reason() -> str | None:
         reason = f"the kernel oracle's helper is x86_64-only, not {platform.machine()}"
     else:
         try:
-            oracle = _oracle()
+            oracle = default_oracle()
             oracle.hello()
             getpid = next(nr for nr, name in _harmless_table(oracle.arch).items() if name == "getpid")
             got = oracle.run_calls([_returning(abi.SECCOMP_RET_ERRNO | 1)], [SeccompData(getpid, oracle.arch)])[0]
@@ -1369,71 +1375,71 @@ def run_calls(filters: Sequence, calls: Iterable[SeccompData], *, flags=None, tr
               listener: int | None = None, guard: bool | None = None,
               resolve: bool = True) -> list[Observation]:
     """``Oracle.run_calls`` on the shared default oracle."""
-    return _oracle().run_calls(filters, calls, flags=flags, tracer=tracer, listener=listener,
+    return default_oracle().run_calls(filters, calls, flags=flags, tracer=tracer, listener=listener,
                                guard=guard, resolve=resolve)
 
 
 def run_batch(items, *, flags=None, tracer: bool = False, listener: int | None = None,
               guard: bool | None = None, resolve: bool = True):
     """``Oracle.run_batch`` on the shared default oracle."""
-    return _oracle().run_batch(items, flags=flags, tracer=tracer, listener=listener, guard=guard,
+    return default_oracle().run_batch(items, flags=flags, tracer=tracer, listener=listener, guard=guard,
                                resolve=resolve)
 
 
 def install_result(filters: Sequence, flags=None) -> int | None:
     """``Oracle.install_result`` on the shared default oracle."""
-    return _oracle().install_result(filters, flags)
+    return default_oracle().install_result(filters, flags)
 
 
 def install_error(filters: Sequence, flags=None) -> tuple[int, int] | None:
     """``Oracle.install_error`` on the shared default oracle."""
-    return _oracle().install_error(filters, flags)
+    return default_oracle().install_error(filters, flags)
 
 
 def check_programs(programs: Iterable, flags: int = 0) -> list[int | None]:
     """``Oracle.check_programs`` on the shared default oracle."""
-    return _oracle().check_programs(programs, flags)
+    return default_oracle().check_programs(programs, flags)
 
 
 def dump_filters(pid: int) -> list[bytes]:
     """``Oracle.dump_filters`` on the shared default oracle."""
-    return _oracle().dump_filters(pid)
+    return default_oracle().dump_filters(pid)
 
 
 def notify_ioctls() -> dict[str, int | None]:
     """``Oracle.notify_ioctls`` on the shared default oracle."""
-    return _oracle().notify_ioctls()
+    return default_oracle().notify_ioctls()
 
 
 def strict_mode_allows(call: SeccompData) -> bool:
     """``Oracle.strict_mode_allows`` on the shared default oracle."""
-    return _oracle().strict_mode_allows(call)
+    return default_oracle().strict_mode_allows(call)
 
 
 def shared_mm_kill(dumpable: bool = True) -> tuple[int | None, int | None]:
     """``Oracle.shared_mm_kill`` on the shared default oracle."""
-    return _oracle().shared_mm_kill(dumpable)
+    return default_oracle().shared_mm_kill(dumpable)
 
 
 def call_after_execve(filters: Sequence, call: SeccompData, *, flags=None) -> AfterExecve:
     """``Oracle.call_after_execve`` on the shared default oracle."""
-    return _oracle().call_after_execve(filters, call, flags=flags)
+    return default_oracle().call_after_execve(filters, call, flags=flags)
 
 
 def run_scene(filters: Sequence, steps: Sequence[SceneStep], *, tracer: bool = False,
               no_new_privs: bool = True) -> Scene:
     """``Oracle.run_scene`` on the shared default oracle."""
-    return _oracle().run_scene(filters, steps, tracer=tracer, no_new_privs=no_new_privs)
+    return default_oracle().run_scene(filters, steps, tracer=tracer, no_new_privs=no_new_privs)
 
 
 def instruction_pointer(arch: str | None = None) -> int:
     """``Oracle.instruction_pointer`` on the shared default oracle (its native arch by default)."""
-    return _oracle().instruction_pointer(arch)
+    return default_oracle().instruction_pointer(arch)
 
 
 def target() -> Target:
     """``Oracle.target`` of the shared default oracle (see ``default_kernel_name``)."""
-    return _oracle().target
+    return default_oracle().target
 
 
 def _random_filter(rng: random.Random) -> bytes:
@@ -1453,7 +1459,7 @@ def _random_filter(rng: random.Random) -> bytes:
 def bench_throughput(seconds: float = 2.0, calls_per_stack: int = 32, seed: int = 0) -> float:
     """Kernel-checked (stack, call) cases per second through ``run_batch`` (for ``make bench``)."""
     rng = random.Random(seed)
-    oracle = _oracle()
+    oracle = default_oracle()
     done, start = 0, time.monotonic()
     while time.monotonic() - start < seconds:
         items = []

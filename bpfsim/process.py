@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from . import abi
 from .seccomp import ASSUMED_INSTRUCTION_POINTER, ASSUMED_POINTER, CallResult, FilterChain
+from .syscalls import syscall_table
 
 # include/uapi/linux/sched.h: the flags of a thread as pthread_create makes it.
 CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000  # VM FS FILES SIGHAND THREAD SYSVSEM
@@ -70,22 +71,29 @@ class Thread(FilterChain):
         new.cap_sys_admin, new.tracer = self.cap_sys_admin, self.tracer
         return new
 
-    def clone(self, args: Sequence[int] = (CLONE_THREAD_FLAGS,), *,
+    def clone(self, args: Sequence[int] | None = None, *,
               instruction_pointer: int | None = None) -> CallResult:
-        """clone(CLONE_THREAD_FLAGS, stack, ...): a new thread of this process, if the filters let
-        the call run; ``child`` is the new Thread and ``retval`` its tid."""
+        """clone(CLONE_THREAD_FLAGS, stack, ...) (by default the flags and a 0 stack, in the arch's
+        order, ``Target.clone_args``): a new thread of this process, if the filters let the call
+        run; ``child`` is the new Thread and ``retval`` its tid."""
         def perform():
             thread = self._copy_into(self.process._new_thread())
             return thread.tid, {"child": thread, "description": f"returns {thread.tid}: a new thread"}
+        if args is None:
+            args = self.arch.clone_args(CLONE_THREAD_FLAGS, 0)
         return self.call("clone", tuple(args), instruction_pointer=instruction_pointer, perform=perform)
 
     def fork(self, *, instruction_pointer: int | None = None) -> CallResult:
-        """fork(): a new process whose one thread is a copy of this one; ``child`` is the Process."""
+        """fork(): a new process whose one thread is a copy of this one; ``child`` is the Process.
+        Where the arch has no fork(2) (aarch64, riscv), the call is glibc's: clone(SIGCHLD, 0)."""
         def perform():
             child = self.process._forked()
             self._copy_into(child.main)
             return child.pid, {"child": child, "description": f"returns {child.pid}: a new process"}
-        return self.call("fork", (), instruction_pointer=instruction_pointer, perform=perform)
+        if "fork" in syscall_table(self.arch.name).values():
+            return self.call("fork", (), instruction_pointer=instruction_pointer, perform=perform)
+        return self.call("clone", self.arch.clone_args(abi.SIGCHLD, 0), instruction_pointer=instruction_pointer,
+                         perform=perform)
 
     def execve(self, args: Sequence[int] = (), *, instruction_pointer: int | None = None) -> CallResult:
         """execve(): filters, mode and no_new_privs are kept; fs/exec.c:de_thread ends every other

@@ -39,7 +39,8 @@ NEWEST: Version = (6, 18, 0)
 class Fact:
     """One change to seccomp: ``since`` the mainline release, ``commit`` the change (12 hex
     digits, or ``None`` where it is older than every modelled kernel), ``backports`` the first
-    release of each stable tree known to carry it."""
+    release of each stable tree known to carry it. ``arches``: for a change that only some
+    architectures have, each one's first release (the others never have it)."""
 
     key: str
     since: tuple[int, int]
@@ -47,8 +48,12 @@ class Fact:
     what: str
     backports: tuple[Version, ...] = ()
     note: str = ""
+    arches: tuple[tuple[str, tuple[int, int]], ...] | None = None
 
-    def holds(self, version: Version) -> bool:
+    def holds(self, version: Version, arch: str | None = None) -> bool:
+        if arch is not None and self.arches is not None:
+            first = dict(self.arches).get(arch)
+            return first is not None and version[:2] >= first
         if version[:2] >= self.since:
             return True
         return any(version[:2] == first[:2] and version >= first for first in self.backports)
@@ -83,7 +88,14 @@ FACTS: tuple[Fact, ...] = (
     # prctl(2) options beside seccomp.
     Fact("prctl_syscall_user_dispatch", (5, 11), "1446e1df9eb1",
          "PR_SET_SYSCALL_USER_DISPATCH (kernel/entry/syscall_user_dispatch.c); EINVAL before, as any "
-         "unknown prctl option"),
+         "unknown prctl option, and on an arch without the generic entry code (CONFIG_GENERIC_ENTRY: "
+         "include/linux/syscall_user_dispatch.h's stub), such as arm64 up to 6.18",
+         note="x86 from the start; s390 since its move to the generic entry (56e62a737028, 5.12), seen on "
+              "Debian's 6.1 s390x guest; EINVAL seen on the 6.12 arm64 guest (tests/test_process.py under "
+              "make lab-test); riscv and loongarch select GENERIC_ENTRY in 6.18, the release they "
+              "began to is not pinned, so only 6.18 has it there",
+         arches=(("x86_64", (5, 11)), ("i386", (5, 11)), ("s390x", (5, 12)), ("s390", (5, 12)),
+                 ("riscv64", (6, 18)), ("riscv32", (6, 18)), ("loongarch64", (6, 18)))),
     Fact("dispatch_inclusive_on", (6, 17), "a2fc422ed757",
          "PR_SYS_DISPATCH_INCLUSIVE_ON (mode 2: dispatch the calls made from inside the region); "
          "EINVAL before, as any unknown mode"),
@@ -188,9 +200,10 @@ class Kernel:
             return kernel
         return DEFAULT if kernel is None else cls(kernel)
 
-    def has(self, key: str) -> bool:
-        """Whether fact ``key`` of ``FACTS`` holds on this kernel."""
-        return _FACTS[key].holds(self.version)
+    def has(self, key: str, arch: "str | Target | None" = None) -> bool:
+        """Whether fact ``key`` of ``FACTS`` holds on this kernel (built for ``arch``, for the
+        facts that depend on it)."""
+        return _FACTS[key].holds(self.version, None if arch is None else Target.of(arch).arch.name)
 
     def knows_action(self, action: int) -> bool:
         """Whether ``action`` (a value of ``SECCOMP_RET_ACTION_FULL``) has a meaning here;

@@ -591,8 +591,9 @@ class FilterChain:
     # -- the system call entry
     def call(self, nr: int | str, args: Sequence[int] = (), *, instruction_pointer: int | None = None,
              perform=None) -> CallResult:
-        """The thread makes system call ``nr`` (a name, or the whole number register: on x86_64
-        the filters see the low 32 bits of orig_rax, kernel/seccomp.c:populate_seccomp_data).
+        """The thread makes system call ``nr`` (a name, or the whole number register, of which
+        the filters see ``Target.nr_mask``'s bits: the low 32 of orig_rax on x86_64,
+        kernel/seccomp.c:populate_seccomp_data, the low 16 of gpr 1 on s390x).
 
         Mirrors kernel/entry/common.c:syscall_trace_enter: user dispatch first, then seccomp;
         the seccomp(2) and prctl(2) forms bpfsim knows are then performed (``seccomp``/``prctl``).
@@ -604,7 +605,7 @@ class FilterChain:
             raise ValueError(f"nr {nr} does not fit in a 64-bit register")
         register = nr & _U64
         ip = self.instruction_pointer if instruction_pointer is None else instruction_pointer
-        data = SeccompData(nr & _U32, self.arch, ip, tuple(args))
+        data = SeccompData(nr & self.arch.nr_mask, self.arch, ip, tuple(args))
         if perform is None:
             perform = self._implementation(data, register)
         dispatched = self._user_dispatch(data, register)
@@ -740,8 +741,9 @@ class FilterChain:
         if option == PR_GET_SECCOMP:
             return self.mode, {"description": f"returns the mode, {self.mode}"}
         if option == PR_SET_SYSCALL_USER_DISPATCH:
-            if not self.kernel.has("prctl_syscall_user_dispatch"):
-                raise SeccompError(errnos.EINVAL, f"Linux {self.kernel} has no PR_SET_SYSCALL_USER_DISPATCH")
+            if not self.kernel.has("prctl_syscall_user_dispatch", self.arch):
+                raise SeccompError(errnos.EINVAL, f"Linux {self.kernel} has no PR_SET_SYSCALL_USER_DISPATCH on "
+                                                  f"{self.arch}")
             return self._set_user_dispatch(arg2, arg3, arg4, arg5)
         return None, {"description": "runs (an option bpfsim does not model)"}
 

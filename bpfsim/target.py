@@ -80,6 +80,18 @@ class Target:
         """Two ABIs answer to this AUDIT_ARCH (x86_64 and x32); the x32 bit of ``nr`` tells them apart."""
         return self.arch is abi.NATIVE_ARCH
 
+    @property
+    def nr_mask(self) -> int:
+        """The bits of the number register that the entry code dispatches on and the filters see
+        (``syscall_get_nr``): s390's ``__do_syscall`` keeps the low 16 bits of gpr 1, the other
+        arches an int, the low 32 (kernel-checked on lab guests: tests/test_process.py)."""
+        return 0xFFFF if self.arch.name in ("s390x", "s390") else 0xFFFFFFFF
+
+    def clone_args(self, flags: int, stack: int) -> tuple[int, int]:
+        """clone(2)'s first two arguments in this arch's order: s390 selects CLONE_BACKWARDS2
+        (arch/s390/Kconfig), which takes the new stack first and the flags second."""
+        return (stack, flags) if self.arch.name in ("s390x", "s390") else (flags, stack)
+
     def errno_number(self, name: str) -> int:
         """``ENOSYS`` is 38 on x86_64 and 89 on mips (the arch's <asm/errno.h>)."""
         return abi.errno_number(name, self.arch)

@@ -46,9 +46,6 @@ def _run(argv) -> int:
     args = parser.parse_args(argv)
     if args.kernel:
         from bpfsim import guest
-        if args.threads:
-            print("fuzz: --threads runs on this machine's kernel only, not with --kernel", file=sys.stderr)
-            return 2
         try:
             guest.lab_kernel(args.kernel)
         except live.KernelError as failure:
@@ -74,7 +71,15 @@ def _run(argv) -> int:
 
 def _threads(args) -> int:
     from fuzz import threads
-    stats = threads.run(args.cases, args.seed, seconds=args.minutes * 60 if args.minutes else None)
+    oracle = live.Oracle(kernel=args.kernel) if args.kernel else None
+    where = f"lab kernel {args.kernel} (qemu guest)" if args.kernel else "this machine's kernel"
+    print(f"fuzzing threads against {where}", file=sys.stderr)
+    try:
+        stats = threads.run(args.cases, args.seed, seconds=args.minutes * 60 if args.minutes else None,
+                            oracle=oracle)
+    finally:
+        if oracle is not None:
+            oracle.close()
     for programs, script, tracer, problems in stats.divergences:
         print(f"divergence (tracer={tracer}); filters:", file=sys.stderr)
         for program in programs:

@@ -503,7 +503,7 @@ import errno, struct
 from bpfsim import SeccompData, abi, kernel
 ret = lambda k: struct.pack("<HBBI", 6, 0, 0, k)
 assert kernel.seccomp_unavailable_reason() is None, kernel.seccomp_unavailable_reason()
-oracle = kernel._oracle()
+oracle = kernel.default_oracle()
 assert oracle.run_calls([ret(abi.SECCOMP_RET_ERRNO | 1)], [SeccompData(39)])[0].data == 1
 assert oracle.suspended is False
 try:
@@ -627,7 +627,7 @@ def test_dump_filters_of_a_missing_pid_is_esrch():
 # --- robustness -------------------------------------------------------------------------------
 
 def test_a_hung_subject_is_killed_and_reported_and_the_oracle_recovers():
-    kernel._oracle().close()  # on a guest: one qemu at a time
+    kernel.default_oracle().close()  # on a guest: one qemu at a time
     with Oracle(workers=1, timeout=1.0, answer_notifications=False, kernel=GUEST) as oracle:
         with pytest.raises(KernelError) as hung:
             oracle.run_calls([ret(abi.SECCOMP_RET_USER_NOTIF)], [call(GETPID)], listener=0)
@@ -676,7 +676,7 @@ def test_a_forked_child_gets_its_own_helpers_and_leaves_the_parents_alone():
         try:
             signal.alarm(30)
             code = 0 if one([ret(abi.SECCOMP_RET_ERRNO | 2)], call(GETPID)).data == 2 else 1
-            kernel._oracle().close()
+            kernel.default_oracle().close()
         finally:
             os.write(w, bytes([code]))
             os._exit(0)

@@ -14,32 +14,36 @@ import pytest
 
 from bpfsim import Kernel, Program, SeccompData, abi
 from bpfsim import kernel as live
-from bpfsim.distros import DISTRO_KERNELS
 from bpfsim.kernel import SceneStep as Step, default_kernel_name, run_scene, seccomp_unavailable_reason
 from bpfsim.syscalls import syscall_number
 from bpfsim.process import Process
 from bpfsim.seccomp import NOTIF_SIZES, PR_SET_SYSCALL_USER_DISPATCH, FilterChain, ThreadSyncFailed
-from fuzz.threads import SECCOMP, PRCTL, GETPID, GETTID, compare
+from fuzz.threads import calls, compare
 
-_GUEST = DISTRO_KERNELS.get(default_kernel_name() or "")
-pytestmark = [
-    pytest.mark.skipif(seccomp_unavailable_reason() is not None,
-                       reason=f"needs the kernel's seccomp: {seccomp_unavailable_reason()}"),
-    pytest.mark.skipif(_GUEST is not None and _GUEST.arch != "x86_64",
-                       reason="the oracle's scenes are x86_64 code (bpfsim/_oracle.c); this lab guest is "
-                              f"{_GUEST and _GUEST.arch}"),
-]
+pytestmark = pytest.mark.skipif(seccomp_unavailable_reason() is not None,
+                                reason=f"needs the kernel's seccomp: {seccomp_unavailable_reason()}")
+
+# The scenes run on the arch of the kernel asked: this machine's, or a lab guest's.
+TARGET = live.target()
+KNOWN = calls(TARGET.name)
+SECCOMP, PRCTL, GETPID, GETTID = KNOWN.seccomp, KNOWN.prctl, KNOWN.getpid, KNOWN.gettid
 
 TSYNC, ESRCH_FLAG = abi.SECCOMP_FILTER_FLAG_TSYNC, abi.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 LISTENER = abi.SECCOMP_FILTER_FLAG_NEW_LISTENER
 
+
+
+def on_call(name, action):
+    return Program.from_asm(f"ld [nr]\njeq #{name}, 0, 1\nret {action}\nret ALLOW", arch=TARGET.name)
+
+
 ALLOW = Program.from_asm("ret ALLOW")
-ERRNO_GETPID = Program.from_asm("ld [nr]\njeq #39, 0, 1\nret ERRNO(5)\nret ALLOW")
-KILL_THREAD_GETTID = Program.from_asm("ld [nr]\njeq #186, 0, 1\nret KILL_THREAD\nret ALLOW")
-KILL_PROCESS_GETTID = Program.from_asm("ld [nr]\njeq #186, 0, 1\nret KILL_PROCESS\nret ALLOW")
-ERRNO0_SECCOMP = Program.from_asm("ld [nr]\njeq #317, 0, 1\nret ERRNO(0)\nret ALLOW")
-TRACE_SECCOMP = Program.from_asm("ld [nr]\njeq #317, 0, 1\nret TRACE(9)\nret ALLOW")
-NOTIFY_GETPID = Program.from_asm("ld [nr]\njeq #39, 0, 1\nret USER_NOTIF\nret ALLOW")
+ERRNO_GETPID = on_call("getpid", "ERRNO(5)")
+KILL_THREAD_GETTID = on_call("gettid", "KILL_THREAD")
+KILL_PROCESS_GETTID = on_call("gettid", "KILL_PROCESS")
+ERRNO0_SECCOMP = on_call("seccomp", "ERRNO(0)")
+TRACE_SECCOMP = on_call("seccomp", "TRACE(9)")
+NOTIFY_GETPID = on_call("getpid", "USER_NOTIF")
 FILTERS = [ALLOW, ERRNO_GETPID, KILL_THREAD_GETTID, KILL_PROCESS_GETTID, ERRNO0_SECCOMP, TRACE_SECCOMP,
            NOTIFY_GETPID]
 
@@ -69,8 +73,8 @@ def needs_on_the_kernel(fact):
     """Skip, saying why, where the kernel the scenes run on lacks ``fact`` (an older lab guest,
     ``$BPFSIM_ORACLE_KERNEL``): bpfsim and that kernel still agree, on a failing prctl."""
     kernel = Kernel.of(default_kernel_name())
-    if not kernel.has(fact):
-        pytest.skip(f"{kernel} has no {fact} (bpfsim.profiles)")
+    if not kernel.has(fact, TARGET):
+        pytest.skip(f"{kernel} has no {fact} on {TARGET} (bpfsim.profiles)")
 
 
 def kernel_agrees(script, programs=FILTERS, **options):
@@ -128,8 +132,9 @@ SCRIPTS = {
          install(2, KILL_PROCESS_GETTID), Step(2, GETTID), Step(0, GETPID)], {}),
     "KILL_THREAD in the leader leaves the other threads running": (
         [clone(0, 1), install(0, KILL_THREAD_GETTID), Step(0, GETTID), Step(1, GETTID), install(1, ALLOW, TSYNC)], {}),
-    "the filters see the low 32 bits of the nr register (#14 item 8)": (
-        [install(0, ERRNO_GETPID), Step(0, 1 << 32 | GETPID), Step(0, 0xFFFFFFFF00000000 | GETPID)], {}),
+    "the filters see the low 32 bits of the nr register, the low 16 on s390x (#14 item 8)": (
+        [install(0, ERRNO_GETPID), Step(0, 1 << 32 | GETPID), Step(0, 0xFFFFFFFF00000000 | GETPID),
+         Step(0, 1 << 16 | GETPID)], {}),
     "user dispatch: SIGSYS before seccomp, the selector, not inherited (#14 item 7)": (
         [install(0, KILL_PROCESS_GETTID), dispatch_on(0, 1), Step(0, GETTID), Step(0, GETTID, selector=0),
          clone(0, 1), fork(0, 2), Step(1, GETPID, selector=1), Step(2, GETPID, selector=1)], {}),
@@ -155,7 +160,8 @@ def test_errno_0_on_the_install_call_attaches_nothing():
 
 def test_get_notif_sizes_writes_the_kernels_sizes():
     scene = kernel_agrees(SCRIPTS["SECCOMP_GET_NOTIF_SIZES, EINVAL with flags, EFAULT with NULL"][0])
-    assert struct.unpack_from("<3H", scene.outcomes[0].buf) == NOTIF_SIZES
+    order = "<" if TARGET.byteorder == "little" else ">"
+    assert struct.unpack_from(f"{order}3H", scene.outcomes[0].buf) == NOTIF_SIZES
     assert [o.retval for o in scene.outcomes] == [0, -errno.EINVAL, -errno.EFAULT]
 
 
@@ -169,10 +175,10 @@ def test_the_install_calls_show_their_real_arguments_and_instruction_pointer():
     """#14 item 2: the sock_fprog pointer (args[2]) and the instruction pointer are the caller's."""
     probe = run_scene([ALLOW], [Step(0, GETPID)])
     fprog, site = probe.fprog_address(1), probe.call_site
-    on_pointer = Program.from_asm(f"ld [nr]\njeq #317, 0, 3\nld [32]\njeq #{fprog & 0xFFFFFFFF}, 0, 1\n"
-                                  "ret ERRNO(7)\nret ALLOW")
-    on_ip = Program.from_asm(f"ld [nr]\njeq #157, 0, 3\nld [8]\njeq #{site & 0xFFFFFFFF}, 0, 1\n"
-                             "ret ERRNO(8)\nret ALLOW")
+    on_pointer = Program.from_asm(f"ld [nr]\njeq #seccomp, 0, 3\nld [args[2].lo]\njeq #{fprog & 0xFFFFFFFF}, 0, 1\n"
+                                  "ret ERRNO(7)\nret ALLOW", arch=TARGET.name)
+    on_ip = Program.from_asm(f"ld [nr]\njeq #prctl, 0, 3\nld [instruction_pointer.lo]\n"
+                             f"jeq #{site & 0xFFFFFFFF}, 0, 1\nret ERRNO(8)\nret ALLOW", arch=TARGET.name)
     programs = [on_pointer, on_ip, ALLOW]
     script = [Step(0, SECCOMP, (1, 0), pointer=(2, 1)), Step(0, SECCOMP, (1, 0), pointer=(2, 0)),
               Step(0, SECCOMP, (1, 0), pointer=(2, 2)), Step(0, SECCOMP, (1, 0), pointer=(2, 1)),
@@ -186,15 +192,18 @@ def test_user_dispatch_sigsys_names_the_call():
     scene = kernel_agrees(SCRIPTS["user dispatch: SIGSYS before seccomp, the selector, not inherited (#14 item 7)"][0])
     info = scene.outcomes[2].siginfo
     assert (info.si_signo, info.si_code, info.si_syscall, info.si_call_addr) == (abi.SIGSYS, 2, GETTID, scene.call_site)
-    assert scene.outcomes[2].retval == GETTID  # rax is rolled back to the number
+    # The return register as syscall_rollback leaves it: x86's held the number, arm64's the first
+    # argument (0 here); s390's __do_syscall then sets -ENOSYS (seccomp.trap_return_value).
+    rolled_back = {"x86_64": GETTID, "aarch64": 0, "s390x": -errno.ENOSYS}[TARGET.name]
+    assert scene.outcomes[2].retval == rolled_back
     assert scene.outcomes[3].fate == "process"  # selector ALLOW: seccomp's KILL_PROCESS
 
 
-@pytest.mark.parametrize("arch, expected", [("x86_64", "the number"), ("aarch64", "args[0]"), ("s390x", "-ENOSYS")])
+@pytest.mark.parametrize("arch, expected", [("x86_64", "the number"), ("riscv64", "args[0]"), ("s390x", "-ENOSYS")])
 def test_a_dispatched_call_returns_what_the_rollback_leaves(arch, expected):
     """kernel/entry/syscall_user_dispatch.c calls syscall_rollback as a TRAP's skip does, so a
     returning SIGSYS handler finds what it finds after TRAP (kernel-checked on lab guests for
-    TRAP: seccomp.trap_return_value)."""
+    TRAP: seccomp.trap_return_value; riscv's rollback restores a0 as arm64's does x0)."""
     chain = FilterChain(arch=arch)
     chain.prctl(PR_SET_SYSCALL_USER_DISPATCH, 1, 0, 0, True)
     chain.selector = 1  # SYSCALL_DISPATCH_FILTER_BLOCK
@@ -224,7 +233,7 @@ def test_random_scripts_agree_with_the_kernel():
 
 
 def test_a_process_in_the_repl():
-    process = Process()
+    process = Process(arch=TARGET.name)
     main = process.main
     worker = main.clone().child
     main.attach(ERRNO_GETPID)
@@ -243,7 +252,7 @@ def test_execve_keeps_the_filters_and_ends_the_other_threads():
     begin_new_exec -> de_thread kills the other threads and the caller takes the leader's pid;
     nothing on that path resets task->seccomp, so filters and mode stay (seccomp(2): "preserved
     across execve")."""
-    process = Process()
+    process = Process(arch=TARGET.name)
     worker = process.main.clone().child
     worker.attach(ERRNO_GETPID)
     assert worker.execve().retval == 0
@@ -258,6 +267,18 @@ def test_action_availability_and_notif_sizes_follow_the_kernel_version():
     assert new.seccomp(abi.SECCOMP_GET_ACTION_AVAIL, 0, abi.SECCOMP_RET_USER_NOTIF).retval == 0
     assert old.seccomp(abi.SECCOMP_GET_NOTIF_SIZES, 0, True).retval == -errno.EINVAL
     assert new.seccomp(abi.SECCOMP_GET_NOTIF_SIZES, 0, True).retval == 0
+
+
+@pytest.mark.parametrize("arch, kernel, available", [
+    ("x86_64", "5.11", True), ("s390x", "5.11", False), ("s390x", "5.12", True), ("aarch64", "6.18", False),
+    ("riscv64", "6.18", True), ("mips", "6.18", False)])
+def test_user_dispatch_needs_the_generic_entry_code(arch, kernel, available):
+    """include/linux/syscall_user_dispatch.h: without CONFIG_GENERIC_ENTRY the prctl's setter is
+    a stub that answers EINVAL (arm64 and mips do not select it in 6.18, s390 did from 5.12);
+    under make lab-test the scenes show the 6.12 arm64 guest's EINVAL and the 6.1 s390x guest's 0."""
+    chain = FilterChain(arch=arch, kernel=kernel)
+    got = chain.prctl(PR_SET_SYSCALL_USER_DISPATCH, 1, 0, 0, True).retval
+    assert got == (0 if available else -errno.EINVAL)
 
 
 def test_user_dispatch_is_a_prctl_option_since_5_11():
@@ -312,7 +333,7 @@ def test_execve_keeps_the_stack_as_the_kernel_does(actions):
 def test_a_dead_leader_blocks_tsync_before_6_11(kernel, fails_with_leader):
     """The scene "KILL_THREAD in the leader leaves the other threads running" on the lab guests:
     the other thread's TSYNC install returned the zombie leader's tid on 6.1, 0 on 6.12."""
-    process = Process(kernel=kernel)
+    process = Process(kernel=kernel, arch=TARGET.name)
     worker = process.main.clone().child
     process.main.attach(KILL_THREAD_GETTID)
     assert process.main.call("gettid").killed == "thread"
