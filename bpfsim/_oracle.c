@@ -69,6 +69,7 @@ _Static_assert(sizeof(struct sock_filter) == 8, "sock_filter");
 #define ST_TIMEOUT 1
 #define ST_ERROR 2
 #define ST_TOOBIG 3
+#define ST_OUT_OF_REACH 4 /* a scene's listener the server cannot get a copy of */
 
 #define MAX_FILTERS 8192
 #define MAX_CALLS 16384
@@ -157,14 +158,15 @@ static inline long raw3(long nr, long a, long b, long c)
 	return ret;
 }
 
-/* One call site for every subject, so instruction_pointer is the same in each (non-PIE). */
-static __attribute__((noinline)) long native_call(long nr, const uint64_t *a)
+/* One call site for every subject and every scene step, so instruction_pointer is the same in
+ * each (non-PIE); after_native_call is the address after its system call instruction. */
+static __attribute__((noinline, noclone)) long native_call(long nr, const uint64_t *a)
 {
 	long ret;
 	register long r10 __asm__("r10") = (long)a[3];
 	register long r8 __asm__("r8") = (long)a[4];
 	register long r9 __asm__("r9") = (long)a[5];
-	__asm__ volatile("syscall"
+	__asm__ volatile("syscall\n\t.globl after_native_call\nafter_native_call:"
 			 : "=a"(ret)
 			 : "a"(nr), "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
 			 : "rcx", "r11", "memory");
@@ -211,7 +213,7 @@ static inline long raw3(long nr, long a, long b, long c)
 	return x0;
 }
 
-static __attribute__((noinline)) long native_call(long nr, const uint64_t *a)
+static __attribute__((noinline, noclone)) long native_call(long nr, const uint64_t *a)
 {
 	register long x8 __asm__("x8") = nr;
 	register long x0 __asm__("x0") = (long)a[0];
@@ -220,7 +222,7 @@ static __attribute__((noinline)) long native_call(long nr, const uint64_t *a)
 	register long x3 __asm__("x3") = (long)a[3];
 	register long x4 __asm__("x4") = (long)a[4];
 	register long x5 __asm__("x5") = (long)a[5];
-	__asm__ volatile("svc #0"
+	__asm__ volatile("svc #0\n\t.globl after_native_call\nafter_native_call:"
 			 : "+r"(x0)
 			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
 			 : "memory");
@@ -273,7 +275,7 @@ static inline long raw3(long nr, long a, long b, long c)
 	return r2;
 }
 
-static __attribute__((noinline)) long native_call(long nr, const uint64_t *a)
+static __attribute__((noinline, noclone)) long native_call(long nr, const uint64_t *a)
 {
 	register long r1 __asm__("1") = nr;
 	register long r2 __asm__("2") = (long)a[0];
@@ -282,7 +284,7 @@ static __attribute__((noinline)) long native_call(long nr, const uint64_t *a)
 	register long r5 __asm__("5") = (long)a[3];
 	register long r6 __asm__("6") = (long)a[4];
 	register long r7 __asm__("7") = (long)a[5];
-	__asm__ volatile("svc 0"
+	__asm__ volatile("svc 0\n\t.globl after_native_call\nafter_native_call:"
 			 : "+d"(r2)
 			 : "d"(r1), "d"(r3), "d"(r4), "d"(r5), "d"(r6), "d"(r7)
 			 : "memory");
@@ -1550,12 +1552,11 @@ struct scene {
 
 static struct scene *W;
 static char sc_stacks[SC_SLOTS][SC_STACK] __attribute__((aligned(64)));
-extern char sc_after_syscall[], sc_after_clone[];
+extern char after_native_call[], sc_after_clone[];
 __attribute__((noreturn, used)) void sc_thread_start(void);
 
-/* Each arch gives the scene four things: sc_call, the one call site of every scripted call (its
- * instruction pointer is known, non-PIE); sc_clone, clone(2) of a thread onto a stack of its own
- * that starts in sc_thread_start; sc_am_child, an illegal instruction (SIGILL) at which the
+/* Each arch gives the scene three things beside native_call: sc_clone, clone(2) of a thread onto
+ * a stack of its own that starts in sc_thread_start; sc_am_child, an illegal instruction (SIGILL) at which the
  * server answers whether the thread is a fork's child (fork returned 0 to the child, and to a
  * parent whose call a filter answered with ERRNO(0)); answer_am_child, that answer written into
  * the return register with the pc past the instruction.  SC_NR_MASK: the bits of the number
@@ -1565,19 +1566,6 @@ __attribute__((noreturn, used)) void sc_thread_start(void);
 #define SC_NR_MASK 0xFFFFFFFFu /* do_syscall_64: the low half, as an int (5.14; before, see sc_allowed) */
 #define SC_CLONE_FLAGS_ARG 0
 #define SC_FORK_NR __NR_fork
-
-static __attribute__((noinline, noclone)) long sc_call(long nr, const uint64_t *a)
-{
-	long ret;
-	register long r10 __asm__("r10") = (long)a[3];
-	register long r8 __asm__("r8") = (long)a[4];
-	register long r9 __asm__("r9") = (long)a[5];
-	__asm__ volatile("syscall\n\t.globl sc_after_syscall\nsc_after_syscall:"
-			 : "=a"(ret)
-			 : "a"(nr), "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
 
 static __attribute__((noinline, noclone)) long sc_clone(unsigned long flags, char *stack_top)
 {
@@ -1621,22 +1609,6 @@ static int answer_am_child(pid_t tid, long value)
 #define SC_NR_MASK 0xFFFFFFFFu /* el0_svc_common's int scno */
 #define SC_CLONE_FLAGS_ARG 0
 #define SC_FORK_NR __NR_clone /* no fork(2): glibc's fork is clone(SIGCHLD, 0) */
-
-static __attribute__((noinline, noclone)) long sc_call(long nr, const uint64_t *a)
-{
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = (long)a[0];
-	register long x1 __asm__("x1") = (long)a[1];
-	register long x2 __asm__("x2") = (long)a[2];
-	register long x3 __asm__("x3") = (long)a[3];
-	register long x4 __asm__("x4") = (long)a[4];
-	register long x5 __asm__("x5") = (long)a[5];
-	__asm__ volatile("svc #0\n\t.globl sc_after_syscall\nsc_after_syscall:"
-			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-			 : "memory");
-	return x0;
-}
 
 /* arch/arm64 copy_thread: the child's sp is clone's second argument. */
 static __attribute__((noinline, noclone)) long sc_clone(unsigned long flags, char *stack_top)
@@ -1685,22 +1657,6 @@ static int answer_am_child(pid_t tid, long value)
 #define SC_NR_MASK 0xFFFFu /* __do_syscall: gpr 1's low 16 bits */
 #define SC_CLONE_FLAGS_ARG 1 /* CLONE_BACKWARDS2: clone(newsp, flags, ...) */
 #define SC_FORK_NR __NR_fork
-
-static __attribute__((noinline, noclone)) long sc_call(long nr, const uint64_t *a)
-{
-	register long r1 __asm__("1") = nr;
-	register long r2 __asm__("2") = (long)a[0];
-	register long r3 __asm__("3") = (long)a[1];
-	register long r4 __asm__("4") = (long)a[2];
-	register long r5 __asm__("5") = (long)a[3];
-	register long r6 __asm__("6") = (long)a[4];
-	register long r7 __asm__("7") = (long)a[5];
-	__asm__ volatile("svc 0\n\t.globl sc_after_syscall\nsc_after_syscall:"
-			 : "+d"(r2)
-			 : "d"(r1), "d"(r3), "d"(r4), "d"(r5), "d"(r6), "d"(r7)
-			 : "memory");
-	return r2;
-}
 
 /* arch/s390 copy_thread: the child's r15 is clone's first argument.  The child makes room for
  * the 160-byte register save area that a callee may write above its caller's r15. */
@@ -1766,7 +1722,7 @@ static __attribute__((noreturn)) void sc_worker(uint32_t slot)
 			w->pending_slot = st->new_slot;
 			r = sc_clone(SC_THREAD_FLAGS, sc_stacks[st->new_slot] + SC_STACK);
 		} else {
-			r = sc_call((long)st->nr, a);
+			r = native_call((long)st->nr, a);
 			if (st->kind == SC_FORK && r == 0 && sc_am_child()) {
 				slot = st->new_slot; /* the child process's only thread */
 				continue;
@@ -2149,21 +2105,24 @@ static void sc_kill_all(void)
 	sc_nnotif = 0;
 }
 
-/* A copy of the listener fd that thread ``tid`` just got.  The pidfd names the thread itself
- * (PIDFD_THREAD, O_EXCL): its process's leader may be a zombie whose files are gone. */
-static void sc_grab_listener(pid_t tgid, pid_t tid, int fd)
+/* A copy of the listener fd that thread ``tid`` just got, or -1.  The pidfd names the thread
+ * itself (PIDFD_THREAD, O_EXCL, 6.9): its process's leader may be a zombie whose files are gone,
+ * and before 6.9 only a leader has a pidfd, so such a listener is out of reach there. */
+static int sc_grab_listener(pid_t tgid, pid_t tid, int fd)
 {
 	if (sc_nnotif >= SC_SLOTS)
-		return;
+		return -1;
 	int pfd = (int)syscall(SYS_pidfd_open, tid, O_EXCL);
 	if (pfd < 0)
 		pfd = (int)syscall(SYS_pidfd_open, tgid, 0);
 	if (pfd < 0)
-		return;
+		return -1;
 	int got = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
 	close(pfd);
-	if (got >= 0)
-		sc_notif[sc_nnotif++] = got;
+	if (got < 0)
+		return -1;
+	sc_notif[sc_nnotif++] = got;
+	return 0;
 }
 
 /* Steps and results travel little-endian, as every record does (a no-op but on s390x). */
@@ -2346,14 +2305,17 @@ static void op_scene(const char *p, const char *end)
 			res->sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : (ws & 0x7f ? ws & 0x7f : -1);
 		}
 		if (st->nr == __NR_seccomp && st->args[0] == SECCOMP_SET_MODE_FILTER &&
-		    (st->args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER) && res->fate == SC_FATE_RETURNED && res->ret > 0)
-			sc_grab_listener(sl[s].tgid, sl[s].tid, (int)res->ret);
+		    (st->args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER) && res->fate == SC_FATE_RETURNED && res->ret > 0 &&
+		    sc_grab_listener(sl[s].tgid, sl[s].tid, (int)res->ret) != 0) {
+			status = ST_OUT_OF_REACH; /* its notifications would block the scene for ever */
+			break;
+		}
 		if (sc_child >= 0 && sl[sc_child].state == 1 && res->fate != SC_FATE_RETURNED)
 			res->new_tid = sl[sc_child].tid;
 		sc_running = sc_child = -1;
 	}
 	put32((uint32_t)status);
-	uint64_t addr[6] = {(uint64_t)(uintptr_t)sc_after_syscall, (uint64_t)(uintptr_t)S->fprogs,
+	uint64_t addr[6] = {(uint64_t)(uintptr_t)after_native_call, (uint64_t)(uintptr_t)S->fprogs,
 			    (uint64_t)(uintptr_t)W->buf, (uint64_t)(uintptr_t)W->selector,
 			    (uint64_t)(uintptr_t)sc_after_clone, (uint64_t)(uintptr_t)sc_stacks};
 	for (int k = 0; k < 6; k++)

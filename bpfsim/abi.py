@@ -32,6 +32,7 @@ SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_GET_ACTION_AVAIL = 2
 SECCOMP_GET_NOTIF_SIZES = 3
 SECCOMP_MODE_DISABLED, SECCOMP_MODE_STRICT, SECCOMP_MODE_FILTER = 0, 1, 2
+SECCOMP_MODE_DEAD = 3  # kernel/seccomp.c (kernel-internal, 5.17): a thread a seccomp kill ended
 PR_SET_SECCOMP = 22  # include/uapi/linux/prctl.h: prctl(PR_SET_SECCOMP, mode, filter)
 
 # Filter flags.

@@ -85,7 +85,7 @@ helper: a forked bpfsim process runs the command under ptrace, stops it at each 
 prctl() that installs a filter, and reads the filter with PTRACE_SECCOMP_GET_FILTER once the call
 has succeeded.
 
-Protocol with the helper (native byte order, u32 unless said): a request is ``op, length,
+Protocol with the helper (little-endian on every arch, u32 unless said): a request is ``op, length,
 payload``; a reply is ``length, payload``. RUN (1): ``nfilters, ncalls, options (1 trace, 2 do
 not answer notifications), notif_errno, timeout_ms``, then per filter ``flags, len, len*8
 bytes``, then per call ``kind (0 syscall, 1 int $0x80), i32 nr, 6*u64 args``; reply ``status,
@@ -173,7 +173,7 @@ _UNKNOWN_ABOVE_TRACE = range(0x7FF1, 0x7FFF)  # upper halves ranked between TRAC
 _OP_HELLO, _OP_RUN, _OP_EACH, _OP_DUMP, _OP_QUIT, _OP_SCENE = 0, 1, 2, 3, 4, 5
 _OP_NOTIF_IOCTLS, _OP_EXEC, _OP_SHARED_MM_KILL, _OP_STRICT = 6, 7, 8, 9
 NOTIF_IOCTLS = ("ADDFD", "ADDFD_SEND", "SET_FLAGS")  # what Oracle.notify_ioctls tries, in its order
-_ST_OK, _ST_TIMEOUT, _ST_ERROR, _ST_TOOBIG = 0, 1, 2, 3
+_ST_OK, _ST_TIMEOUT, _ST_ERROR, _ST_TOOBIG, _ST_OUT_OF_REACH = 0, 1, 2, 3, 4
 _FATE_RETURNED, _FATE_THREAD, _FATE_PROCESS, _FATE_NOT_RUN = 0, 1, 2, 3
 _RF_EVENT, _RF_TRAP, _RF_NOTIF, _RF_SD, _RF_CORE = 1, 2, 4, 8, 16
 _RESULT = struct.Struct("<IIIiiiqQiiiiIIQ64s")
@@ -1069,7 +1069,10 @@ class Oracle:
 
         ``tracer``: every thread is traced with PTRACE_O_TRACESECCOMP and the tracer resumes
         each stopped call (the kernel's recheck then runs). ``no_new_privs=False`` leaves the
-        bit clear, so installs rely on the helper's CAP_SYS_ADMIN.
+        bit clear, so installs rely on the helper's CAP_SYS_ADMIN. The helper answers every
+        notification of a listener a step gets; where it cannot (a thread whose leader has exited
+        got the listener, before 6.9) the scene ends in ``KernelError(EOPNOTSUPP)``, and one that
+        outlasts ``timeout`` in ``KernelError(ETIMEDOUT)``.
         """
         if len(steps) > _SCENE_MAX_STEPS:
             raise ValueError(f"a scene has at most {_SCENE_MAX_STEPS} steps")
@@ -1082,6 +1085,9 @@ class Oracle:
         payload.extend(step.pack() for step in steps)
         body, _ = self._ask(_OP_SCENE, b"".join(payload), budget)
         (status,) = struct.unpack_from("<I", body)
+        if status == _ST_OUT_OF_REACH:
+            raise KernelError(errnos.EOPNOTSUPP, "a thread whose process leader has exited got a listener: the "
+                              "helper cannot copy it to answer its notifications before Linux 6.9 (PIDFD_THREAD)")
         if status != _ST_OK:
             raise KernelError({_ST_TIMEOUT: errnos.ETIMEDOUT, _ST_TOOBIG: errnos.E2BIG}.get(status, errnos.EINVAL),
                               "the oracle helper could not run the scene" +
@@ -1376,14 +1382,14 @@ def run_calls(filters: Sequence, calls: Iterable[SeccompData], *, flags=None, tr
               resolve: bool = True) -> list[Observation]:
     """``Oracle.run_calls`` on the shared default oracle."""
     return default_oracle().run_calls(filters, calls, flags=flags, tracer=tracer, listener=listener,
-                               guard=guard, resolve=resolve)
+                                      guard=guard, resolve=resolve)
 
 
 def run_batch(items, *, flags=None, tracer: bool = False, listener: int | None = None,
               guard: bool | None = None, resolve: bool = True):
     """``Oracle.run_batch`` on the shared default oracle."""
     return default_oracle().run_batch(items, flags=flags, tracer=tracer, listener=listener, guard=guard,
-                               resolve=resolve)
+                                      resolve=resolve)
 
 
 def install_result(filters: Sequence, flags=None) -> int | None:

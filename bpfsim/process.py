@@ -22,6 +22,12 @@ from .syscalls import syscall_table
 CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000  # VM FS FILES SIGHAND THREAD SYSVSEM
 
 
+def fork_call(arch: str) -> str:
+    """The call fork() makes: fork(2), or where the arch has none (aarch64, riscv) glibc's
+    clone(SIGCHLD, 0)."""
+    return "fork" if "fork" in syscall_table(arch).values() else "clone"
+
+
 class Thread(FilterChain):
     """One thread: its filters, mode and user dispatch (``FilterChain``), its ``tid``, and
     whether it is ``alive`` (``exit_signal`` says what ended it)."""
@@ -32,6 +38,16 @@ class Thread(FilterChain):
         self._tid = tid
         self.alive = True
         self.exit_signal: int | None = None
+        self.killed_by_seccomp = False
+
+    @property
+    def mode(self) -> int:
+        """``FilterChain.mode``; SECCOMP_MODE_DEAD once a seccomp kill of its own call (a filter's
+        or strict mode's) ended the thread, on kernels that mark it (``seccomp_mode_dead``):
+        only a TSYNC that still meets the dead thread (a zombie leader, before 6.11) sees it."""
+        if self.killed_by_seccomp and self.kernel.has("seccomp_mode_dead"):
+            return abi.SECCOMP_MODE_DEAD
+        return FilterChain.mode.fget(self)
 
     @property
     def tid(self) -> int:
@@ -56,6 +72,7 @@ class Thread(FilterChain):
         if not self.alive:
             raise ValueError(f"thread {self.tid} has exited (signal {self.exit_signal}); it makes no calls")
         result = super().call(nr, args, instruction_pointer=instruction_pointer, perform=perform)
+        self.killed_by_seccomp = bool(result.killed) and result.verdict is not None  # not user dispatch's
         if result.killed == "thread":
             self.alive, self.exit_signal = False, result.signal
         if result.killed == "process" or not self.process.alive:
@@ -84,13 +101,13 @@ class Thread(FilterChain):
         return self.call("clone", tuple(args), instruction_pointer=instruction_pointer, perform=perform)
 
     def fork(self, *, instruction_pointer: int | None = None) -> CallResult:
-        """fork(): a new process whose one thread is a copy of this one; ``child`` is the Process.
-        Where the arch has no fork(2) (aarch64, riscv), the call is glibc's: clone(SIGCHLD, 0)."""
+        """fork() (``fork_call``): a new process whose one thread is a copy of this one; ``child``
+        is the Process."""
         def perform():
             child = self.process._forked()
             self._copy_into(child.main)
             return child.pid, {"child": child, "description": f"returns {child.pid}: a new process"}
-        if "fork" in syscall_table(self.arch.name).values():
+        if fork_call(self.arch.name) == "fork":
             return self.call("fork", (), instruction_pointer=instruction_pointer, perform=perform)
         return self.call("clone", self.arch.clone_args(abi.SIGCHLD, 0), instruction_pointer=instruction_pointer,
                          perform=perform)

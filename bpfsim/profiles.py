@@ -13,8 +13,8 @@ machine are the reference. ``Kernel("5.10.262")``, ``Kernel("6.1")`` and the lab
 
 Changes inside the modelled range that are not facts here, because no answer bpfsim gives depends
 on them: the per-filter action cache (5.11, f9d480b6ffbe), shifts by X masked in the interpreter
-(5.13, 28131e9d9333; the x86-64 and arm64 JITs always masked), kills through force_sig_seccomp
-(5.15, 307d522f5eb8) and SECCOMP_MODE_DEAD (5.17, 495ac3069a62). The x32 rule below changes what
+(5.13, 28131e9d9333; the x86-64 and arm64 JITs always masked) and kills through force_sig_seccomp
+(5.15, 307d522f5eb8). The x32 rule below changes what
 an allowed call returns, which verdicts do not model. Syscall tables are v6.18.2's for every
 version: before 6.11 x86_64 has no uretprobe (335), so an allowed call there fails with ENOSYS.
 """
@@ -108,6 +108,15 @@ FACTS: tuple[Fact, ...] = (
               "SIGSYS with it), not on 6.1 or 6.12 (corpus/lab facts); PR_SET_DUMPABLE=0 avoids it there "
               "(do_coredump stops before coredump_wait zaps)"),
     # Threads.
+    Fact("seccomp_mode_dead", (5, 17), "495ac3069a62",
+         "a thread that a seccomp kill ends (a filter's KILL_THREAD, KILL_PROCESS or unknown action, or a "
+         "call strict mode forbids) is left in SECCOMP_MODE_DEAD, which no TSYNC can synchronize: a dead "
+         "leader still on the thread list (before 6.11) fails another thread's TSYNC even when its "
+         "filters are the caller's ancestors",
+         backports=((5, 10, 223),),
+         note="seen on Debian's 6.1 s390x guest and on both 5.10 guests (the threads fuzzer, seed 1206; "
+              "tests/test_process.py): 5.10.y took it, the first such release not pinned, 5.10.223 the "
+              "oldest observed; other stable trees not pinned"),
     Fact("tsync_skips_exited_threads", (6, 11), "13eb42e2529e",
          "TSYNC skips exiting threads: a dead thread-group leader (a zombie while other threads run) no "
          "longer fails it with its tid (seccomp: release task filters when the task exits)",

@@ -30,6 +30,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("\nfuzz: interrupted", file=sys.stderr)
         return 130
+    except live.KernelError as failure:
+        print(f"fuzz: the kernel oracle failed: {failure}", file=sys.stderr)
+        return 2
 
 
 def _run(argv) -> int:
@@ -86,8 +89,9 @@ def _threads(args) -> int:
             print("  " + program.to_asm().replace("\n", "; "), file=sys.stderr)
         for problem in problems:
             print("  " + problem, file=sys.stderr)
+    unseen = f", {stats.out_of_reach} not observable on this kernel" if stats.out_of_reach else ""
     print(f"checked {stats.scripts} scripts ({stats.steps} steps), {len(stats.divergences)} divergences, "
-          f"{stats.rate:.0f} steps/s")
+          f"{stats.rate:.0f} steps/s{unseen}")
     return 0 if not stats.divergences else 1
 
 

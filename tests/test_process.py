@@ -8,12 +8,14 @@ no_new_privs and filters agree. The asserts after it say what the kernel did, in
 """
 
 import errno
+import os
 import struct
 
 import pytest
 
 from bpfsim import Kernel, Program, SeccompData, abi
 from bpfsim import kernel as live
+from bpfsim.distros import DISTRO_KERNELS
 from bpfsim.kernel import SceneStep as Step, default_kernel_name, run_scene, seccomp_unavailable_reason
 from bpfsim.syscalls import syscall_number
 from bpfsim.process import Process
@@ -225,6 +227,42 @@ def test_user_dispatch_compares_the_address_after_the_syscall_instruction(offset
     assert (scene.outcomes[1].siginfo is not None) is dispatched
 
 
+def _kernel_release() -> tuple[int, int]:
+    name = default_kernel_name()
+    release = DISTRO_KERNELS[name].version if name else os.uname().release
+    return tuple(int(part) for part in release.split(".")[:2])
+
+
+def test_a_leader_a_seccomp_kill_ended_cannot_be_synchronized_before_6_11():
+    """kernel/seccomp.c: a seccomp kill leaves the thread in SECCOMP_MODE_DEAD (495ac3069a62),
+    and seccomp_can_sync_threads synchronizes only DISABLED threads and FILTER threads whose
+    filters are the caller's ancestors. The dead leader, a zombie on the thread list until 6.11
+    skipped exiting threads, fails the worker's TSYNC although its one filter is the worker's
+    own first one (the threads fuzzer found it on the 5.10 and 6.1 guests)."""
+    script = [clone(0, 1), install(1, KILL_THREAD_GETTID, TSYNC), Step(0, GETTID), install(1, ALLOW, TSYNC)]
+    scene = kernel_agrees(script)
+    assert scene.outcomes[2].fate == "thread"
+    dead_leader = scene.threads[0].tid
+    assert scene.outcomes[3].retval == (dead_leader if _kernel_release() < (6, 11) else 0)
+
+
+def test_a_listener_got_after_the_leader_exited_is_answered_or_refused():
+    """The helper answers a listener's notifications through a copy it takes with pidfd_getfd.
+    Once the leader has exited, only a pidfd of the thread itself (PIDFD_THREAD, Linux 6.9)
+    reaches the threads' file table; before that the scene is refused rather than left to
+    block (the threads fuzzer's seed 1206 hung on the 5.10 and 6.1 guests)."""
+    script = [clone(0, 1), install(0, KILL_THREAD_GETTID), Step(0, GETTID), install(1, NOTIFY_GETPID, LISTENER),
+              Step(1, GETPID)]
+    if _kernel_release() < (6, 9):
+        with pytest.raises(live.KernelError) as refused:
+            run_scene(FILTERS, script)
+        assert refused.value.errno == errno.EOPNOTSUPP
+        return
+    scene = kernel_agrees(script)
+    assert scene.outcomes[2].fate == "thread" and scene.outcomes[3].retval > 0
+    assert scene.outcomes[4].notified and scene.outcomes[4].retval == -live.NOTIF_ERRNO
+
+
 def test_random_scripts_agree_with_the_kernel():
     """A bounded run of the fuzz mode (``python -m fuzz --threads``)."""
     from fuzz.threads import run
@@ -336,6 +374,22 @@ def test_a_dead_leader_blocks_tsync_before_6_11(kernel, fails_with_leader):
     process = Process(kernel=kernel, arch=TARGET.name)
     worker = process.main.clone().child
     process.main.attach(KILL_THREAD_GETTID)
+    assert process.main.call("gettid").killed == "thread"
+    got = worker.seccomp(abi.SECCOMP_SET_MODE_FILTER, TSYNC, ALLOW)
+    assert got.retval == (process.pid if fails_with_leader else 0)
+
+
+@pytest.mark.parametrize("kernel, fails_with_leader", [
+    pytest.param("debian-5.10-arm64", True, id="5.10.223: SECCOMP_MODE_DEAD, a stable backport"),
+    pytest.param("debian-6.1-s390x", True, id="6.1: SECCOMP_MODE_DEAD (495ac3069a62, 5.17)"),
+    pytest.param("debian-6.12-amd64", False, id="6.12: the exiting leader is skipped (13eb42e2529e, 6.11)"),
+])
+def test_a_leader_killed_by_a_shared_filter_still_blocks_tsync_before_6_11(kernel, fails_with_leader):
+    """test_a_leader_a_seccomp_kill_ended_cannot_be_synchronized_before_6_11 as the lab guests
+    answered it: the dead leader's filters are the worker's ancestors, but its mode is DEAD."""
+    process = Process(kernel=kernel, arch=TARGET.name)
+    worker = process.main.clone().child
+    worker.attach(KILL_THREAD_GETTID, TSYNC)
     assert process.main.call("gettid").killed == "thread"
     got = worker.seccomp(abi.SECCOMP_SET_MODE_FILTER, TSYNC, ALLOW)
     assert got.retval == (process.pid if fails_with_leader else 0)
