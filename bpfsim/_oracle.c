@@ -1035,6 +1035,21 @@ static void op_run(const char *p, const char *end)
 		put_result(&S->res[i]);
 }
 
+/* net.core.bpf_jit_harden of the kernel we run on (a lab guest's own): constant blinding
+ * lengthens the converted programs that the path budget counts, so accepted programs may share
+ * a thread only without it; unreadable counts as blinding. */
+static int jit_blinds_constants(void)
+{
+	int value = 2;
+	FILE *f = fopen("/proc/sys/net/core/bpf_jit_harden", "r");
+	if (f) {
+		if (fscanf(f, "%d", &value) != 1)
+			value = 2;
+		fclose(f);
+	}
+	return value != 0;
+}
+
 static void op_each(const char *p, const char *end)
 {
 	uint32_t hdr[3];
@@ -1062,7 +1077,7 @@ static void op_each(const char *p, const char *end)
 		}
 		S->first_filter = next;
 		S->installed_upto = next;
-		S->share = hdr[2] && can_suspend > 0;
+		S->share = hdr[2] && can_suspend > 0 && !jit_blinds_constants();
 		status = run_t2(0, deadline, &t2_status, &sub_status, &sub_died);
 		if (status != ST_OK)
 			break;

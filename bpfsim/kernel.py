@@ -90,7 +90,8 @@ payload``; a reply is ``length, payload``. RUN (1): ``nfilters, ncalls, options 
 not answer notifications), notif_errno, timeout_ms``, then per filter ``flags, len, len*8
 bytes``, then per call ``kind (0 syscall, 1 int $0x80), i32 nr, 6*u64 args``; reply ``status,
 i32 install_index, i32 install_errno, i32 install_signal, suspended, spawns, helper_pid, n`` and
-n 136-byte records (``_RESULT``). EACH (2): ``n, timeout_ms, share`` and filters; reply
+n 136-byte records (``_RESULT``). EACH (2): ``n, timeout_ms, share`` (accepted programs may share a
+thread, unless the kernel blinds JIT constants) and filters; reply
 ``status, suspended, n, n*i32 (0 or -errno)``. DUMP (3): ``i32 pid, timeout_ms``; reply
 ``errno, count`` and per filter ``len, len*8 bytes``. SCENE (5): ``nfilters, nsteps, options
 (1 tracer, 2 no no_new_privs), timeout_ms``, filters, then 88-byte steps (``SceneStep.pack``);
@@ -435,15 +436,6 @@ def _flag_list(flags, count: int) -> list[int]:
     if len(flags) != count:
         raise ValueError("one flags value per filter")
     return flags
-
-
-def _jit_harden() -> int:
-    """net.core.bpf_jit_harden: constant blinding lengthens converted programs (§2.5)."""
-    try:
-        with open("/proc/sys/net/core/bpf_jit_harden") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 2
 
 
 def _check_flags(flags: int) -> None:
@@ -1033,7 +1025,7 @@ class Oracle:
         """
         _check_flags(flags)
         blobs = [_filter_bytes(p) for p in programs]
-        share = 1 if _jit_harden() == 0 and not flags & abi.SECCOMP_FILTER_FLAG_NEW_LISTENER else 0
+        share = 0 if flags & abi.SECCOMP_FILTER_FLAG_NEW_LISTENER else 1  # the helper checks JIT blinding
         chunks, start = [], 0
         per_worker = max(1, -(-len(blobs) // self.size))
         while start < len(blobs):
