@@ -18,7 +18,7 @@ from bpfsim import kernel as live
 from bpfsim.distros import DISTRO_KERNELS
 from bpfsim.kernel import SceneStep as Step, default_kernel_name, run_scene, seccomp_unavailable_reason
 from bpfsim.syscalls import syscall_number
-from bpfsim.process import Process
+from bpfsim.process import CLONE_THREAD_FLAGS, Process
 from bpfsim.seccomp import NOTIF_SIZES, PR_SET_SYSCALL_USER_DISPATCH, FilterChain, ThreadSyncFailed
 from fuzz.threads import calls, compare
 
@@ -225,6 +225,18 @@ def test_user_dispatch_compares_the_address_after_the_syscall_instruction(offset
     script = [dispatch_on(0, 1, site + offset, length), Step(0, GETPID)]
     scene = kernel_agrees(script)
     assert (scene.outcomes[1].siginfo is not None) is dispatched
+
+
+def test_clone_passes_its_flags_where_the_arch_takes_them():
+    """s390 selects CLONE_BACKWARDS2 (arch/s390/Kconfig): clone(2) takes the new stack first and
+    the flags second; x86_64 and arm64 take the flags first. A filter that refuses clone with the
+    thread flags in that argument refuses the scene's clone (EAGAIN, 11 on every arch here)."""
+    flags_at = 1 if TARGET.name == "s390x" else 0
+    refuse = Program.from_asm(f"ld [nr]\njeq #clone, 0, 3\nld [args[{flags_at}].lo]\n"
+                              f"jeq #{CLONE_THREAD_FLAGS}, 0, 1\nret ERRNO(11)\nret ALLOW", arch=TARGET.name)
+    scene = kernel_agrees([Step(0, SECCOMP, (abi.SECCOMP_SET_MODE_FILTER, 0), pointer=(2, 0)), clone(0, 1)],
+                          [refuse])
+    assert scene.outcomes[1].retval == -errno.EAGAIN and 1 not in scene.threads
 
 
 def _kernel_release() -> tuple[int, int]:
