@@ -23,6 +23,7 @@ from bpfsim import BpfsimError, Program, SeccompData, evaluate
 from bpfsim import opcodes as op
 from bpfsim.cli import main
 from tests.build import RET_A, alu, jump, ld_abs, prog, ret, stmt
+from tests.keyboard import start_at_a_terminal
 
 ALLOW, KILL_PROCESS, KILL_THREAD, ERRNO = 0x7FFF0000, 0x80000000, 0, 0x00050000
 TRACE, USER_NOTIF = 0x7FF00000, 0x7FC00000
@@ -647,8 +648,8 @@ def test_dump_c_interrupted_ends_the_command_it_started(tmp_path):
     _need_filter_reading()
     pid_file = tmp_path / "pid"
     command = f"echo $$ > {pid_file}.new && mv {pid_file}.new {pid_file} && exec sleep 30"
-    bpfsim = subprocess.Popen([sys.executable, "-m", "bpfsim", "dump", "-c", command, "-o", str(tmp_path / "out")],
-                              stderr=subprocess.PIPE)
+    bpfsim = start_at_a_terminal([sys.executable, "-m", "bpfsim", "dump", "-c", command, "-o", str(tmp_path / "out")],
+                                 stderr=subprocess.PIPE)
     try:
         for _ in range(200):
             if pid_file.exists() or bpfsim.poll() is not None:

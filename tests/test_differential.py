@@ -8,6 +8,7 @@ import pytest
 
 from bpfsim import Program, SeccompData, VerifyError, abi, evaluate, verify
 from bpfsim import kernel as live
+from tests.keyboard import start_at_a_terminal
 
 REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
 CASES = sorted(p.parent for p in REGRESSIONS.glob("*/case.json"))
@@ -48,9 +49,9 @@ def test_ctrl_c_ends_the_fuzzer_with_one_line_and_no_traceback():
     reason = live.seccomp_unavailable_reason()
     if reason:
         pytest.skip(f"seccomp(2) cannot be used here: {reason}")
-    fuzzer = subprocess.Popen([sys.executable, "-m", "fuzz", "--cases", "100000000", "--no-save"],
-                              cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    fuzzer = start_at_a_terminal([sys.executable, "-m", "fuzz", "--cases", "100000000", "--no-save"],
+                                 cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
     try:
         assert fuzzer.stderr.readline().startswith("fuzzing bpfsim against")
         fuzzer.stderr.readline()  # the first progress line: the campaign is running
