@@ -12,6 +12,7 @@ import errno
 import os
 import re
 import sys
+from collections.abc import Callable
 
 from . import abi
 from .data import SeccompData
@@ -59,11 +60,17 @@ class _Parser(argparse.ArgumentParser):
 
 class _CommandParser(_Parser):
     """A subcommand's parser: FILTERs may come after options too (``eval a.bpf --nr 1 b.bpf``), as
-    with getopt's permutation, which argparse does only in its intermixed mode."""
+    with getopt's permutation, which argparse does only in its intermixed mode. Its options are
+    added by ``add_options`` when it first parses (its ``--help`` included): a command does not
+    build the other commands' options, and argparse's top-level help only lists the names."""
 
     _intermixing = False
+    add_options: Callable[[argparse.ArgumentParser], None] | None = None
 
     def parse_known_args(self, args=None, namespace=None):
+        if self.add_options is not None:
+            add_options, self.add_options = self.add_options, None
+            add_options(self)
         if self._intermixing:  # parse_known_intermixed_args calls this for each of its passes
             return super().parse_known_args(args, namespace)
         self._intermixing = True
@@ -770,21 +777,7 @@ def _add_call_options(parser: argparse.ArgumentParser) -> None:
     _add_kernel_option(parser)
 
 
-def _parser() -> argparse.ArgumentParser:
-    from . import __version__
-    parser = _Parser(prog="bpfsim", description="Classic-BPF seccomp filters, evaluated as Linux does (6.18 unless --kernel says otherwise).",
-                     epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"bpfsim {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
-
-    def command(name: str, run, help: str, example: str):
-        sub = commands.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        sub.set_defaults(run=run)
-        return sub
-
-    sub = command("eval", _cmd_eval, "the verdict of a filter stack for one syscall",
-                  "bpfsim eval sandbox.bpf --nr openat --arg 2=0x1 --json")
+def _eval_options(sub: argparse.ArgumentParser) -> None:
     _add_call_options(sub)
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="print one JSON object")
@@ -792,30 +785,28 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--expect", metavar="ACTION[:ERRNO]", type=_expectation,
                      help=f"exit with status {_UNMET} unless the verdict is this (e.g. KILL_PROCESS, ERRNO:EPERM)")
 
-    sub = command("trace", _cmd_trace, "step trace: every instruction, branch and return explained",
-                  "bpfsim trace sandbox.bpf --nr execve")
+
+def _trace_options(sub: argparse.ArgumentParser) -> None:
     _add_call_options(sub)
     sub.add_argument("--json", action="store_true",
                      help="one JSON object: the verdict as eval --json gives it, and each filter's steps")
-    _add_call_options(command("debug", _cmd_debug, "interactive stepping (type help inside)",
-                              "bpfsim debug sandbox.bpf --nr openat --arg 2=1"))
 
-    sub = command("table", _cmd_table, "the policy table: every syscall number of ARCH and its verdict",
-                  "bpfsim table sandbox.bpf --arch x86_64 --json")
+
+def _table_options(sub: argparse.ArgumentParser) -> None:
     _add_stack_options(sub)
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="one JSON array")
     shown.add_argument("--csv", action="store_true", help="CSV with a header row")
 
-    sub = command("lint", _cmd_lint, "what is wrong with a filter stack: findings with a witness input each",
-                  "bpfsim lint sandbox.bpf --fail-on warning")
+
+def _lint_options(sub: argparse.ArgumentParser) -> None:
     _add_stack_options(sub)
     sub.add_argument("--json", action="store_true", help="one JSON array of findings")
     sub.add_argument("--fail-on", choices=("info", "warning", "error"), default="error",
                      help="exit 1 when a finding is this severe or worse (default: error)")
 
-    sub = command("diff", _cmd_diff, "every call whose verdict differs between two stacks, where, and an input",
-                  "bpfsim diff old.bpf new.bpf --arch all")
+
+def _diff_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("old", metavar="OLD", help="the old stack: a filter file or a directory bpfsim dump wrote")
     sub.add_argument("new", metavar="NEW", help="the new stack: a filter file or a directory bpfsim dump wrote")
     _add_arch_options(sub)
@@ -823,7 +814,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_symbol_option(sub)
     sub.add_argument("--json", action="store_true", help="one JSON array of differences")
 
-    sub = command("disasm", _cmd_disasm, "the numbered listing of a filter", "bpfsim disasm sandbox.bpf --raw")
+
+def _disasm_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("filter", metavar="FILTER")
     sub.add_argument("--raw", action="store_true", help="add the code/jt/jf/k columns")
     sub.add_argument("--arch", "--filter-arch", dest="arch", metavar="ARCH",
@@ -836,7 +828,8 @@ def _parser() -> argparse.ArgumentParser:
     shown.add_argument("--asm", action="store_true", help="assembler text that assembles back to the same filter")
     shown.add_argument("--json", action="store_true", help="one JSON array: each instruction's fields, text and comment")
 
-    sub = command("asm", _cmd_asm, "assemble (or convert) a filter file", "bpfsim asm filter.asm -o filter.bpf")
+
+def _asm_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("file", metavar="FILE")
     sub.add_argument("-o", "--output", metavar="OUT", required=True, help="the file to write, or - for standard output")
     _add_symbol_option(sub)
@@ -844,8 +837,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--arch", "--filter-arch", dest="arch", metavar="ARCH",
                      help="number syscall and errno names in C or assembler text as ARCH does")
 
-    sub = command("verify", _cmd_verify, "check filters as seccomp(2) would when attaching them in order",
-                  "bpfsim verify base.bpf app.asm --installs-as x86_64")
+
+def _verify_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("filters", metavar="FILTER", nargs="+", help="filter files, or a directory bpfsim dump wrote")
     sub.add_argument("--filter-arch", metavar="ARCH",
                      help="the arch that numbers syscall and errno names in C and assembler filters")
@@ -861,9 +854,8 @@ def _parser() -> argparse.ArgumentParser:
                           "the filters TRACE (they are judged again and run)")
     _add_kernel_option(sub)
 
-    sub = command("dump", _cmd_dump, "write a live process's filters, or those a command installs, to "
-                  "DIR/0000.bpf, 0001.bpf, ... (oldest first)",
-                  "sudo bpfsim dump 1234 -o filters/\n  sudo bpfsim dump -c './server --sandbox' --limit 2 -o filters/")
+
+def _dump_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("pid", metavar="PID", type=int, nargs="?", help="a running process (its main thread)")
     sub.add_argument("-c", "--command", metavar="COMMAND",
                      help="run COMMAND (/bin/sh -c, as you, traced) and capture each filter it, its threads "
@@ -874,6 +866,45 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"with -c: kill the command and everything it started after SECONDS "
                           f"(default {_DUMP_TIMEOUT:g}); the filters captured until then are written")
     sub.add_argument("-o", "--output", metavar="DIR", required=True)
+
+
+# name, what runs it, its help, an example, the function that adds its options
+_COMMANDS = [
+    ("eval", _cmd_eval, "the verdict of a filter stack for one syscall",
+     "bpfsim eval sandbox.bpf --nr openat --arg 2=0x1 --json", _eval_options),
+    ("trace", _cmd_trace, "step trace: every instruction, branch and return explained",
+     "bpfsim trace sandbox.bpf --nr execve", _trace_options),
+    ("debug", _cmd_debug, "interactive stepping (type help inside)",
+     "bpfsim debug sandbox.bpf --nr openat --arg 2=1", _add_call_options),
+    ("table", _cmd_table, "the policy table: every syscall number of ARCH and its verdict",
+     "bpfsim table sandbox.bpf --arch x86_64 --json", _table_options),
+    ("lint", _cmd_lint, "what is wrong with a filter stack: findings with a witness input each",
+     "bpfsim lint sandbox.bpf --fail-on warning", _lint_options),
+    ("diff", _cmd_diff, "every call whose verdict differs between two stacks, where, and an input",
+     "bpfsim diff old.bpf new.bpf --arch all", _diff_options),
+    ("disasm", _cmd_disasm, "the numbered listing of a filter", "bpfsim disasm sandbox.bpf --raw", _disasm_options),
+    ("asm", _cmd_asm, "assemble (or convert) a filter file", "bpfsim asm filter.asm -o filter.bpf", _asm_options),
+    ("verify", _cmd_verify, "check filters as seccomp(2) would when attaching them in order",
+     "bpfsim verify base.bpf app.asm --installs-as x86_64", _verify_options),
+    ("dump", _cmd_dump, "write a live process's filters, or those a command installs, to "
+     "DIR/0000.bpf, 0001.bpf, ... (oldest first)",
+     "sudo bpfsim dump 1234 -o filters/\n  sudo bpfsim dump -c './server --sandbox' --limit 2 -o filters/",
+     _dump_options),
+]
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The ``bpfsim`` parser; a command's options are added when that command parses."""
+    from . import __version__
+    parser = _Parser(prog="bpfsim", description="Classic-BPF seccomp filters, evaluated as Linux does (6.18 unless --kernel says otherwise).",
+                     epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"bpfsim {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
+    for name, run, help, example, options in _COMMANDS:
+        sub = commands.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.set_defaults(run=run)
+        sub.add_options = options
     return parser
 
 

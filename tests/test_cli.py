@@ -275,6 +275,17 @@ def test_help_has_examples_and_exits_0(capsys):
     assert status == 0 and "examples:" in out and "bpfsim eval" in out
 
 
+@pytest.mark.parametrize("command, option", [
+    ("eval", "--expect"), ("trace", "--after-trace"), ("debug", "--listener"), ("table", "--csv"),
+    ("lint", "--fail-on"), ("diff", "OLD"), ("disasm", "--pseudo-c"), ("asm", "--format"),
+    ("verify", "--installs-as"), ("dump", "--limit"),
+])
+def test_each_command_help_lists_its_own_options(capsys, command, option):
+    """A command's options are added when it parses (a one-shot command does not build the others')."""
+    status, out, _ = _run(capsys, command, "--help")
+    assert status == 0 and out.startswith(f"usage: bpfsim {command} ") and option in out
+
+
 def test_disasm_prints_the_numbered_listing(capsys, write):
     status, out, _ = _run(capsys, "disasm", write(KILL_EXECVE), "--raw")
     lines = out.splitlines()
