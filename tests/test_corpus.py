@@ -18,6 +18,7 @@ import pytest
 
 from bpfsim import Action, FilterChain, Program, SeccompData, SeccompError, abi, evaluate
 from bpfsim import opcodes as op
+from bpfsim.cli import main
 from bpfsim.semantics import converted_length
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -92,6 +93,48 @@ def test_bpfsim_gives_every_verdict_the_kernel_gave(case_dir):
             wrong.append(f"{arch} nr={nr:#x} args={[hex(a) for a in args]}: kernel {expect}, "
                          f"bpfsim {verdict!r}: {verdict.outcome}")
     assert not wrong, f"{len(wrong)} of {len(recorded['cases'])} disagree:\n" + "\n".join(wrong[:20])
+
+
+def _table_admits(verdict: dict, expect: str) -> bool:
+    """One of the verdicts ``bpfsim table --json`` lists for a call is what the kernel showed."""
+    if verdict["action"] is None:  # a value computed from the input: any action
+        return True
+    if expect == "NOT_FILTERED":
+        return verdict["action"] == "ALLOW"
+    seen = verdict["errno"] if verdict["action"] == "ERRNO" else verdict["data"]
+    return any(name == verdict["action"] and (data is None or data == seen) for name, data in admitted(expect))
+
+
+def _table(capsys, argv: list[str]) -> str:
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return out
+
+
+@pytest.mark.parametrize("case_dir", RECORDED, ids=[d.name for d in RECORDED])
+def test_the_table_command_lists_every_verdict_the_kernel_gave(capsys, case_dir):
+    """``bpfsim table`` as a user runs it, for each arch the kernel was asked about: every call the
+    kernel judged has its row, whose verdicts include the kernel's (for any arguments and
+    instruction pointer; a row that lists one verdict claims it for all of them); the text form
+    (of x86_64's calls) has the JSON form's rows, actions and verdicts."""
+    recorded = load_cases(case_dir)
+    files = [str(p) for p in stack(case_dir)]
+    for arch in sorted({arch for arch, *_ in recorded["cases"]}):
+        rows = {row["nr"]: row for row in json.loads(_table(capsys, ["table", *files, "--arch", arch, "--json"]))}
+        wrong = [f"{arch} nr={nr:#x} args={[hex(a) for a in args]}: kernel {expect}, table {rows[nr]['verdicts']}"
+                 for case_arch, nr, args, expect in recorded["cases"]
+                 if case_arch == arch and nr in rows and rows[nr]["complete"]
+                 and not any(_table_admits(v, expect) for v in rows[nr]["verdicts"])]
+        assert not wrong, f"{len(wrong)} disagree:\n" + "\n".join(wrong[:20])
+        if arch != "x86_64":
+            continue
+        lines = _table(capsys, ["table", *files, "--arch", arch]).splitlines()
+        assert lines[0] == f"# arch {arch} (--arch)"
+        listed = [line.split()[:3] for line in lines[2:] if re.match(r" *\d+  ", line)]  # verdicts: further in
+        assert listed == [[str(row["nr"]), row["name"], row["action"]] for row in rows.values()]
+        shown = sum(len(row["verdicts"]) for row in rows.values() if row["depends_on_args"] and row["complete"])
+        assert len(lines) - 2 - len(listed) == shown
 
 
 @pytest.mark.parametrize("case_dir", RECORDED, ids=[d.name for d in RECORDED])
