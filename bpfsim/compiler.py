@@ -9,7 +9,7 @@ A, X and M[]; a run of ``jeq #k`` becomes one dict lookup; a large shared tail b
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 
 from .semantics import JEQ_K, ROWS, Decoded, entries, run_decoded
 
@@ -30,9 +30,12 @@ def _successors(kind: int, t: int, f: int, pc: int) -> tuple[int, ...]:
     return (pc + 1,)
 
 
-def _effects(kind: int, k: int) -> tuple[set[str], set[str]]:
+def _effects(kind: int, k: int) -> tuple[Set[str], Set[str]]:
     """(registers read, registers written) by one instruction, for the liveness of A, X and M[]."""
-    row, cell = ROWS[kind], f"m{k}"
+    row = ROWS[kind]
+    if "m" not in row.reads and "m" not in row.writes:
+        return row.reads, row.writes
+    cell = f"m{k}"
     return ({cell if r == "m" else r for r in row.reads}, {cell if r == "m" else r for r in row.writes})
 
 
@@ -76,6 +79,8 @@ class _Emitter:
         self.live: list[frozenset[str]] = [frozenset()] * n
         self.tree = [0] * n  # instructions on all paths from pc, capped past _COPY_LIMIT
         for pc in range(n - 1, -1, -1):
+            if not preds[pc] and pc:  # unreachable, such as a jeq inside a chain: never emitted
+                continue
             kind, k = code[pc][0], code[pc][1]
             reads, writes = _effects(kind, k)
             out = set().union(*(self.live[s] for s in self.succ[pc]))
@@ -134,8 +139,7 @@ class _Emitter:
         self.functions: list[int] = []
         self.callees: dict[int, set[int]] = {-1: set()}
         self.current = -1
-        lines = [f"_t{head} = {table!r}" for head, (table, end) in self.chains.items()]
-        lines.append("def _b(w):" if self.trampoline else "def f(w):")
+        lines = ["def _b(w):" if self.trampoline else "def f(w):"]
         entry = sorted(self.live[0])
         if entry:
             lines.append("    " + " = ".join(entry) + " = 0")
@@ -151,7 +155,13 @@ class _Emitter:
                       "    return r"]
         return "\n".join(lines) + "\n"
 
+    def tables(self) -> dict[str, dict[int, int]]:
+        """The jeq chains' tables by the names the functions use: given to them as values, since
+        Python compiles a dict display of hundreds of numbers ten times slower than the code."""
+        return {f"_t{head}": table for head, (table, end) in self.chains.items()}
+
     def source(self) -> str:
+        """The functions' text; it reads the tables (``tables``) as globals."""
         text = self.emit()
         chain: dict[int, int] = {}
         for pc in sorted(self.callees, reverse=True):  # callees lie after their callers
@@ -163,16 +173,18 @@ class _Emitter:
 
 
 def source(code: Decoded) -> str:
-    """The Python source of a decoded program's function, for reading."""
-    return _Emitter(code).source()
+    """The Python source of a decoded program's function, for reading: its tables, then its code."""
+    emitter = _Emitter(code)
+    return "".join(f"{name} = {table!r}\n" for name, table in emitter.tables().items()) + emitter.source()
 
 
 def build(code: Decoded, name: str = "program") -> Callable[[Sequence[int]], int]:
     """``f(words) -> int`` for a decoded, verified program. Source Python refuses to compile
     (not seen so far) falls back to the table's plain interpreter loop."""
     try:
-        namespace: dict = {}
-        exec(compile(_Emitter(code).source(), f"<bpfsim compiled {name}>", "exec"), namespace)
+        emitter = _Emitter(code)
+        namespace: dict = emitter.tables()
+        exec(compile(emitter.source(), f"<bpfsim compiled {name}>", "exec"), namespace)
         return namespace["f"]
     except (RecursionError, MemoryError, SyntaxError):
         return lambda words: run_decoded(code, words)
