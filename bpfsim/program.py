@@ -113,8 +113,7 @@ class Program(Sequence[Instruction]):
             raise FormatError(name or "<bytes>", None,
                               f"{len(data)} bytes is not a whole number of {RECORD_SIZE}-byte "
                               f"instructions ({len(data) % RECORD_SIZE} trailing bytes)", offset=whole)
-        insns = [Instruction.from_bytes(data[i:i + RECORD_SIZE], byteorder) for i in range(0, len(data), RECORD_SIZE)]
-        return cls(insns, name=name, arch=arch)
+        return cls([Instruction(*fields) for fields in RECORDS[byteorder].iter_unpack(data)], name=name, arch=arch)
 
     def to_bytes(self) -> bytes:
         return b"".join(insn.to_bytes() for insn in self._insns)

@@ -23,7 +23,8 @@ from .semantics import converted_length, decode, successors
 _CONDITIONAL_JUMPS = frozenset(
     op.BPF_JMP | j | s for j in (op.BPF_JEQ, op.BPF_JGT, op.BPF_JGE, op.BPF_JSET) for s in (op.BPF_K, op.BPF_X))
 _JUMPS = _CONDITIONAL_JUMPS | {op.BPF_JMP | op.BPF_JA}
-_MEM_ACCESS = frozenset({op.BPF_LD | op.BPF_MEM, op.BPF_LDX | op.BPF_MEM, op.BPF_ST, op.BPF_STX})
+_MEM_LOADS = frozenset({op.BPF_LD | op.BPF_MEM, op.BPF_LDX | op.BPF_MEM})
+_MEM_ACCESS = _MEM_LOADS | {op.BPF_ST, op.BPF_STX}
 _LD_ABS = frozenset(op.BPF_LD | size | op.BPF_ABS for size in (op.BPF_W, op.BPF_H, op.BPF_B))
 
 
@@ -83,6 +84,8 @@ def unwritten_scratch_loads(prog: Sequence[Instruction]) -> list[int]:
     masks and then resets the set to "all written". So a load the kernel refuses may be
     unreachable, and one it accepts may be dead code. Jump targets must be in range.
     """
+    if not any(insn.code in _MEM_LOADS for insn in prog):
+        return []  # no scratch load to refuse: most filters never use scratch memory
     all_cells = (1 << op.BPF_MEMWORDS) - 1
     masks = [all_cells] * len(prog)
     valid = 0
@@ -92,7 +95,7 @@ def unwritten_scratch_loads(prog: Sequence[Instruction]) -> list[int]:
         code = insn.code
         if code in (op.BPF_ST, op.BPF_STX):
             valid |= 1 << insn.k
-        elif code in (op.BPF_LD | op.BPF_MEM, op.BPF_LDX | op.BPF_MEM):
+        elif code in _MEM_LOADS:
             if not valid >> insn.k & 1:
                 refused.append(pc)
         elif code in _JUMPS:
