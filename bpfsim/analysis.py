@@ -20,6 +20,7 @@ from .profiles import Kernel
 from .program import Program
 from .seccomp import Action, Verdict, evaluate
 from .syscalls import syscall_table
+from .target import Target
 from .verifier import verified
 
 EXPLORATION_BUDGET = explore.DEFAULT_BUDGET
@@ -230,11 +231,11 @@ def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | 
     found, complete = stack_possibilities(programs, data, verdict, kernel, budget, pinned)
     possible = tuple(sorted({p.ret for p in found if p.ret is not None}))
     unbounded = not complete or any(p.ret is None for p in found)
-    depends = unbounded or len({_key(r, kernel) for r in possible}) > 1
+    depends = unbounded or len(possible) > 1 and len({_key(r, kernel) for r in possible}) > 1
     witnesses, seen = [], set()
     for p in found:
-        if p.verdict is not None and _key(p.verdict.ret, kernel) not in seen:
-            seen.add(_key(p.verdict.ret, kernel))
+        if p.verdict is not None and (key := _key(p.verdict.ret, kernel)) not in seen:
+            seen.add(key)
             witnesses.append(p.witness)
     return PolicyRow(nr, name, verdict.action, verdict.data, verdict.errno, depends, verdict.ret, verdict.filter,
                      possible, unbounded, tuple(witnesses), tuple(found), complete)
@@ -252,5 +253,6 @@ def policy_table(filters: Sequence, arch="x86_64", *, kernel: Kernel | str | Non
     """
     programs = [verified(f) for f in filters]
     kernel = Kernel.of(kernel)
-    return [policy_row(programs, nr, arch, name, kernel=kernel, budget=budget)
+    target = Target.of(arch)  # resolved once for every row's input
+    return [policy_row(programs, nr, target, name, kernel=kernel, budget=budget)
             for nr, name in syscall_table(arch).items()]

@@ -414,20 +414,24 @@ def explore(prog: VerifiedProgram, known: Sequence[int], work, branches: dict | 
     code, chains = prog.code, prog.jeq_chains
     frontier = _Frontier(_liveness_of(prog))
     leaves: dict = {}
+    known = known[:KNOWN_WORDS]
+    words = (*known, *(("w", i) for i in range(len(known), 16)))  # what ld [k] reads: a value or a term
+    if branches is None:
+        branches = {}
     frontier.add(0, 0, 0, (0,) * 16, TRUE)
     while frontier.order:
         pc, states = frontier.pop()
         kind, k, t, f = code[pc]
         for (a, x, mem), dnf in states.items():
-            dnf = simplify(dnf)
+            if len(dnf) > 1:
+                dnf = simplify(dnf)
             for _ in range(len(dnf)):
                 work()
-            _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, known[:KNOWN_WORDS],
-                  branches if branches is not None else {})
+            _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, words, branches)
     return {value: simplify(dnf) for value, dnf in leaves.items()}
 
 
-def _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, known, branches) -> None:
+def _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, words, branches) -> None:
     """One instruction for one merged state, by its row in bpfsim/semantics.py: a condition
     becomes a literal, arithmetic a term, and moves run the row's own step on the values."""
     row = sem.ROWS[kind]
@@ -472,7 +476,6 @@ def _step(frontier, leaves, chains, pc, kind, k, t, f, a, x, mem, dnf, known, br
         a = apply("neg", a, 0) if type(a) is int else alu("sub", 0, a)
     else:  # a load, store or move: the row's step on the values as they are
         cells = list(mem)
-        words = (*known, *(("w", i) for i in range(len(known), 16)))
         a, x, _ = sem.step(kind, k, a, x, cells, words)
         mem = tuple(cells)
     frontier.add(pc + 1, a, x, mem, dnf)
