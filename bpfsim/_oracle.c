@@ -2319,8 +2319,11 @@ static void op_scene(const char *p, const char *end)
 			int ws = sl[s].status;
 			res->sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : (ws & 0x7f ? ws & 0x7f : -1);
 		}
+		/* A listener fd: a positive return of an install that ran (after a SIGSYS the return
+		 * register holds what the rollback left, such as the number on x86). */
 		if (st->nr == __NR_seccomp && st->args[0] == SECCOMP_SET_MODE_FILTER &&
 		    (st->args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER) && res->fate == SC_FATE_RETURNED && res->ret > 0 &&
+		    !(res->flags & (SC_RF_TRAP | SC_RF_DISPATCH)) &&
 		    sc_grab_listener(sl[s].tgid, sl[s].tid, (int)res->ret) != 0) {
 			status = ST_OUT_OF_REACH; /* its notifications would block the scene for ever */
 			break;

@@ -46,8 +46,9 @@ KILL_PROCESS_GETTID = on_call("gettid", "KILL_PROCESS")
 ERRNO0_SECCOMP = on_call("seccomp", "ERRNO(0)")
 TRACE_SECCOMP = on_call("seccomp", "TRACE(9)")
 NOTIFY_GETPID = on_call("getpid", "USER_NOTIF")
+TRAP_SECCOMP = on_call("seccomp", "TRAP(3)")
 FILTERS = [ALLOW, ERRNO_GETPID, KILL_THREAD_GETTID, KILL_PROCESS_GETTID, ERRNO0_SECCOMP, TRACE_SECCOMP,
-           NOTIFY_GETPID]
+           NOTIFY_GETPID, TRAP_SECCOMP]
 
 
 def install(slot, program, flags=0):
@@ -91,6 +92,8 @@ SCRIPTS = {
         {}),
     "TRACE on the install call, with a tracer: the recheck lets it through (#14 item 3)": (
         [install(0, TRACE_SECCOMP), install(0, ERRNO_GETPID), Step(0, GETPID)], {"tracer": True}),
+    "TRAP on an install that asks for a listener: SIGSYS, no listener, what the rollback left": (
+        [install(0, TRAP_SECCOMP), install(0, NOTIFY_GETPID, LISTENER), Step(0, GETPID)], {}),
     "TRACE on the install call, without a tracer: ENOSYS": (
         [install(0, TRACE_SECCOMP), install(0, ERRNO_GETPID), Step(0, GETPID)], {}),
     "SECCOMP_GET_ACTION_AVAIL: the eight exact actions, EOPNOTSUPP, EINVAL with flags (#14 item 4)": (
