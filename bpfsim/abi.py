@@ -245,8 +245,9 @@ def constant_numbers(arch: int | str | Arch | None = None) -> dict[str, int]:
     return _constants(NATIVE_ARCH.name if arch is None else arch_info(arch).name)
 
 
-_C_INTEGER = re.compile(r"-?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-_C_NAME = re.compile(r"[A-Za-z_]\w*")
+# Compiled by re when first used: most commands read no value from the command line.
+_C_INTEGER = r"-?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)"
+_C_NAME = r"[A-Za-z_]\w*"
 
 
 def c_integer(text: str) -> int:
@@ -254,7 +255,7 @@ def c_integer(text: str) -> int:
     is 65), optionally negative; Python's own 0o and 0b prefixes are refused, as C would.
     Raises ``ValueError`` saying why."""
     value = text.strip()
-    if _C_INTEGER.fullmatch(value):
+    if re.fullmatch(_C_INTEGER, value):
         negative, digits = value.startswith("-"), value.lstrip("-")
         base = 16 if digits[1:2] in ("x", "X") else 8 if digits.startswith("0") else 10
         number = int(digits, base)
@@ -275,7 +276,7 @@ def argument_value(text: str, arch: int | str | Arch | None = None) -> int:
     Raises ``ValueError`` naming the first part it cannot read."""
     value = 0
     for part in (p.strip() for p in text.split("|")):
-        if not _C_NAME.fullmatch(part):
+        if not re.fullmatch(_C_NAME, part):
             value |= c_integer(part)
             continue
         known = constant_numbers(arch)

@@ -654,7 +654,7 @@ def _cmd_dump(args) -> int:
                  + "".join(f" {name}" for bit, name in abi.FILTER_FLAG_NAMES.items() if found.flags & bit) + ")"
                  for found in capture.filters]
     files = {dump_file_name(i): blob for i, blob in enumerate(blobs)}
-    replace_files(args.output, files, stale=_DUMP_NAME.fullmatch)
+    replace_files(args.output, files, stale=lambda name: re.fullmatch(_DUMP_NAME, name))
     for i, (name, blob) in enumerate(files.items()):
         _status(f"{os.path.join(args.output, name)}: {len(blob) // 8} instructions{notes[i]}")
     if args.command is not None:
@@ -691,7 +691,7 @@ def dump_file_name(index: int) -> str:
     return f"{index:0{_DUMP_DIGITS}d}.bpf"
 
 
-_DUMP_NAME = re.compile(r"\d+\.bpf")  # what dump writes (or an older bpfsim wrote), so what it replaces
+_DUMP_NAME = r"\d+\.bpf"  # what dump writes (or an older bpfsim wrote), so what it replaces
 
 
 # -- the parser ---------------------------------------------------------------------------------

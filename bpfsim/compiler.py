@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence, Set
 
-from .semantics import JEQ_K, ROWS, Decoded, entries, run_decoded
+from . import semantics
+from .semantics import JEQ_K, ROWS, Decoded, entries
 
 _COPY_LIMIT = 6  # instructions: shared tails up to this size are copied, larger ones called
 _MAX_DEPTH = 24  # nested ifs before a branch is moved into a function of its own
@@ -187,4 +188,4 @@ def build(code: Decoded, name: str = "program") -> Callable[[Sequence[int]], int
         exec(compile(emitter.source(), f"<bpfsim compiled {name}>", "exec"), namespace)
         return namespace["f"]
     except (RecursionError, MemoryError, SyntaxError):
-        return lambda words: run_decoded(code, words)
+        return lambda words: semantics.run_decoded(code, words)

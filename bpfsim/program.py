@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import overload
 
 from .errors import FormatError
-from .formatter import format_listing
 from .insn import RECORD_SIZE, RECORDS, Instruction
 
 
@@ -193,7 +192,7 @@ class Program(Sequence[Instruction]):
             from . import elf
             found = elf.read_filter(source, symbol=symbol, data=data)
             return cls(found.instructions, name=found.name, arch=found.arch)
-        if symbol is not None and not _C_SOURCE.search(_COMMENTS.sub(" ", data.decode("utf-8", "replace"))):
+        if symbol is not None and not _is_c_source(data.decode("utf-8", "replace")):
             raise FormatError(source, None, f"symbol '{symbol}': only ELF files and C sources name their filters")
         try:
             text = data.decode("utf-8")
@@ -205,7 +204,7 @@ class Program(Sequence[Instruction]):
                                             "and no NUL byte as raw records have") from None
         if "\0" in text:
             return cls._from_records(data, source, byteorder)
-        if _C_SOURCE.search(_COMMENTS.sub(" ", text)):
+        if _is_c_source(text):
             return cls.from_c(text, symbol, name=source, arch=arch, defines=defines)
         from . import asm
         if asm.BYTECODE.fullmatch(text):
@@ -223,6 +222,7 @@ class Program(Sequence[Instruction]):
     # -- text --------------------------------------------------------------------------------------
     def listing(self, *, raw: bool = False, arch: str | None = None) -> str:
         """The numbered listing with a comment column; ``raw`` adds the code/jt/jf/k columns."""
+        from .formatter import format_listing  # imported when a listing is wanted, for a fast start
         return format_listing(self, raw=raw, arch=arch or self.arch)
 
     def __str__(self) -> str:
@@ -236,8 +236,14 @@ class Program(Sequence[Instruction]):
         printer.text(repr(self))
 
 
-_C_SOURCE = re.compile(r"\bBPF_(STMT|JUMP)\b|\bsock_filter\b|^\s*\{\s*\d", re.M)
-_COMMENTS = re.compile(r"/\*.*?(\*/|\Z)|//[^\n]*|;[^\n]*|#[^\n]*", re.S)  # C's and the assembler's
+# Compiled by re when first used (and cached there): reading raw records needs neither.
+_C_SOURCE = r"(?m)\bBPF_(STMT|JUMP)\b|\bsock_filter\b|^\s*\{\s*\d"
+_COMMENTS = r"(?s)/\*.*?(\*/|\Z)|//[^\n]*|;[^\n]*|#[^\n]*"  # C's and the assembler's
+
+
+def _is_c_source(text: str) -> bool:
+    """C text: macros or rows of a sock_filter array outside comments."""
+    return re.search(_C_SOURCE, re.sub(_COMMENTS, " ", text)) is not None
 MAX_FILE_SIZE = 64 << 20  # far above any filter file, ELF binaries included; stops a read of /dev/zero
 # include/uapi/linux/filter.h: struct sock_fprog's len is an unsigned short. The kernel takes at
 # most BPF_MAXINSNS (4096) of them; up to 65535 bpfsim reads, so that verify can say why not.

@@ -262,7 +262,7 @@ def step(kind: int, k: int, a: int, x: int, mem: list[int], words: Sequence[int]
     """One instruction without its jump: ``(a, x, outcome)`` where ``outcome`` is the truth of a
     condition, the value returned by a return (or by an exit), else ``None``; ``mem`` is updated
     in place. For analyses that drive the table themselves; the interpreter runs generated code."""
-    return _STEPS[kind](k, a, x, mem, words)
+    return _steps()[kind](k, a, x, mem, words)
 
 
 def _fill(text: str, k: str, cell: str) -> str:
@@ -343,18 +343,32 @@ def loop_source(name: str, record: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _generated() -> dict:
+# The generated code is compiled when first used, not at import: a command that never
+# interprets (the policy table) does not pay for the loops.
+
+def _generated(source: str) -> dict:
     namespace: dict = {}
-    source = "\n\n".join([loop_source("run_decoded", False), loop_source("trace_decoded", True),
-                          *(_step_source(row) for row in ROWS)])
     exec(compile(source, "<bpfsim.semantics generated>", "exec"), namespace)
     return namespace
 
 
-_NAMESPACE = _generated()
-run_decoded: Callable[[Decoded, Sequence[int]], int] = _NAMESPACE["run_decoded"]
+@functools.cache
+def _steps() -> tuple[Callable[..., tuple[int, int, bool | int | None]], ...]:
+    namespace = _generated("\n\n".join(_step_source(row) for row in ROWS))
+    return tuple(namespace[f"_step_{row.name}"] for row in ROWS)
+
+
+run_decoded: Callable[[Decoded, Sequence[int]], int]
 """The plain loop: the value a decoded program returns for seccomp_data ``words``."""
-trace_decoded: Callable[..., int] = _NAMESPACE["trace_decoded"]
+trace_decoded: Callable[..., int]
 """The recording loop: calls ``record(pc, a, x, mem, next_pc_or_None, ret_or_None)`` after each
 instruction, then returns what ``run_decoded`` would."""
-_STEPS = tuple(_NAMESPACE[f"_step_{row.name}"] for row in ROWS)
+
+
+def __getattr__(name: str) -> object:
+    """``run_decoded`` and ``trace_decoded``, generated on first use (PEP 562)."""
+    if name not in ("run_decoded", "trace_decoded"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    loops = _generated(loop_source("run_decoded", False) + "\n\n" + loop_source("trace_decoded", True))
+    globals().update(run_decoded=loops["run_decoded"], trace_decoded=loops["trace_decoded"])
+    return loops[name]
