@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
-from typing import Any
 from dataclasses import dataclass, field
 
 from . import abi
 from .target import X32, Target
+
+TYPE_CHECKING = False  # typing is for type checkers only, as in program.py
+if TYPE_CHECKING:
+    from typing import Any
 
 _U64 = (1 << 64) - 1
 

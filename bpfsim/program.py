@@ -10,10 +10,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import overload
 
 from .errors import FormatError
 from .insn import RECORD_SIZE, RECORDS, Instruction
+
+# typing costs 2 ms to import, and a one-shot command needs none of it: what it declares is for type
+# checkers, which read TYPE_CHECKING as true wherever it is defined.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import overload
 
 
 def split_symbol(spec: str | os.PathLike) -> tuple[str, str | None]:
@@ -71,10 +76,11 @@ class Program(Sequence[Instruction]):
     def __len__(self) -> int:
         return len(self._insns)
 
-    @overload
-    def __getitem__(self, index: int) -> Instruction: ...
-    @overload
-    def __getitem__(self, index: slice) -> Program: ...
+    if TYPE_CHECKING:
+        @overload
+        def __getitem__(self, index: int) -> Instruction: ...
+        @overload
+        def __getitem__(self, index: slice) -> Program: ...
 
     def __getitem__(self, index: int | slice) -> Instruction | Program:
         """One instruction, or a slice as a Program of its own."""

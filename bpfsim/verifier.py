@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Iterator, Sequence
-from typing import overload
 
 from . import compiler
 from . import opcodes as op
@@ -19,6 +18,10 @@ from .errors import VerifyError
 from .insn import Instruction
 from .profiles import Kernel
 from .semantics import converted_length, decode, successors
+
+TYPE_CHECKING = False  # typing is for type checkers only, as in program.py
+if TYPE_CHECKING:
+    from typing import overload
 
 _CONDITIONAL_JUMPS = frozenset(
     op.BPF_JMP | j | s for j in (op.BPF_JEQ, op.BPF_JGT, op.BPF_JGE, op.BPF_JSET) for s in (op.BPF_K, op.BPF_X))
@@ -153,10 +156,11 @@ class VerifiedProgram(Sequence[Instruction]):
     def __len__(self) -> int:
         return len(self.program)
 
-    @overload
-    def __getitem__(self, index: int) -> Instruction: ...
-    @overload
-    def __getitem__(self, index: slice) -> Program: ...
+    if TYPE_CHECKING:
+        @overload
+        def __getitem__(self, index: int) -> Instruction: ...
+        @overload
+        def __getitem__(self, index: slice) -> Program: ...
 
     def __getitem__(self, index: int | slice) -> Instruction | Program:
         return self.program[index]
