@@ -188,11 +188,14 @@ def stack_possibilities(programs: Sequence[Program], data: SeccompData, verdict:
     """Every value the stack can choose for ``data``'s nr and arch (and the ``pinned`` arguments,
     index → value, which ``data`` holds), with its condition and a witness (the verdict of
     ``data`` first), and whether the exploration was complete."""
-    zero = Possibility(verdict.ret, "always", data, verdict)
     if verdict.filter is None and not verdict.returns:  # a call that bypasses the filters
-        return [zero], True
+        return [Possibility(verdict.ret, "always", data, verdict)], True
+    outcomes = None
+    if budget >= sum(len(p) + 1 for p in programs):  # the work it saves cannot exhaust the budget
+        outcomes = explore.decided_outcomes(programs, data.words())
     try:
-        outcomes = explore.stack_outcomes(programs, data.words(), explore.work_counter(budget))
+        if outcomes is None:
+            outcomes = explore.stack_outcomes(programs, data.words(), explore.work_counter(budget))
     except explore.BudgetExhausted:
         return [Possibility(verdict.ret, "some inputs (the exploration ran out of budget)", data, verdict)], False
     if pinned:
@@ -226,7 +229,7 @@ def policy_row(programs: Sequence[Program], nr: int, arch="x86_64", name: str | 
     kernel = Kernel.of(kernel)
     programs = [verified(f) for f in programs]
     pinned = pinned or {}
-    data = SeccompData(nr, arch, args=[pinned.get(i, 0) for i in range(6)])
+    data = SeccompData(nr, arch, args=[pinned.get(i, 0) for i in range(6)] if pinned else ())
     verdict = evaluate(programs, data, kernel=kernel)
     found, complete = stack_possibilities(programs, data, verdict, kernel, budget, pinned)
     possible = tuple(sorted({p.ret for p in found if p.ret is not None}))

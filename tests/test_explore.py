@@ -10,11 +10,17 @@ bound on the exploration's work and memory instead of a wall-clock limit.
 import tracemalloc
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from bpfsim import SeccompData, evaluate
+from bpfsim import Program, SeccompData, evaluate, explore
 from bpfsim import opcodes as op
 from bpfsim.analysis import policy_row, policy_table
+from bpfsim.syscalls import syscall_table
+from bpfsim.verifier import verified
 from tests.build import RET_A, TAX, alu, jump, ld_abs, prog, ret
+from tests.strategies import filter_stacks, seccomp_data
+from tests.test_corpus import RECORDED, stack
 
 ALLOW, KILL_THREAD, ERRNO = 0x7FFF0000, 0, 0x00050000
 JEQ, JGT = op.BPF_JMP | op.BPF_JEQ | op.BPF_K, op.BPF_JMP | op.BPF_JGT | op.BPF_K
@@ -157,3 +163,31 @@ def test_the_zero_argument_verdict_comes_first():
     found = policy_row([prog(ld_abs(ARG0_LO), jump(JEQ, 0, 0, 1), ret(ERRNO | 1), ret(ALLOW))], GETPID)
     assert found.verdicts[0].witness == SeccompData(GETPID) and found.verdicts[0].ret == ERRNO | 1
     assert found.witnesses == (SeccompData(GETPID), SeccompData(GETPID, args=(1,)))
+
+
+def _both_ways(programs, data):
+    """The table's shortcut and the exploration it stands in for, on one call."""
+    checked = [verified(p) for p in programs]
+    return (explore.decided_outcomes(checked, data.words()),
+            explore.stack_outcomes(checked, data.words(), explore.work_counter(explore.DEFAULT_BUDGET)))
+
+
+@pytest.mark.parametrize("case_dir", RECORDED, ids=[d.name for d in RECORDED])
+def test_a_call_the_nr_and_arch_decide_gets_the_outcome_its_exploration_finds(case_dir):
+    """explore.decided_outcomes (which lets the policy table skip exploring a call whose filters
+    read no argument on its path) answers exactly as stack_outcomes does, or not at all."""
+    programs = [Program.load(path) for path in stack(case_dir)]
+    decided = 0
+    for nr in syscall_table("x86_64"):
+        shortcut, explored = _both_ways(programs, SeccompData(nr, "x86_64"))
+        assert shortcut is None or shortcut == explored, nr
+        decided += shortcut is not None
+    assert decided > 0
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(filter_stacks(max_size=3), st.data())
+def test_the_shortcut_agrees_with_the_exploration_on_generated_stacks(stack, data):
+    for _ in range(5):
+        shortcut, explored = _both_ways(stack, data.draw(seccomp_data(stack)))
+        assert shortcut is None or shortcut == explored
