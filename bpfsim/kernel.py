@@ -1,21 +1,22 @@
 """The live kernel as an oracle: install seccomp filter stacks in throwaway threads and observe.
 
 Mirrors what a thread experiences under kernel/seccomp.c (``seccomp_set_mode_filter``,
-``seccomp_run_filters``, ``__seccomp_filter``) on the machine this runs on, Linux x86_64. The
-work is done by a small C helper (``_oracle.c``, compiled on first use into
-``$XDG_CACHE_HOME/bpfsim`` when that directory is the user's alone, else into a private temporary
-directory, and executed only through a descriptor of a file this uid wrote) because nothing can run in a filtered thread that makes syscalls of
-its own: the helper forks one *subject* process whose main thread stays unfiltered and whose
-second thread installs the stack, makes the calls and reports through shared memory. The helper
-ptraces both threads. This is the only bpfsim module that forks, ptraces or calls seccomp(2).
+``seccomp_run_filters``, ``__seccomp_filter``) on the machine this runs on (Linux x86_64) or on a
+lab guest of x86_64, aarch64 or s390x. The work is done by a small C helper (``_oracle.c``,
+compiled on first use into ``$XDG_CACHE_HOME/bpfsim`` when that directory is the user's alone,
+else into a private temporary directory, and executed only through a descriptor of a file this
+uid wrote) because nothing can run in a filtered thread that makes syscalls of its own: the
+helper forks one *subject* process whose main thread stays unfiltered and whose second thread
+installs the stack, makes the calls and reports through shared memory. The helper ptraces both
+threads. This is the only bpfsim module that forks, ptraces or calls seccomp(2).
 ``Oracle(kernel="debian-6.1-amd64")`` asks a lab guest instead (bpfsim.guest), and
 ``$BPFSIM_ORACLE_KERNEL`` sends the module functions' shared oracle there (``default_kernel_name``).
 
-Calls go in as ``SeccompData`` (x86_64, x32 or i386; the instruction pointer is the helper's
-own, see ``Oracle.instruction_pointer``) and each comes back as an ``Observation``, which says
-what the calling thread saw and which verdicts are consistent with it; ``admits(verdict)``
-compares it with a ``Verdict``. The oracle observes the kernel and never asks bpfsim for an
-answer: it only uses bpfsim's records to carry calls and filters.
+Calls go in as ``SeccompData`` (x86_64, x32 or i386, or a guest's own arch; the instruction
+pointer is the helper's own, see ``Oracle.instruction_pointer``) and each comes back as an
+``Observation``, which says what the calling thread saw and which verdicts are consistent with
+it; ``admits(verdict)`` compares it with a ``Verdict``. The oracle observes the kernel and never
+asks bpfsim for an answer: it only uses bpfsim's records to carry calls and filters.
 
 How each action shows up (``Observation.action``):
 
@@ -23,7 +24,8 @@ How each action shows up (``Observation.action``):
   the kernel treats as KILL_PROCESS since 5.10);
 - ``KILL_THREAD``: only the calling (second) thread died; the main thread survived;
 - ``TRAP``: SIGSYS with si_code SYS_SECCOMP; ``data`` = si_errno, ``siginfo`` has every field;
-  the call then "returns" the rolled-back rax, i.e. the syscall number;
+  the call then "returns" what the rollback left (``seccomp.trap_return_value``: the number
+  on x86, args[0] on aarch64, -ENOSYS on s390x);
 - ``ERRNO``: the call returned ``-errno``; ``data`` = the observed errno (capped at 4095 by the
   kernel), or 0 when the call returned 0 without running (ERRNO with data 0);
 - ``USER_NOTIF``: the supervisor of the ``listener`` filter was notified (``seccomp_data`` is the
