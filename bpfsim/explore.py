@@ -754,6 +754,8 @@ def conjunction_text(conj, byteorder: str) -> str:
     """``conj`` as readable predicates on the seccomp_data fields, joined by ``&&``; a field
     whose two halves are pinned reads as one 64-bit comparison (``args[0] == 0xffffffff``), and
     a low half needs no ``(u32)`` cast where the high half is pinned to 0."""
+    if not conj:
+        return "always"
     pins = {}
     for lit in conj:
         if lit[1] == "==" and type(lit[2]) is int and type(lit[0]) is tuple and lit[0][0] == "w":
@@ -769,7 +771,7 @@ def conjunction_text(conj, byteorder: str) -> str:
         elif high and lit[2] == 0:
             wide.add(partner)
     parts += sorted(_literal_text(lit, byteorder, frozenset(wide)) for lit in conj if lit not in used)
-    return " && ".join(parts) if parts else "always"
+    return " && ".join(parts)
 
 
 def condition_text(dnf, byteorder: str) -> str:

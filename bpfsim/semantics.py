@@ -262,7 +262,7 @@ def step(kind: int, k: int, a: int, x: int, mem: list[int], words: Sequence[int]
     """One instruction without its jump: ``(a, x, outcome)`` where ``outcome`` is the truth of a
     condition, the value returned by a return (or by an exit), else ``None``; ``mem`` is updated
     in place. For analyses that drive the table themselves; the interpreter runs generated code."""
-    return _steps()[kind](k, a, x, mem, words)
+    return _step_of(kind)(k, a, x, mem, words)
 
 
 def _fill(text: str, k: str, cell: str) -> str:
@@ -344,7 +344,7 @@ def loop_source(name: str, record: bool) -> str:
 
 
 # The generated code is compiled when first used, not at import: a command that never
-# interprets (the policy table) does not pay for the loops.
+# interprets (the policy table) does not pay for the loops, nor for the steps of kinds it meets.
 
 def _generated(source: str) -> dict:
     namespace: dict = {}
@@ -353,9 +353,9 @@ def _generated(source: str) -> dict:
 
 
 @functools.cache
-def _steps() -> tuple[Callable[..., tuple[int, int, bool | int | None]], ...]:
-    namespace = _generated("\n\n".join(_step_source(row) for row in ROWS))
-    return tuple(namespace[f"_step_{row.name}"] for row in ROWS)
+def _step_of(kind: int) -> Callable[..., tuple[int, int, bool | int | None]]:
+    row = ROWS[kind]
+    return _generated(_step_source(row))[f"_step_{row.name}"]
 
 
 run_decoded: Callable[[Decoded, Sequence[int]], int]
