@@ -58,6 +58,29 @@ class _Parser(argparse.ArgumentParser):
         raise _Exit(status)
 
 
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, which argparse asks for each formatter it makes,
+    without importing shutil (2 ms, mostly its compression modules): COLUMNS when it is a
+    positive number, else the width of the terminal on standard output, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter (descriptions and epilogs as written), as wide as argparse makes it."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
+        super().__init__(prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width)
+
+
 class _CommandParser(_Parser):
     """A subcommand's parser: FILTERs may come after options too (``eval a.bpf --nr 1 b.bpf``), as
     with getopt's permutation, which argparse does only in its intermixed mode. Its options are
@@ -897,12 +920,12 @@ def _parser() -> argparse.ArgumentParser:
     """The ``bpfsim`` parser; a command's options are added when that command parses."""
     from . import __version__
     parser = _Parser(prog="bpfsim", description="Classic-BPF seccomp filters, evaluated as Linux does (6.18 unless --kernel says otherwise).",
-                     epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                     epilog=_EPILOG, formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"bpfsim {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
     for name, run, help, example, options in _COMMANDS:
         sub = commands.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+                                  formatter_class=_HelpFormatter)
         sub.set_defaults(run=run)
         sub.add_options = options
     return parser

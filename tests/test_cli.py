@@ -286,6 +286,18 @@ def test_each_command_help_lists_its_own_options(capsys, command, option):
     assert status == 0 and out.startswith(f"usage: bpfsim {command} ") and option in out
 
 
+@pytest.mark.parametrize("columns", [None, "50", "200", "0", "-3", "wide"])
+def test_help_is_as_wide_as_argparse_makes_it(monkeypatch, columns):
+    """The help formatter finds the terminal's width without shutil, as shutil.get_terminal_size does."""
+    import argparse
+    from bpfsim.cli import _HelpFormatter
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _HelpFormatter("bpfsim")._width == argparse.RawDescriptionHelpFormatter("bpfsim")._width
+
+
 def test_disasm_prints_the_numbered_listing(capsys, write):
     status, out, _ = _run(capsys, "disasm", write(KILL_EXECVE), "--raw")
     lines = out.splitlines()
@@ -745,7 +757,7 @@ def test_the_table_command_leaves_the_debugger_and_the_assembler_unloaded(write)
     loaded = set(done.stderr.split())
     assert {"bpfsim.analysis", "bpfsim.seccomp"} <= loaded
     assert not loaded & {"bpfsim.debugger", "bpfsim.asm", "bpfsim.csource", "bpfsim.elf", "bpfsim.kernel",
-                         "bpfsim.formatter", "bpfsim.interpreter", "typing"}
+                         "bpfsim.formatter", "bpfsim.interpreter", "typing", "shutil"}
     assert json.loads(done.stdout)[59]["action"] == "KILL_PROCESS"
 
 
