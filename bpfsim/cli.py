@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import os
 import re
 import sys
@@ -942,6 +943,16 @@ def _report(message: str) -> None:
         line = line[:_MAX_MESSAGE] + f"... ({len(line) - _MAX_MESSAGE} more characters)"
     if sys.stderr is not None:
         print(f"bpfsim: {line}", file=sys.stderr)
+
+
+def run() -> int:
+    """``main`` for a process that ends with it (the ``bpfsim`` command, ``python -m bpfsim``):
+    what is left is then frozen out of the cyclic collector (``gc.freeze``), so that the
+    interpreter's shutdown does not walk every object again (5 ms of a one-shot command).
+    Callers that go on use ``main``."""
+    status = main()
+    gc.freeze()
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -761,6 +761,15 @@ def test_the_table_command_leaves_the_debugger_and_the_assembler_unloaded(write)
     assert json.loads(done.stdout)[59]["action"] == "KILL_PROCESS"
 
 
+def test_the_process_entry_returns_mains_status_with_what_is_left_frozen(write):
+    """cli.run, the console script's and ``python -m bpfsim``'s entry: main's status, and every
+    object left frozen out of the cyclic collector, which the interpreter's shutdown would walk."""
+    script = ("import gc, sys; from bpfsim.cli import run; sys.argv[1:] = ['verify', sys.argv[1]]; "
+              "status = run(); print(status, gc.get_freeze_count() > 0, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", script, write(KILL_EXECVE)], capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (0, "0 True\n") and done.stdout.startswith(f"{write(KILL_EXECVE)}: ok")
+
+
 # --- bad input found by a review of the command line ------------------------------------------
 
 @pytest.mark.parametrize("options, words", [
