@@ -191,6 +191,10 @@ def test_the_newest_kernel_knows_every_flag_of_its_mask():
     pytest.param("6.1.192", "tsync_skips_exited_threads", False,
                  id="6.1: a dead leader blocks TSYNC (seen on Debian's 6.1.192 guest)"),
     pytest.param("6.11", "tsync_skips_exited_threads", True, id="6.11: TSYNC skips exiting threads (13eb42e2529e)"),
+    pytest.param("5.10.223", "seccomp_mode_dead", True,
+                 id="5.10.223: SECCOMP_MODE_DEAD, a stable backport (seen on Debian's 5.10 guests)"),
+    pytest.param("5.16", "seccomp_mode_dead", False, id="5.16: a killed thread keeps its mode"),
+    pytest.param("5.17", "seccomp_mode_dead", True, id="5.17: SECCOMP_MODE_DEAD (495ac3069a62)"),
     pytest.param("4.19", "x32_own_table", False, id="x32 numbers share the x86_64 table before 5.4"),
     pytest.param("5.4", "x32_own_table", True, id="x32's own table in 5.4 (6365b842aae4)"),
 ])
