@@ -41,7 +41,7 @@ def _shown_by(programs, value, dnf, data: SeccompData, kernel: Kernel) -> tuple[
     if explore.TRUE == dnf or frozenset() in dnf:
         tries = [(frozenset(), 0)]
     else:
-        tries = [(conj, fill) for conj in sorted(dnf, key=lambda c: (len(c), repr(c)))[:_WITNESS_TRIES]
+        tries = [(conj, fill) for conj in sorted(dnf, key=explore.conjunction_order)[:_WITNESS_TRIES]
                  for fill in (0, explore.M32)]
     for conj, fill in tries:
         words = explore.solve(conj, fill)

@@ -122,7 +122,7 @@ def _differing(old, new, data: SeccompData, outcomes_old: dict, outcomes_new: di
                 continue  # the same computed value on both sides
             both = explore.conjoin(old_dnf, new_dnf, work)
             shown = None
-            for conj in sorted(both, key=lambda c: (len(c), repr(c)))[:_WITNESS_TRIES]:
+            for conj in sorted(both, key=explore.conjunction_order)[:_WITNESS_TRIES]:
                 for fill in (0, explore.M32):
                     words = explore.solve(conj, fill)
                     if words is None:

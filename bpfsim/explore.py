@@ -295,6 +295,12 @@ def feasible(conj) -> bool:
 TRUE = frozenset({frozenset()})
 
 
+def conjunction_order(conj) -> tuple:
+    """A sort key that puts conjunctions in the same order in every run, the shortest first (a
+    frozenset's own order, and so its repr, follows string hashes, which change from run to run)."""
+    return len(conj), sorted(map(repr, conj))
+
+
 def simplify(dnf: set) -> set:
     """An equivalent, smaller disjunction: resolution and subsumption until nothing changes."""
     dnf = set(dnf)
@@ -304,11 +310,11 @@ def simplify(dnf: set) -> set:
     while changed:
         changed = False
         sizes = {len(c) for c in dnf}
-        for conj in sorted(dnf, key=len):
+        for conj in sorted(dnf, key=conjunction_order):  # the same result in every run
             # A partner has the same size (P and not l) or one less (P itself).
             if conj not in dnf or not (len(conj) - 1 in sizes or sum(len(c) == len(conj) for c in dnf) > 1):
                 continue
-            for lit in conj:
+            for lit in sorted(conj, key=repr):
                 rest = conj - {lit}
                 partner = rest | {negate(lit)}
                 if partner in dnf or rest in dnf:
