@@ -20,7 +20,7 @@ from . import abi
 from . import semantics as sem
 from .seccomp import Action
 from .syscalls import syscall_table
-from .verifier import verified
+from .verifier import VerifiedProgram, verified
 
 # The actions after which the call may still run (kernel/seccomp.c:__seccomp_filter).
 _PASSING = frozenset({Action.ALLOW, Action.LOG, Action.TRACE, Action.USER_NOTIF})
@@ -50,16 +50,16 @@ def arches_checked(filters: Sequence) -> ArchesChecked:
     programs = [verified(f) for f in filters]
     named: list[int] = []
     for prog in programs:
-        for value in _walk(prog.code, None):
+        for value in _walk(prog, None):
             if value not in named and abi.arch_name(value):
                 named.append(value)
     passed = []
     for value in named:
-        if all(_passes(p.code, value) for p in programs):
+        if all(_passes(p, value) for p in programs):
             passed.append(abi.arch_info(value).name)
-            if value == _X86_64 and all(_passes(p.code, value, _x32_numbers()) for p in programs):
+            if value == _X86_64 and all(_passes(p, value, _x32_numbers()) for p in programs):
                 passed.append("x32")
-    return ArchesChecked(tuple(passed), all(_passes(p.code, _UNNAMED) for p in programs))
+    return ArchesChecked(tuple(passed), all(_passes(p, _UNNAMED) for p in programs))
 
 
 _X86_64 = abi.arch_info("x86_64").value
@@ -70,16 +70,18 @@ def _x32_numbers() -> frozenset[int]:
     return frozenset(syscall_table("x32"))
 
 
-def _passes(code: sem.Decoded, arch: int, numbers: frozenset[int] | None = None) -> bool:
-    return any(True for _ in _walk(code, arch, numbers))
+def _passes(prog: VerifiedProgram, arch: int, numbers: frozenset[int] | None = None) -> bool:
+    return any(True for _ in _walk(prog, arch, numbers))
 
 
-def _walk(code: sem.Decoded, arch: int | None, numbers: frozenset[int] | None = None):
+def _walk(prog: VerifiedProgram, arch: int | None, numbers: frozenset[int] | None = None):
     """With ``arch`` None: yield each constant compared with the arch word. Else yield once per
     distinct path end that lets a call of ``arch`` pass, its number one of ``numbers`` (None: any).
     Each path follows ``semantics.step`` where the registers it reads are known; a register or
     cell holds a known value (an int), ``"arch"`` (the arch word, with ``arch`` None), a frozenset
-    (one of those values: a number, narrowed by each test of it) or ``None`` (anything)."""
+    (one of those values: a number, narrowed by each test of it, a chain of ``jeq`` at once by
+    its table, ``VerifiedProgram.jeq_chains``) or ``None`` (anything)."""
+    code, chains = prog.code, prog.jeq_chains
     seen: set = set()
     pending: list = [(0, None, None, (None,) * 16)]
     word = "arch" if arch is None else arch
@@ -110,6 +112,13 @@ def _walk(code: sem.Decoded, arch: int | None, numbers: frozenset[int] | None = 
             operand = x if row.operand == "x" else k
             if arch is None and "arch" in (a, operand) and int in (type(a), type(operand)):
                 yield a if type(a) is int else operand
+            if type(a) is frozenset and kind == sem.JEQ_K and pc in chains:
+                table, end = chains[pc]
+                ways: dict = {}
+                for v in a:
+                    ways.setdefault(table.get(v, end), set()).add(v)
+                pending += [(target, frozenset(values), x, mem) for target, values in ways.items()]
+                continue
             if type(a) is frozenset and type(operand) is int:
                 taken = frozenset(v for v in a if sem.step(kind, k, v, x, [], ())[2])
                 pending += [(target, values, x, mem) for target, values in ((t, taken), (f, a - taken)) if values]
