@@ -1068,6 +1068,7 @@ static void op_each(const char *p, const char *end)
 	S->mode = MODE_EACH;
 	S->ncalls = 0;
 	long long deadline = now_ms() + hdr[1];
+	int share = hdr[2] && !jit_blinds_constants();
 	uint32_t next = 0;
 	while (next < n) {
 		int t2_status = 0, sub_status = 0, sub_died = 0;
@@ -1077,7 +1078,7 @@ static void op_each(const char *p, const char *end)
 		}
 		S->first_filter = next;
 		S->installed_upto = next;
-		S->share = hdr[2] && can_suspend > 0 && !jit_blinds_constants();
+		S->share = share && can_suspend > 0;
 		status = run_t2(0, deadline, &t2_status, &sub_status, &sub_died);
 		if (status != ST_OK)
 			break;

@@ -10,6 +10,7 @@ KILL_THREAD ends one thread and KILL_PROCESS, or the death of the last thread, a
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -22,6 +23,7 @@ from .syscalls import syscall_table
 CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000  # VM FS FILES SIGHAND THREAD SYSVSEM
 
 
+@functools.cache
 def fork_call(arch: str) -> str:
     """The call fork() makes: fork(2), or where the arch has none (aarch64, riscv) glibc's
     clone(SIGCHLD, 0)."""

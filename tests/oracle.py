@@ -6,10 +6,12 @@ Each ``check_*`` method runs what a test just asserted about bpfsim on the real 
 answer is only ever compared with it.
 """
 
+import os
+
 import pytest
 
 from bpfsim import Program, evaluate, run
-from bpfsim import abi
+from bpfsim import abi, distros
 from bpfsim import kernel as live
 from bpfsim import opcodes as op
 from bpfsim.insn import Instruction
@@ -20,6 +22,14 @@ _TRACE = abi.SECCOMP_RET_TRACE
 
 def unavailable_reason():
     return live.seccomp_unavailable_reason()
+
+
+def asked_kernel_version() -> tuple[int, int]:
+    """(major, minor) of the kernel the oracle asks: the lab guest ``$BPFSIM_ORACLE_KERNEL``
+    names, or this machine's."""
+    guest = live.default_kernel_name()
+    release = distros.DISTRO_KERNELS[guest].version if guest else os.uname().release
+    return tuple(int(part) for part in release.split("-")[0].split(".")[:2])
 
 
 def _reads_ip(programs) -> bool:

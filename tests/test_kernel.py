@@ -18,10 +18,11 @@ import time
 
 import pytest
 
-from bpfsim import abi, distros, kernel
+from bpfsim import abi, kernel
 from bpfsim import Program, SeccompData, evaluate
 from bpfsim.kernel import KernelError, KernelInstallError, Oracle
 from bpfsim.syscalls import syscall_table
+from tests.oracle import asked_kernel_version
 
 pytestmark = [
     pytest.mark.kernel,
@@ -34,8 +35,7 @@ TARGET = kernel.target()
 ARCH = TARGET.name
 NR = {name: nr for nr, name in syscall_table(ARCH).items()}
 GETPID, GETPPID, GETTID, KILL, NOSUCH = NR["getpid"], NR["getppid"], NR["gettid"], NR["kill"], 5000
-RELEASE = distros.DISTRO_KERNELS[GUEST].version if GUEST else os.uname().release
-VERSION = tuple(int(part) for part in RELEASE.split("-")[0].split(".")[:2])
+VERSION = asked_kernel_version()
 I386_GETPID = 20
 AUDIT_ARCH_I386 = 0x40000003
 

@@ -8,19 +8,18 @@ no_new_privs and filters agree. The asserts after it say what the kernel did, in
 """
 
 import errno
-import os
 import struct
 
 import pytest
 
 from bpfsim import Kernel, Program, SeccompData, abi
 from bpfsim import kernel as live
-from bpfsim.distros import DISTRO_KERNELS
 from bpfsim.kernel import SceneStep as Step, default_kernel_name, run_scene, seccomp_unavailable_reason
 from bpfsim.syscalls import syscall_number
 from bpfsim.process import CLONE_THREAD_FLAGS, Process
 from bpfsim.seccomp import NOTIF_SIZES, PR_SET_SYSCALL_USER_DISPATCH, FilterChain, ThreadSyncFailed
 from fuzz.threads import calls, compare
+from tests.oracle import asked_kernel_version
 
 pytestmark = pytest.mark.skipif(seccomp_unavailable_reason() is not None,
                                 reason=f"needs the kernel's seccomp: {seccomp_unavailable_reason()}")
@@ -242,12 +241,6 @@ def test_clone_passes_its_flags_where_the_arch_takes_them():
     assert scene.outcomes[1].retval == -errno.EAGAIN and 1 not in scene.threads
 
 
-def _kernel_release() -> tuple[int, int]:
-    name = default_kernel_name()
-    release = DISTRO_KERNELS[name].version if name else os.uname().release
-    return tuple(int(part) for part in release.split(".")[:2])
-
-
 def test_a_leader_a_seccomp_kill_ended_cannot_be_synchronized_before_6_11():
     """kernel/seccomp.c: a seccomp kill leaves the thread in SECCOMP_MODE_DEAD (495ac3069a62),
     and seccomp_can_sync_threads synchronizes only DISABLED threads and FILTER threads whose
@@ -258,7 +251,7 @@ def test_a_leader_a_seccomp_kill_ended_cannot_be_synchronized_before_6_11():
     scene = kernel_agrees(script)
     assert scene.outcomes[2].fate == "thread"
     dead_leader = scene.threads[0].tid
-    assert scene.outcomes[3].retval == (dead_leader if _kernel_release() < (6, 11) else 0)
+    assert scene.outcomes[3].retval == (dead_leader if asked_kernel_version() < (6, 11) else 0)
 
 
 def test_a_listener_got_after_the_leader_exited_is_answered_or_refused():
@@ -268,7 +261,7 @@ def test_a_listener_got_after_the_leader_exited_is_answered_or_refused():
     block (the threads fuzzer's seed 1206 hung on the 5.10 and 6.1 guests)."""
     script = [clone(0, 1), install(0, KILL_THREAD_GETTID), Step(0, GETTID), install(1, NOTIFY_GETPID, LISTENER),
               Step(1, GETPID)]
-    if _kernel_release() < (6, 9):
+    if asked_kernel_version() < (6, 9):
         with pytest.raises(live.KernelError) as refused:
             run_scene(FILTERS, script)
         assert refused.value.errno == errno.EOPNOTSUPP
