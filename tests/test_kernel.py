@@ -692,7 +692,3 @@ def test_batches_agree_with_single_runs():
     results = kernel.run_batch(items)
     assert [[o.data for o in r] for r in results] == [[n] * 3 for n in range(1, 40)]
 
-
-@local_only("a guest under TCG answers 500 to 2,000 cases per second (README, Kernel lab)")
-def test_throughput_is_at_least_5000_cases_per_second():
-    assert kernel.bench_throughput(1.0) >= 5000
